@@ -1,0 +1,12 @@
+"""The export service's exceptions: each docstring is the message an operator reads."""
+from __future__ import annotations
+
+from influencers.errors import InfluencersError
+
+
+class ExporterError(InfluencersError):
+    """The export service cannot go on."""
+
+
+class ExportPathError(ExporterError):
+    """An export file path would leave the export directory."""

@@ -1,0 +1,305 @@
+"""Export file formats, the export path policy and the atomic publish of one file.
+
+Formats (one row per influencer, columns ``COLUMNS``):
+
+* ``csv``   UTF-8 with a BOM (Excel detects it and shows Chinese), RFC 4180 quoting, CRLF rows.
+* ``jsonl`` one JSON object per line, UTF-8, ``raw_data`` kept as a nested object.
+* ``xlsx``  openpyxl in write-only mode: rows stream to disk, memory stays flat.
+
+In the two spreadsheet formats a text cell that starts with ``= + - @``, a tab or a carriage
+return is prefixed with ``'`` so Excel shows it as text instead of running it as a formula.
+
+Paths: ``<export dir>/<safe domain>/<local quota date>/task<T>_part<NNNN>_acct<A>_id<first>-<last>.<fmt>``.
+The domain goes through :func:`safe_domain` and the result is checked to stay inside the export
+directory. A file appears under its final name only complete: it is written to a hidden temporary
+name in the same directory, fsynced, renamed over the final name and the directory is fsynced.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from exporter.errors import ExportPathError
+
+FORMATS = ("csv", "jsonl", "xlsx")
+COLUMNS = ("id", "uid", "nickname", "domain", "source_page", "ingested_at", "raw_data")
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+XLSX_MAX_CELL = 32767
+# XML 1.0 cannot carry these control characters; openpyxl raises on them.
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+TEMP_SUFFIX = ".tmp"
+_TEMP_NAME = re.compile(r"^\.(?P<final>.+)\.[0-9a-f]{8}\.tmp$")
+_DOMAIN_UNSAFE = re.compile(r"[^\w.-]")
+_DOMAIN_MAX = 40
+
+
+# --------------------------------------------------------------------------- cells
+
+
+def neutralise(text: str) -> str:
+    """Prefix a text that a spreadsheet would read as a formula with a single quote."""
+    if text.startswith(FORMULA_PREFIXES):
+        return "'" + text
+    return text
+
+
+def _raw_json(value: Any) -> Any:
+    """``raw_data`` as a Python object (MariaDB returns JSON columns as text)."""
+    if value is None or not isinstance(value, (str, bytes)):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _raw_text(value: Any) -> str | None:
+    obj = _raw_json(value)
+    if obj is None:
+        return None
+    if isinstance(obj, str):
+        return obj
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _sheet_cell(value: Any) -> Any:
+    """A value for a CSV/XLSX cell: numbers stay numbers, text is neutralised."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dt.datetime):
+        return value
+    if isinstance(value, dt.date):
+        return value
+    return neutralise(str(value))
+
+
+# --------------------------------------------------------------------------- writers
+
+
+class _CsvWriter:
+    def __init__(self, fh: BinaryIO) -> None:
+        self._text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+        self._csv = csv.writer(self._text)
+        self._csv.writerow(COLUMNS)
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        cells = []
+        for col in COLUMNS:
+            value = _raw_text(row.get(col)) if col == "raw_data" else row.get(col)
+            value = _sheet_cell(value)
+            if isinstance(value, dt.datetime):
+                value = value.isoformat(sep=" ")
+            elif isinstance(value, dt.date):
+                value = value.isoformat()
+            cells.append("" if value is None else value)
+        self._csv.writerow(cells)
+
+    def close(self) -> None:
+        self._text.flush()
+        self._text.detach()
+
+
+class _JsonlWriter:
+    def __init__(self, fh: BinaryIO) -> None:
+        self._text = io.TextIOWrapper(fh, encoding="utf-8", newline="\n")
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        obj = {}
+        for col in COLUMNS:
+            value = row.get(col)
+            if col == "raw_data":
+                value = _raw_json(value)
+            elif isinstance(value, (dt.datetime, dt.date)):
+                value = value.isoformat()
+            obj[col] = value
+        self._text.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
+        self._text.write("\n")
+
+    def close(self) -> None:
+        self._text.flush()
+        self._text.detach()
+
+
+class _XlsxWriter:
+    def __init__(self, fh: BinaryIO) -> None:
+        from openpyxl import Workbook  # imported here: only xlsx exports pay for it
+
+        self._fh = fh
+        self._book = Workbook(write_only=True)
+        self._sheet = self._book.create_sheet("influencers")
+        self._sheet.append(COLUMNS)
+
+    @staticmethod
+    def _cell(value: Any) -> Any:
+        value = _sheet_cell(value)
+        if isinstance(value, str):
+            value = _XML_ILLEGAL.sub("\ufffd", value)[:XLSX_MAX_CELL]
+        return value
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        self._sheet.append(
+            [self._cell(_raw_text(row.get(c)) if c == "raw_data" else row.get(c)) for c in COLUMNS]
+        )
+
+    def close(self) -> None:
+        self._book.save(self._fh)
+
+
+_WRITERS = {"csv": _CsvWriter, "jsonl": _JsonlWriter, "xlsx": _XlsxWriter}
+
+
+def write_rows(fmt: str, fh: BinaryIO, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Write ``rows`` to the open binary file ``fh`` in format ``fmt``; return the row count."""
+    try:
+        writer = _WRITERS[fmt](fh)
+    except KeyError:
+        raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}") from None
+    count = 0
+    for row in rows:
+        writer.write(row)
+        count += 1
+    writer.close()
+    return count
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def safe_domain(domain: str) -> str:
+    """A single, harmless path component for ``domain`` (``美妆`` stays ``美妆``).
+
+    Anything but letters, digits, ``_ . -`` becomes ``_``; leading/trailing dots go; a name that
+    had to change gets a short hash of the original so two domains never share a directory.
+    """
+    name = unicodedata.normalize("NFC", domain)
+    cleaned = _DOMAIN_UNSAFE.sub("_", name).strip(".")[:_DOMAIN_MAX]
+    if cleaned != domain or not cleaned:
+        digest = hashlib.sha256(domain.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        cleaned = f"{cleaned or 'domain'}~{digest}"
+    return cleaned
+
+
+def batch_file_name(
+    *, task_id: int, seq: int, account_id: int, first_id: int, last_id: int, fmt: str
+) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+    return f"task{task_id}_part{seq:04d}_acct{account_id}_id{first_id}-{last_id}.{fmt}"
+
+
+def batch_path(
+    export_dir: Path,
+    domain: str,
+    local_date: dt.date,
+    *,
+    task_id: int,
+    seq: int,
+    account_id: int,
+    first_id: int,
+    last_id: int,
+    fmt: str,
+) -> Path:
+    """The absolute final path of one batch file; raises ExportPathError if it would escape."""
+    root = Path(os.path.abspath(export_dir))
+    name = batch_file_name(
+        task_id=task_id, seq=seq, account_id=account_id, first_id=first_id, last_id=last_id, fmt=fmt
+    )
+    path = root / safe_domain(domain) / local_date.isoformat() / name
+    ensure_inside(root, path)
+    return path
+
+
+def ensure_inside(root: Path, path: Path) -> None:
+    """Raise ExportPathError unless ``path`` (symlinks resolved) lies under ``root``."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root or real == real_root:
+        raise ExportPathError(f"export path {str(path)!r} is outside the export directory {str(root)!r}")
+
+
+def temp_path(final: Path) -> Path:
+    """A fresh hidden temporary name beside ``final`` (unique per writer)."""
+    return final.with_name(f".{final.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}")
+
+
+def final_of_temp(path: Path) -> Path | None:
+    """The final path a temporary file was being written for, or None if it is not one of ours."""
+    match = _TEMP_NAME.match(path.name)
+    return path.with_name(match.group("final")) if match else None
+
+
+def iter_temp_files(export_dir: Path) -> Iterable[Path]:
+    """Every temporary export file under ``export_dir`` (two levels: domain/date)."""
+    root = Path(export_dir)
+    if not root.is_dir():
+        return
+    for path in root.glob(f"*/*/.*{TEMP_SUFFIX}"):
+        if final_of_temp(path) is not None:
+            yield path
+
+
+# --------------------------------------------------------------------------- publish
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_dirs(root: Path, directory: Path) -> None:
+    """mkdir -p below ``root``, fsyncing each parent whose entries changed."""
+    missing = []
+    current = directory
+    while current != root and not current.exists():
+        missing.append(current)
+        current = current.parent
+    for path in reversed(missing):
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        _fsync_dir(path.parent)
+
+
+def publish(
+    final: Path, fmt: str, rows: Iterable[Mapping[str, Any]], *, export_dir: Path | None = None
+) -> int:
+    """Write ``rows`` so that ``final`` either does not change or appears complete.
+
+    temp file in the same directory → flush + fsync → ``os.replace`` → fsync the directory.
+    A killed writer leaves at most a hidden ``.*.tmp`` file, never a partial ``final``.
+    Returns the number of rows written.
+    """
+    final = Path(final)
+    root = Path(os.path.abspath(export_dir)) if export_dir is not None else final.parent
+    if export_dir is not None:
+        ensure_inside(root, final)
+        root.mkdir(parents=True, exist_ok=True)
+    _make_dirs(root, final.parent)
+    tmp = temp_path(final)
+    try:
+        with open(tmp, "xb") as fh:
+            count = write_rows(fmt, fh, rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(final.parent)
+    return count
