@@ -5,7 +5,6 @@ setup(
     name="influencers",
     version="0.1.0",
     packages=find_packages(include=["influencers", "influencers.*"]),
-    package_data={"influencers": ["schema.sql"]},
     entry_points={"scrapy": ["settings = influencers.settings"]},
     zip_safe=False,
 )

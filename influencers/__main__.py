@@ -1,0 +1,8 @@
+"""`python -m influencers`."""
+
+import sys
+
+from influencers.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,336 @@
+"""Account manager: the pool of platform accounts, their status and their daily export quota.
+
+Every change is one SQL statement or one short transaction over locked rows; nothing is read
+into Python, changed and written back, so any number of processes can share the pool. The quota
+day is the local date by the database clock (`INFLUENCERS_TZ`, Asia/Shanghai by default) stored
+next to the count: the first update on a new day starts from zero inside the same locked
+statement, so quotas reset at local midnight with no cron job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import pymysql
+from pymysql.connections import Connection
+
+from influencers.credentials import CredentialCipher
+from influencers.db import LOCAL_TODAY_SQL, run_transaction
+from influencers.errors import AccountNotFound, DuplicateAccount, InvalidArgument, QuotaExceeded
+from influencers.events import record_event
+
+logger = logging.getLogger(__name__)
+
+STATUSES = ("idle", "ingesting", "exporting", "disabled")
+# Today's count, or zero when the stored count belongs to an earlier quota day.
+_USED_TODAY = f"IF(quota_date <=> {LOCAL_TODAY_SQL}, today_export_count, 0)"
+_COLUMNS = (
+    "id, username, status, daily_export_limit, today_export_count, quota_date, last_used_at,"
+    " cooldown_until, status_reason, created_at"
+)
+
+
+@dataclass(frozen=True)
+class Account:
+    """An account as operators see it: never the password."""
+
+    id: int
+    username: str
+    status: str
+    daily_export_limit: int
+    today_export_count: int
+    quota_date: date | None
+    last_used_at: datetime | None
+    cooldown_until: datetime | None
+    status_reason: str | None
+    created_at: datetime | None = None
+    remaining_quota: int | None = None
+
+
+class AccountManager:
+    def __init__(self, conn: Connection, *, utc_offset: str = "+08:00", cipher: CredentialCipher | None = None):
+        self.conn = conn
+        self.utc_offset = utc_offset
+        self._cipher = cipher
+
+    # -- the pool -----------------------------------------------------------------------------
+
+    def add(self, username: str, password: str, daily_export_limit: int = 4000) -> int:
+        username = username.strip()
+        if not username or len(username) > 255:
+            raise InvalidArgument("username must be 1 to 255 characters")
+        if not password:
+            raise InvalidArgument("password must not be empty")
+        if daily_export_limit < 0:
+            raise InvalidArgument("daily export limit must be 0 or more")
+        token = self._require_cipher().encrypt(password)
+
+        def insert(cursor: Any) -> int:
+            cursor.execute(
+                "INSERT INTO accounts (username, password, status, daily_export_limit, today_export_count)"
+                " VALUES (%s, %s, 'idle', %s, 0)",
+                (username, token, daily_export_limit),
+            )
+            account_id = cursor.lastrowid
+            record_event(cursor, "account", account_id, "created", to_status="idle", account_id=account_id)
+            return account_id
+
+        try:
+            return run_transaction(self.conn, insert)
+        except pymysql.err.IntegrityError:
+            raise DuplicateAccount(f"account {username!r} already exists") from None
+
+    def get(self, account_id: int) -> Account:
+        accounts = self._select("WHERE id = %s", (account_id,))
+        if not accounts:
+            raise AccountNotFound(f"no account with id {account_id}")
+        return accounts[0]
+
+    def find(self, username: str) -> Account:
+        accounts = self._select("WHERE username = %s", (username,))
+        if not accounts:
+            raise AccountNotFound(f"no account named {username!r}")
+        return accounts[0]
+
+    def list(self) -> list[Account]:
+        return self._select("ORDER BY id", ())
+
+    def credentials(self, account_id: int) -> tuple[str, str]:
+        """(username, plaintext password) for logging in. Never log the result."""
+        with self.conn.cursor() as cursor:
+            cursor.execute("SELECT username, password FROM accounts WHERE id = %s", (account_id,))
+            row = cursor.fetchone()
+        self.conn.commit()
+        if row is None:
+            raise AccountNotFound(f"no account with id {account_id}")
+        return row["username"], self._require_cipher().decrypt(row["password"])
+
+    # -- the seed's interfaces ----------------------------------------------------------------
+
+    def get_idle_account(
+        self, purpose: str = "ingesting", *, need_quota: bool = False, exclude: Iterable[int] = (),
+        task_id: int | None = None, worker: str | None = None,
+    ) -> Account | None:
+        """Take the least recently used idle account for `purpose`; None if there is none.
+
+        The account's status becomes `purpose` in the same transaction that found it idle
+        (`FOR UPDATE SKIP LOCKED`), so two processes never take the same account.
+        """
+        return run_transaction(
+            self.conn,
+            lambda cursor: self.take_idle_account(
+                cursor, purpose, need_quota=need_quota, exclude=exclude, task_id=task_id, worker=worker
+            ),
+        )
+
+    def take_idle_account(
+        self, cursor: Any, purpose: str, *, need_quota: bool = False, exclude: Iterable[int] = (),
+        task_id: int | None = None, worker: str | None = None,
+    ) -> Account | None:
+        """`get_idle_account` inside the caller's transaction (the task scheduler's claim)."""
+        if purpose not in ("ingesting", "exporting"):
+            raise InvalidArgument(f"an account is taken for 'ingesting' or 'exporting', not {purpose!r}")
+        conditions = ["status = 'idle'", "(cooldown_until IS NULL OR cooldown_until <= UTC_TIMESTAMP(6))"]
+        params: list[Any] = []
+        if need_quota:
+            conditions.append(f"{_USED_TODAY} < daily_export_limit")
+            params.append(self.utc_offset)
+        excluded = [int(account_id) for account_id in exclude]
+        if excluded:
+            conditions.append(f"id NOT IN ({', '.join(['%s'] * len(excluded))})")
+            params.extend(excluded)
+        cursor.execute(
+            f"SELECT id FROM accounts WHERE {' AND '.join(conditions)}"
+            " ORDER BY last_used_at IS NOT NULL, last_used_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            params,
+        )
+        row = cursor.fetchone()
+        if row is None:
+            return None
+        account_id = row["id"]
+        cursor.execute(
+            "UPDATE accounts SET status = %s, status_reason = NULL, cooldown_until = NULL,"
+            " last_used_at = UTC_TIMESTAMP() WHERE id = %s",
+            (purpose, account_id),
+        )
+        record_event(cursor, "account", account_id, "taken", from_status="idle", to_status=purpose,
+                     task_id=task_id, account_id=account_id, worker=worker)
+        return self._select("WHERE id = %s", (account_id,), cursor=cursor)[0]
+
+    def set_account_status(
+        self, account_id: int, status: str, reason: str | None = None, *, cursor: Any = None,
+        task_id: int | None = None, worker: str | None = None,
+    ) -> None:
+        if status not in STATUSES:
+            raise InvalidArgument(f"status must be one of {', '.join(STATUSES)}")
+
+        def update(cur: Any) -> None:
+            cur.execute("SELECT status FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
+            row = cur.fetchone()
+            if row is None:
+                raise AccountNotFound(f"no account with id {account_id}")
+            cur.execute(
+                "UPDATE accounts SET status = %s, status_reason = %s WHERE id = %s",
+                (status, reason[:255] if reason else None, account_id),
+            )
+            if row["status"] != status or reason:
+                record_event(cur, "account", account_id, "status", from_status=row["status"], to_status=status,
+                             task_id=task_id, account_id=account_id, worker=worker, reason=reason)
+
+        self._in_transaction(update, cursor)
+
+    def get_remaining_quota(self, account_id: int) -> int:
+        with self.conn.cursor() as cursor:
+            cursor.execute(
+                f"SELECT GREATEST(daily_export_limit - {_USED_TODAY}, 0) AS remaining FROM accounts WHERE id = %s",
+                (self.utc_offset, account_id),
+            )
+            row = cursor.fetchone()
+        self.conn.commit()
+        if row is None:
+            raise AccountNotFound(f"no account with id {account_id}")
+        return int(row["remaining"])
+
+    def update_export_count(self, account_id: int, count: int, *, cursor: Any = None) -> int:
+        """Count `count` exported rows against today's quota; returns what is left today.
+
+        One conditional UPDATE: the row lock makes concurrent callers queue, the condition makes
+        the quota impossible to overshoot, and a new quota day starts from zero in the same
+        statement. Raises QuotaExceeded (and changes nothing) if the rows do not fit.
+        """
+        if count < 0:
+            raise InvalidArgument("an export count cannot be negative")
+
+        def update(cur: Any) -> int:
+            cur.execute(
+                f"UPDATE accounts SET today_export_count = {_USED_TODAY} + %s, quota_date = {LOCAL_TODAY_SQL}"
+                f" WHERE id = %s AND {_USED_TODAY} + %s <= daily_export_limit",
+                (self.utc_offset, count, self.utc_offset, account_id, self.utc_offset, count),
+            )
+            if cur.rowcount != 1:
+                cur.execute("SELECT id FROM accounts WHERE id = %s", (account_id,))
+                if cur.fetchone() is None:
+                    raise AccountNotFound(f"no account with id {account_id}")
+                raise QuotaExceeded(f"account {account_id} has less than {count} exports left today")
+            cur.execute("SELECT daily_export_limit - today_export_count AS remaining FROM accounts WHERE id = %s",
+                        (account_id,))
+            return int(cur.fetchone()["remaining"])
+
+        return self._in_transaction(update, cursor)
+
+    def lock_quota(self, cursor: Any, account_id: int) -> int:
+        """Lock the account row inside the caller's transaction; returns the quota left today.
+
+        Until the caller commits, no other process can count exports against this account, so
+        a batch sized by this number cannot overshoot the limit.
+        """
+        cursor.execute(
+            f"SELECT GREATEST(daily_export_limit - {_USED_TODAY}, 0) AS remaining FROM accounts WHERE id = %s FOR UPDATE",
+            (self.utc_offset, account_id),
+        )
+        row = cursor.fetchone()
+        if row is None:
+            raise AccountNotFound(f"no account with id {account_id}")
+        return int(row["remaining"])
+
+    # -- operator actions ---------------------------------------------------------------------
+
+    def cool_down(self, account_id: int, seconds: float, reason: str, *, cursor: Any = None,
+                  task_id: int | None = None, worker: str | None = None) -> None:
+        """Back to the pool, but not handed out again for `seconds`."""
+
+        def update(cur: Any) -> None:
+            cur.execute("SELECT status FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
+            row = cur.fetchone()
+            if row is None:
+                raise AccountNotFound(f"no account with id {account_id}")
+            if row["status"] == "disabled":
+                return
+            cur.execute(
+                "UPDATE accounts SET status = 'idle', status_reason = %s,"
+                " cooldown_until = UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND WHERE id = %s",
+                (reason[:255], int(seconds * 1_000_000), account_id),
+            )
+            record_event(cur, "account", account_id, "cooled_down", from_status=row["status"], to_status="idle",
+                         task_id=task_id, account_id=account_id, worker=worker,
+                         reason=f"{reason} (for {seconds:.0f}s)")
+
+        self._in_transaction(update, cursor)
+
+    def disable(self, account_id: int, reason: str, *, cursor: Any = None,
+                task_id: int | None = None, worker: str | None = None) -> None:
+        if not reason or not reason.strip():
+            raise InvalidArgument("disabling an account needs a reason")
+        self.set_account_status(account_id, "disabled", reason.strip(), cursor=cursor, task_id=task_id, worker=worker)
+
+    def enable(self, account_id: int, reason: str | None = None) -> None:
+        def update(cur: Any) -> None:
+            cur.execute("SELECT status FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
+            row = cur.fetchone()
+            if row is None:
+                raise AccountNotFound(f"no account with id {account_id}")
+            cur.execute(
+                "UPDATE accounts SET status = 'idle', status_reason = NULL, cooldown_until = NULL WHERE id = %s",
+                (account_id,),
+            )
+            record_event(cur, "account", account_id, "enabled", from_status=row["status"], to_status="idle",
+                         account_id=account_id, reason=reason or "enabled by operator")
+
+        run_transaction(self.conn, update)
+
+    def reset_quotas(self) -> int:
+        """Start today's quota from zero for every account (for operators who want a cron job)."""
+
+        def reset(cur: Any) -> int:
+            cur.execute(
+                f"UPDATE accounts SET today_export_count = 0, quota_date = {LOCAL_TODAY_SQL}", (self.utc_offset,)
+            )
+            return cur.rowcount
+
+        return run_transaction(self.conn, reset)
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _require_cipher(self) -> CredentialCipher:
+        if self._cipher is None:
+            raise InvalidArgument("this AccountManager was built without a credential cipher")
+        return self._cipher
+
+    def _in_transaction(self, work: Any, cursor: Any) -> Any:
+        return work(cursor) if cursor is not None else run_transaction(self.conn, work)
+
+    def _select(self, clause: str, params: tuple, *, cursor: Any = None) -> list[Account]:
+        sql = (
+            f"SELECT {_COLUMNS}, GREATEST(daily_export_limit - {_USED_TODAY}, 0) AS remaining_quota,"
+            f" {_USED_TODAY} AS used_today FROM accounts {clause}"
+        )
+        args = (self.utc_offset, self.utc_offset, *params)
+        if cursor is not None:
+            cursor.execute(sql, args)
+            rows = cursor.fetchall()
+        else:
+            with self.conn.cursor() as own:
+                own.execute(sql, args)
+                rows = own.fetchall()
+            self.conn.commit()
+        return [_account(row) for row in rows]
+
+
+def _account(row: dict[str, Any]) -> Account:
+    return Account(
+        id=row["id"],
+        username=row["username"],
+        status=row["status"],
+        daily_export_limit=row["daily_export_limit"],
+        today_export_count=int(row["used_today"]),
+        quota_date=row["quota_date"],
+        last_used_at=row["last_used_at"],
+        cooldown_until=row["cooldown_until"],
+        status_reason=row["status_reason"],
+        created_at=row["created_at"],
+        remaining_quota=int(row["remaining_quota"]),
+    )

@@ -1,0 +1,306 @@
+"""`python -m influencers …`: the operator's commands over the shared core.
+
+Every known failure (bad argument, missing setting, MySQL down, wrong key) ends as one line on
+stderr and a non-zero exit: 2 for usage and configuration, 1 for everything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pymysql
+
+from influencers import reports
+from influencers.accounts import AccountManager
+from influencers.config import Config, get_config
+from influencers.credentials import CredentialCipher
+from influencers.db import apply_schema, connect, describe_mysql_error
+from influencers.errors import ConfigError, InfluencersError, InvalidArgument
+from influencers.tables import render
+from influencers.tasks import EXPORT_FORMATS, TaskScheduler
+
+logger = logging.getLogger("influencers")
+USAGE_ERRORS = (ConfigError, InvalidArgument)
+Handler = Callable[[argparse.Namespace, "Context"], int]
+
+
+class Context:
+    """Lazily opened core objects, so `--help` and argument errors never touch MySQL."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._conn: Any = None
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            self._conn = connect(self.config.mysql)
+        return self._conn
+
+    def accounts(self, *, with_cipher: bool = False) -> AccountManager:
+        cipher = CredentialCipher.from_config(self.config) if with_cipher else None
+        return AccountManager(self.conn, utc_offset=self.config.utc_offset, cipher=cipher)
+
+    def scheduler(self) -> TaskScheduler:
+        return TaskScheduler(self.conn, None, self.accounts())
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_db_init(args: argparse.Namespace, ctx: Context) -> int:
+    apply_schema(ctx.config.mysql)
+    print(f"schema applied to {ctx.config.mysql.display}")
+    return 0
+
+
+def cmd_accounts_add(args: argparse.Namespace, ctx: Context) -> int:
+    password = _read_password(args.password_stdin)
+    account_id = ctx.accounts(with_cipher=True).add(args.username, password, args.daily_export_limit)
+    print(f"account {args.username} added with id {account_id} (daily export limit {args.daily_export_limit})")
+    return 0
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("password: ")
+    else:
+        raise InvalidArgument("give the password on standard input with --password-stdin")
+    if not password:
+        raise InvalidArgument("the password read from standard input is empty")
+    return password
+
+
+def cmd_accounts_list(args: argparse.Namespace, ctx: Context) -> int:
+    rows = [account.__dict__ for account in ctx.accounts().list()]
+    print(render(rows, ACCOUNT_COLUMNS, args.format))
+    return 0
+
+
+def _account_id(ctx: Context, args: argparse.Namespace) -> int:
+    return ctx.accounts().find(args.username).id if args.username else args.id
+
+
+def cmd_accounts_disable(args: argparse.Namespace, ctx: Context) -> int:
+    ctx.accounts().disable(_account_id(ctx, args), args.reason)
+    print(f"account {args.username or args.id} disabled: {args.reason}")
+    return 0
+
+
+def cmd_accounts_enable(args: argparse.Namespace, ctx: Context) -> int:
+    ctx.accounts().enable(_account_id(ctx, args))
+    print(f"account {args.username or args.id} enabled")
+    return 0
+
+
+def cmd_accounts_reset_quotas(args: argparse.Namespace, ctx: Context) -> int:
+    count = ctx.accounts().reset_quotas()
+    print(f"today's export count reset for {count} account(s)")
+    return 0
+
+
+def cmd_start_crawl(args: argparse.Namespace, ctx: Context) -> int:
+    parent = ctx.scheduler().create_crawl(args.domain, args.pages, args.split)
+    subtasks = -(-args.pages // args.split)
+    print(f"ingestion task {parent} created for {args.domain}: pages 1-{args.pages} in {subtasks} subtask(s)")
+    return 0
+
+
+def cmd_start_export(args: argparse.Namespace, ctx: Context) -> int:
+    task_id = ctx.scheduler().create_export(args.domain, args.limit, args.format)
+    limit = f", at most {args.limit} rows" if args.limit else ""
+    print(f"export task {task_id} created for {args.domain} ({args.format}{limit})")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
+    accounts = ctx.accounts()
+    tasks = reports.task_progress(ctx.conn)
+    for row in tasks:
+        row["progress"] = _progress(row)
+    sections = [
+        ("Tasks by state", reports.task_counts(ctx.conn), COUNT_COLUMNS),
+        ("Tasks", tasks, TASK_COLUMNS),
+        ("Accounts", [a.__dict__ for a in accounts.list()], ACCOUNT_COLUMNS),
+        ("Pending export backlog", reports.backlog(ctx.conn, accounts), BACKLOG_COLUMNS),
+    ]
+    if args.format == "table":
+        print("\n\n".join(f"{title}\n{render(rows, columns)}" for title, rows, columns in sections))
+    else:
+        import json
+
+        document = {title: [{k: row.get(k) for k, _ in cols} for row in rows] for title, rows, cols in sections}
+        print(json.dumps(document, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+def _progress(row: dict[str, Any]) -> str:
+    if row["task_type"] == "ingestion":
+        total = row["pages_total"] if row["pages_total"] is not None else "?"
+        return f"{row['pages_done']}/{total} pages"
+    limit = f"/{row['export_limit']}" if row["export_limit"] else ""
+    return f"{row['exported_count']}{limit} exported, {row['rows_pending']} pending"
+
+
+def cmd_task_show(args: argparse.Namespace, ctx: Context) -> int:
+    scheduler = ctx.scheduler()
+    task = scheduler.get(args.id)
+    print(f"task {task.id}: {task.task_type} {task.domain} {task.status} marker={task.progress_marker or '-'}"
+          f" account={task.assigned_account_id or '-'} attempts={task.attempts}"
+          + (f" last_error={task.last_error}" if task.last_error else ""))
+    print(render(scheduler.events(args.id), EVENT_COLUMNS, args.format))
+    return 0
+
+
+def cmd_task_pause(args: argparse.Namespace, ctx: Context) -> int:
+    ctx.scheduler().pause_task(args.id, args.reason)
+    print(f"task {args.id} paused")
+    return 0
+
+
+def cmd_task_resume(args: argparse.Namespace, ctx: Context) -> int:
+    ctx.scheduler().resume_task(args.id)
+    print(f"task {args.id} resumed")
+    return 0
+
+
+ACCOUNT_COLUMNS = [
+    ("id", "id"), ("username", "username"), ("status", "status"), ("status_reason", "reason"),
+    ("remaining_quota", "quota left today"), ("daily_export_limit", "daily limit"),
+    ("today_export_count", "exported today"), ("cooldown_until", "cool-down until (UTC)"),
+    ("last_used_at", "last used (UTC)"),
+]
+COUNT_COLUMNS = [("task_type", "type"), ("status", "state"), ("tasks", "subtasks")]
+TASK_COLUMNS = [
+    ("id", "id"), ("task_type", "type"), ("domain", "domain"), ("status", "state"), ("parent_id", "parent"),
+    ("progress", "progress"), ("progress_marker", "marker"), ("account", "account"), ("attempts", "attempts"),
+    ("last_error", "last error"),
+]
+BACKLOG_COLUMNS = [("domain", "domain"), ("pending", "pending rows"), ("daily_quota", "quota/day"),
+                   ("days_needed", "days needed")]
+EVENT_COLUMNS = [
+    ("created_at", "time (UTC)"), ("entity", "entity"), ("entity_id", "id"), ("event", "event"),
+    ("from_status", "from"), ("to_status", "to"), ("account_id", "account"), ("worker", "worker"),
+    ("reason", "reason"),
+]
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m influencers", description="Influencer crawling: tasks, accounts, status.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    db = commands.add_parser("db", help="database set-up").add_subparsers(dest="db_command", required=True)
+    db.add_parser("init", help="create the database if missing and apply sql/schema.sql").set_defaults(handler=cmd_db_init)
+
+    accounts = commands.add_parser("accounts", help="the account pool").add_subparsers(dest="accounts_command", required=True)
+    add = accounts.add_parser("add", help="add an account; the password is read from stdin, never from the command line")
+    add.add_argument("--username", required=True)
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.add_argument("--daily-export-limit", type=non_negative_int, default=4000)
+    add.set_defaults(handler=cmd_accounts_add)
+    listing = accounts.add_parser("list", help="accounts with status and quota (never passwords)")
+    listing.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    listing.set_defaults(handler=cmd_accounts_list)
+    for name, handler, needs_reason in (("disable", cmd_accounts_disable, True), ("enable", cmd_accounts_enable, False)):
+        sub = accounts.add_parser(name, help=f"{name} an account")
+        who = sub.add_mutually_exclusive_group(required=True)
+        who.add_argument("--username")
+        who.add_argument("--id", type=positive_int)
+        if needs_reason:
+            sub.add_argument("--reason", required=True, help="why; kept with the account and in its history")
+        sub.set_defaults(handler=handler)
+    accounts.add_parser("reset-quotas", help="start today's export quota from zero (for cron; not required)").set_defaults(
+        handler=cmd_accounts_reset_quotas
+    )
+
+    crawl = commands.add_parser("start_crawl", help="create an ingestion task split into page-range subtasks")
+    crawl.add_argument("--domain", required=True, help="the domain (领域), e.g. 美妆")
+    crawl.add_argument("--pages", type=positive_int, required=True)
+    crawl.add_argument("--split", type=positive_int, default=10, help="pages per subtask (default 10)")
+    crawl.set_defaults(handler=cmd_start_crawl)
+
+    export = commands.add_parser("start_export", help="create an export task")
+    export.add_argument("--domain", required=True)
+    export.add_argument("--limit", type=positive_int, help="export at most this many rows")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
+    export.set_defaults(handler=cmd_start_export)
+
+    status = commands.add_parser("status", help="tasks, accounts, quotas and backlog at a glance")
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.set_defaults(handler=cmd_status)
+
+    task = commands.add_parser("task", help="one task").add_subparsers(dest="task_command", required=True)
+    show = task.add_parser("show", help="a task and its event history")
+    show.add_argument("id", type=positive_int)
+    show.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    show.set_defaults(handler=cmd_task_show)
+    pause = task.add_parser("pause", help="pause a task until it is resumed")
+    pause.add_argument("id", type=positive_int)
+    pause.add_argument("--reason", default="paused by operator")
+    pause.set_defaults(handler=cmd_task_pause)
+    resume = task.add_parser("resume", help="resume a paused task")
+    resume.add_argument("id", type=positive_int)
+    resume.set_defaults(handler=cmd_task_resume)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx: Context | None = None
+    try:
+        ctx = Context(get_config())
+        handler: Handler = args.handler
+        return handler(args, ctx)
+    except USAGE_ERRORS as exc:
+        print(f"influencers: error: {exc}", file=sys.stderr)
+        return 2
+    except InfluencersError as exc:
+        print(f"influencers: error: {exc}", file=sys.stderr)
+        return 1
+    except pymysql.err.MySQLError as exc:
+        print(f"influencers: error: {describe_mysql_error(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if ctx is not None:
+            ctx.close()

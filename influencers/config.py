@@ -1,0 +1,123 @@
+"""The one place environment variables are read.
+
+Every process (CLI, spider, exporter, sandbox tools) builds one frozen `Config` at start, so a
+missing or malformed setting fails before any work begins, with a line naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from influencers.errors import ConfigError
+
+DEFAULT_MYSQL_URL = "mysql://root:@127.0.0.1:3306/influencers"
+DEFAULT_SITE_URL = "http://127.0.0.1:8800"
+DEFAULT_TZ = "Asia/Shanghai"
+DEFAULT_EXPORT_DIR = "./exports"
+DEFAULT_KEY_FILE = "./.influencers/secret.key"
+_SAFE_DB_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
+
+
+@dataclass(frozen=True)
+class MySQLSettings:
+    """Where the database lives. `password` is kept out of repr so it never reaches a log."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    database: str
+
+    @property
+    def display(self) -> str:
+        """The URL without its password, for messages."""
+        return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+@dataclass(frozen=True)
+class Config:
+    mysql: MySQLSettings
+    secret_key: str | None = field(repr=False)
+    key_file: Path
+    export_dir: Path
+    site_url: str
+    tz_name: str
+    utc_offset: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if environ is None else environ
+        tz_name = env.get("INFLUENCERS_TZ", DEFAULT_TZ).strip() or DEFAULT_TZ
+        return cls(
+            mysql=parse_mysql_url(env.get("INFLUENCERS_MYSQL_URL", DEFAULT_MYSQL_URL)),
+            secret_key=_optional(env.get("INFLUENCERS_SECRET_KEY")),
+            key_file=Path(env.get("INFLUENCERS_KEY_FILE", DEFAULT_KEY_FILE)),
+            export_dir=Path(env.get("INFLUENCERS_EXPORT_DIR", DEFAULT_EXPORT_DIR) or DEFAULT_EXPORT_DIR),
+            site_url=_parse_site_url(env.get("INFLUENCERS_SITE_URL", DEFAULT_SITE_URL)),
+            tz_name=tz_name,
+            utc_offset=_fixed_utc_offset(tz_name),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_config() -> Config:
+    """The process's configuration, read once from `os.environ`."""
+    return Config.from_env()
+
+
+def parse_mysql_url(url: str) -> MySQLSettings:
+    variable = "INFLUENCERS_MYSQL_URL"
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("mysql", "mysql+pymysql", "mariadb"):
+        raise ConfigError(variable, "must look like mysql://user:password@host:3306/database")
+    try:
+        port = parts.port or 3306
+    except ValueError:
+        raise ConfigError(variable, "the port is not a number") from None
+    database = unquote(parts.path.lstrip("/"))
+    if not database:
+        raise ConfigError(variable, "names no database (…:3306/influencers)")
+    if not set(database) <= _SAFE_DB_NAME or len(database) > 64:
+        raise ConfigError(variable, "the database name may use only letters, digits, _ and $")
+    return MySQLSettings(
+        host=parts.hostname or "127.0.0.1",
+        port=port,
+        user=unquote(parts.username or "root"),
+        password=unquote(parts.password or ""),
+        database=database,
+    )
+
+
+def _parse_site_url(url: str) -> str:
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError("INFLUENCERS_SITE_URL", "must be an http(s) URL such as http://127.0.0.1:8800")
+    return url.strip().rstrip("/")
+
+
+def _fixed_utc_offset(tz_name: str) -> str:
+    """The zone's current UTC offset as '+08:00'.
+
+    MySQL's CONVERT_TZ with named zones needs the server's zone tables, which are often empty;
+    a fixed offset always works. Zones with daylight saving move their midnight by an hour twice
+    a year; Asia/Shanghai (the default) has none.
+    """
+    try:
+        zone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("INFLUENCERS_TZ", f"unknown time zone {tz_name!r} (e.g. Asia/Shanghai)") from None
+    offset = datetime.now(timezone.utc).astimezone(zone).utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset else 0
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _optional(value: str | None) -> str | None:
+    return value.strip() if value and value.strip() else None

@@ -1,0 +1,155 @@
+"""Connections and transactions.
+
+Short explicit transactions, retried as a whole on deadlock (1213) and lock wait timeout
+(1205): InnoDB picks a victim under contention and the right answer is to run the same
+transaction again. Times that matter (leases, quota days) come from the database clock, so all
+workers agree whatever their own clocks say. Every session runs in UTC (`time_zone = '+00:00'`):
+stored DATETIMEs are UTC and reports convert them to the configured local zone.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import pymysql
+import pymysql.cursors
+from pymysql.constants import CLIENT
+from pymysql.connections import Connection
+
+from influencers.config import MySQLSettings
+from influencers.errors import DatabaseUnavailable, SchemaMissing
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+RETRYABLE_ERRORS = frozenset({1213, 1205})
+CONNECTION_LOST_ERRORS = frozenset({2006, 2013, 2014, 2055})
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "sql" / "schema.sql"
+
+#: The local calendar date by the database clock; takes the UTC offset ('+08:00') as parameter.
+LOCAL_TODAY_SQL = "DATE(CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', %s))"
+
+
+def connect(
+    mysql: MySQLSettings,
+    *,
+    database: bool = True,
+    autocommit: bool = False,
+    cursorclass: type = pymysql.cursors.DictCursor,
+    connect_timeout: float = 5,
+) -> Connection:
+    """A utf8mb4 connection; an unreachable server becomes one `DatabaseUnavailable` line."""
+    try:
+        return pymysql.connect(
+            host=mysql.host,
+            port=mysql.port,
+            user=mysql.user,
+            password=mysql.password,
+            database=mysql.database if database else None,
+            charset="utf8mb4",
+            autocommit=autocommit,
+            cursorclass=cursorclass,
+            connect_timeout=connect_timeout,
+            local_infile=False,
+            init_command="SET time_zone = '+00:00'",
+            client_flag=CLIENT.FOUND_ROWS,  # rowcount = rows matched, so fences read plainly
+        )
+    except pymysql.err.OperationalError as exc:
+        code = exc.args[0] if exc.args else 0
+        if code == 1049:
+            raise SchemaMissing(
+                f"database {mysql.database!r} does not exist on {mysql.host}:{mysql.port}: "
+                "run `python -m influencers db init`"
+            ) from None
+        detail = _describe(exc)
+        raise DatabaseUnavailable(mysql.host, mysql.port, detail) from None
+
+
+def describe_mysql_error(exc: pymysql.err.MySQLError) -> str:
+    """One line for an unexpected MySQL error, with the fix where there is an obvious one."""
+    code = exc.args[0] if exc.args else 0
+    if code == 1146:
+        return "the schema is missing or incomplete: run `python -m influencers db init`"
+    if code in CONNECTION_LOST_ERRORS or code in (2003, 2002):
+        return "lost the connection to MySQL (is the server running?)"
+    message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
+    return f"MySQL error {code}: {message.splitlines()[0][:200]}"
+
+
+def _describe(exc: pymysql.err.MySQLError) -> str:
+    code = exc.args[0] if exc.args else 0
+    if code == 1045:
+        return "access denied (check the user and password in INFLUENCERS_MYSQL_URL)"
+    if code in (2003, 2002):
+        return "connection refused or timed out (is MySQL/MariaDB running?)"
+    return f"error {code}"
+
+
+@contextmanager
+def transaction(conn: Connection) -> Iterator[pymysql.cursors.Cursor]:
+    """One transaction: commit when the block ends, roll back if it raises."""
+    conn.begin()
+    cursor = conn.cursor()
+    try:
+        yield cursor
+    except BaseException:
+        try:
+            conn.rollback()
+        except pymysql.err.MySQLError:
+            logger.debug("rollback failed after an error; the connection is probably gone")
+        raise
+    else:
+        conn.commit()
+    finally:
+        cursor.close()
+
+
+def run_transaction(conn: Connection, work: Callable[[pymysql.cursors.Cursor], T], attempts: int = 6) -> T:
+    """Run `work(cursor)` in a transaction, again from the start on deadlock or lock wait timeout."""
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction(conn) as cursor:
+                return work(cursor)
+        except pymysql.err.OperationalError as exc:
+            code = exc.args[0] if exc.args else 0
+            if code not in RETRYABLE_ERRORS or attempt == attempts:
+                raise
+            pause = min(0.5, 0.01 * 2**attempt) * (0.5 + random.random())
+            logger.debug("transaction retry %d after MySQL error %s", attempt, code)
+            time.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def ensure_connected(conn: Connection) -> None:
+    """Reconnect a connection that the server closed (idle timeout, restart)."""
+    conn.ping(reconnect=True)
+
+
+def apply_schema(mysql: MySQLSettings, schema_path: Path = SCHEMA_PATH) -> None:
+    """Create the database if missing and apply `sql/schema.sql` (idempotent)."""
+    server = connect(mysql, database=False, autocommit=True)
+    try:
+        with server.cursor() as cursor:
+            cursor.execute(
+                f"CREATE DATABASE IF NOT EXISTS `{mysql.database}` "
+                "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+            cursor.execute(f"USE `{mysql.database}`")
+            for statement in split_sql(schema_path.read_text(encoding="utf-8")):
+                cursor.execute(statement)
+    finally:
+        server.close()
+
+
+def split_sql(script: str) -> list[str]:
+    """Statements of a schema file: `--` comments dropped, split on `;` at line ends."""
+    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
+    text = "\n".join(lines)
+    statements = (part.strip().rstrip(";").strip() for part in text.split(";\n"))
+    return [statement for statement in statements if statement]

@@ -1,0 +1,68 @@
+"""The project's own exceptions: each one's docstring is the reason an operator reads.
+
+Scrapy's exceptions (`IgnoreRequest`, `DropItem`, `CloseSpider`) stay for Scrapy's flow; these
+are for the core (configuration, database, accounts, tasks). `str(error)` is always one line
+that is safe to print: it never contains a password or a key.
+"""
+
+from __future__ import annotations
+
+
+class InfluencersError(Exception):
+    """Something the operator can act on went wrong."""
+
+    def __str__(self) -> str:
+        message = super().__str__()
+        return message or (self.__doc__ or type(self).__name__).strip()
+
+
+class ConfigError(InfluencersError):
+    """A setting is missing or malformed."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        super().__init__(f"{variable}: {problem}")
+
+
+class DatabaseUnavailable(InfluencersError):
+    """MySQL cannot be reached."""
+
+    def __init__(self, host: str, port: int, detail: str) -> None:
+        self.host, self.port = host, port
+        super().__init__(f"cannot reach MySQL at {host}:{port}: {detail}")
+
+
+class SchemaMissing(InfluencersError):
+    """The database has no schema yet: run `python -m influencers db init`."""
+
+
+class SecretKeyError(InfluencersError):
+    """The credential key cannot decrypt stored passwords (wrong INFLUENCERS_SECRET_KEY?)."""
+
+
+class AccountNotFound(InfluencersError):
+    """No such account."""
+
+
+class DuplicateAccount(InfluencersError):
+    """An account with this username already exists."""
+
+
+class QuotaExceeded(InfluencersError):
+    """The account's export quota for today would be exceeded."""
+
+
+class TaskNotFound(InfluencersError):
+    """No such task."""
+
+
+class InvalidTransition(InfluencersError):
+    """The task is not in a state that allows this."""
+
+
+class ClaimLost(InfluencersError):
+    """This worker no longer holds the task: its lease expired or another worker took it."""
+
+
+class InvalidArgument(InfluencersError):
+    """An argument is malformed."""

@@ -1,0 +1,558 @@
+"""Task scheduler: create and split tasks, claim them, keep leases, fence, recover, record events.
+
+Claiming is one short transaction: `SELECT … FOR UPDATE SKIP LOCKED` on a claimable task, take an
+idle account the same way, then mark both. A claim carries a fresh `lease_token`; every write a
+worker makes on behalf of a claim checks that token under the task's row lock (`check_claim`), so
+a worker whose claim was lost (lease expired, operator pause, crash recovery) cannot complete or
+overwrite a task that someone else now holds.
+
+Liveness has two layers. Each worker process holds `GET_LOCK(<worker id>)` on a connection of its
+own for as long as it lives; the server releases that lock the moment the connection drops, so a
+SIGKILLed worker's claims are recoverable at once (`IS_FREE_LOCK`). The lease is the backstop for
+a worker that is alive but stuck (paused, partitioned): it expires unless heartbeats renew it.
+`recover()` runs before every claim, so a restarted worker picks up its predecessor's task
+immediately, and a task that keeps losing its worker fails after `max_attempts`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import socket
+from dataclasses import dataclass, replace
+from typing import Any
+
+from pymysql.connections import Connection
+
+from influencers.accounts import AccountManager
+from influencers.config import MySQLSettings
+from influencers.db import connect, run_transaction
+from influencers.errors import ClaimLost, DatabaseUnavailable, InvalidArgument, InvalidTransition, TaskNotFound
+from influencers.events import record_event, task_events
+
+logger = logging.getLogger(__name__)
+
+TASK_TYPES = ("ingestion", "export")
+EXPORT_FORMATS = ("csv", "jsonl", "xlsx")
+PURPOSE = {"ingestion": "ingesting", "export": "exporting"}
+_FORBIDDEN_IN_DOMAIN = re.compile(r"[\x00-\x1f\x7f/\\]")
+_TASK_COLUMNS = (
+    "id, task_type, domain, status, progress_marker, assigned_account_id, parent_id, is_parent, page_from,"
+    " page_to, export_limit, export_format, exported_count, claimed_by, lease_token, attempts, max_attempts,"
+    " last_error, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    task_type: str
+    domain: str
+    status: str
+    progress_marker: str | None
+    assigned_account_id: int | None
+    parent_id: int | None
+    is_parent: bool
+    page_from: int | None
+    page_to: int | None
+    export_limit: int | None
+    export_format: str | None
+    exported_count: int
+    claimed_by: str | None
+    lease_token: str | None
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    created_at: Any = None
+    updated_at: Any = None
+
+    @property
+    def marker_value(self) -> int:
+        """The number in `page=N` / `last_id=N`, 0 when there is no marker yet."""
+        return parse_marker(self.progress_marker)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker holds while it runs a task: the fence token and the bound account."""
+
+    task: Task
+    lease_token: str
+    account_id: int | None
+    worker_id: str
+
+    @property
+    def task_id(self) -> int:
+        return self.task.id
+
+
+def parse_marker(marker: str | None) -> int:
+    if not marker or "=" not in marker:
+        return 0
+    try:
+        return int(marker.split("=", 1)[1])
+    except ValueError:
+        return 0
+
+
+def validate_domain(domain: str) -> str:
+    """A domain (领域) name: 1–100 characters, no path separators or control characters."""
+    value = (domain or "").strip()
+    if not value or len(value) > 100 or _FORBIDDEN_IN_DOMAIN.search(value):
+        raise InvalidArgument(
+            f"domain {domain!r} must be 1 to 100 characters without '/', '\\' or control characters"
+        )
+    return value
+
+
+class Worker:
+    """A process's identity for claims, kept alive by a named lock on its own connection."""
+
+    def __init__(self, worker_id: str, mysql: MySQLSettings, conn: Connection) -> None:
+        self.worker_id = worker_id
+        self._mysql = mysql
+        self._conn = conn
+
+    @classmethod
+    def start(cls, mysql: MySQLSettings, name: str = "worker") -> Worker:
+        host = re.sub(r"[^A-Za-z0-9.-]", "", socket.gethostname())[:20]
+        worker_id = f"{name[:16]}:{host}:{os.getpid()}:{secrets.token_hex(4)}"[:64]
+        conn = connect(mysql, autocommit=True)
+        worker = cls(worker_id, mysql, conn)
+        worker._acquire()
+        return worker
+
+    def _acquire(self) -> None:
+        with self._conn.cursor() as cursor:
+            cursor.execute("SELECT GET_LOCK(%s, 0) AS held", (self.worker_id,))
+            if cursor.fetchone()["held"] != 1:
+                raise DatabaseUnavailable(self._mysql.host, self._mysql.port, "could not take the worker lock")
+
+    def ensure_alive(self) -> None:
+        """Re-take the liveness lock if the server dropped our connection (restart, idle timeout).
+
+        Claims made before the drop may already have been recovered by others; the fence in
+        `check_claim` turns any late write into ClaimLost.
+        """
+        try:
+            self._conn.ping(reconnect=False)
+        except Exception:  # noqa: BLE001 - any failure means the connection is gone
+            self._conn = connect(self._mysql, autocommit=True)
+            self._acquire()
+            logger.warning("worker %s reconnected its liveness lock", self.worker_id)
+
+    def close(self) -> None:
+        try:
+            self._conn.close()
+        except Exception:  # noqa: BLE001 - closing a dead connection is fine
+            pass
+
+
+class TaskScheduler:
+    def __init__(self, conn: Connection, worker: Worker | None, accounts: AccountManager, *, lease_seconds: float = 60):
+        self.conn = conn
+        self.worker = worker
+        self.accounts = accounts
+        self.lease_seconds = lease_seconds
+
+    @property
+    def worker_id(self) -> str | None:
+        return self.worker.worker_id if self.worker else None
+
+    # -- creating ------------------------------------------------------------------------------
+
+    def create_crawl(self, domain: str, pages: int, split: int = 10) -> int:
+        """The seed's `start_crawl`: an ingestion parent task and page-range subtasks."""
+        domain = validate_domain(domain)
+        if pages < 1:
+            raise InvalidArgument("--pages must be 1 or more")
+        if split < 1:
+            raise InvalidArgument("--split must be 1 or more")
+
+        def create(cursor: Any) -> int:
+            cursor.execute(
+                "INSERT INTO tasks (task_type, domain, status, is_parent, page_from, page_to)"
+                " VALUES ('ingestion', %s, 'pending', TRUE, 1, %s)",
+                (domain, pages),
+            )
+            parent_id = cursor.lastrowid
+            record_event(cursor, "task", parent_id, "created", to_status="pending", task_id=parent_id,
+                         reason=f"start_crawl {domain} pages 1-{pages}, {split} a subtask")
+            for first in range(1, pages + 1, split):
+                last = min(first + split - 1, pages)
+                cursor.execute(
+                    "INSERT INTO tasks (task_type, domain, status, parent_id, page_from, page_to)"
+                    " VALUES ('ingestion', %s, 'pending', %s, %s, %s)",
+                    (domain, parent_id, first, last),
+                )
+                record_event(cursor, "task", cursor.lastrowid, "created", to_status="pending",
+                             task_id=cursor.lastrowid, reason=f"pages {first}-{last} of task {parent_id}")
+            return parent_id
+
+        return run_transaction(self.conn, create)
+
+    def find_or_create_domain_task(self, domain: str, pages: int | None = None) -> int:
+        """The unfinished stand-alone ingestion task of a domain, or a new one (`-a domain=`)."""
+        domain = validate_domain(domain)
+        if pages is not None and pages < 1:
+            raise InvalidArgument("pages must be 1 or more")
+
+        def find_or_create(cursor: Any) -> int:
+            cursor.execute(
+                "SELECT id FROM tasks WHERE task_type = 'ingestion' AND domain = %s AND parent_id IS NULL"
+                " AND NOT is_parent AND status IN ('pending', 'in_progress', 'paused') ORDER BY id LIMIT 1",
+                (domain,),
+            )
+            row = cursor.fetchone()
+            if row:
+                return row["id"]
+            cursor.execute(
+                "INSERT INTO tasks (task_type, domain, status, page_from, page_to) VALUES ('ingestion', %s, 'pending', 1, %s)",
+                (domain, pages),
+            )
+            task_id = cursor.lastrowid
+            record_event(cursor, "task", task_id, "created", to_status="pending", task_id=task_id,
+                         reason=f"crawl {domain} " + (f"pages 1-{pages}" if pages else "to the end of the listing"))
+            return task_id
+
+        return run_transaction(self.conn, find_or_create)
+
+    def create_export(self, domain: str, limit: int | None = None, fmt: str = "csv") -> int:
+        domain = validate_domain(domain)
+        if limit is not None and limit < 1:
+            raise InvalidArgument("--limit must be 1 or more")
+        if fmt not in EXPORT_FORMATS:
+            raise InvalidArgument(f"--format must be one of {', '.join(EXPORT_FORMATS)}")
+
+        def create(cursor: Any) -> int:
+            cursor.execute(
+                "INSERT INTO tasks (task_type, domain, status, export_limit, export_format, progress_marker)"
+                " VALUES ('export', %s, 'pending', %s, %s, 'last_id=0')",
+                (domain, limit, fmt),
+            )
+            task_id = cursor.lastrowid
+            record_event(cursor, "task", task_id, "created", to_status="pending", task_id=task_id,
+                         reason=f"start_export {domain} {fmt}" + (f" limit {limit}" if limit else ""))
+            return task_id
+
+        return run_transaction(self.conn, create)
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def get(self, task_id: int, *, cursor: Any = None) -> Task:
+        sql = f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = %s"
+        if cursor is not None:
+            cursor.execute(sql, (task_id,))
+            row = cursor.fetchone()
+        else:
+            with self.conn.cursor() as own:
+                own.execute(sql, (task_id,))
+                row = own.fetchone()
+            self.conn.commit()
+        if row is None:
+            raise TaskNotFound(f"no task with id {task_id}")
+        return _task(row)
+
+    def events(self, task_id: int) -> list[dict[str, Any]]:
+        self.get(task_id)
+        with self.conn.cursor() as cursor:
+            rows = task_events(cursor, task_id)
+        self.conn.commit()
+        return rows
+
+    # -- claiming ------------------------------------------------------------------------------
+
+    def claim(self, task_type: str, *, task_id: int | None = None, domain: str | None = None) -> Claim | None:
+        """Claim one claimable task of `task_type` with an idle account; None if none can run now.
+
+        Claimable: `pending`, or `paused` by a worker with an auto-resume time that has passed
+        (a task paused by an operator waits for `resume`). An export claim needs an account
+        with quota left today, so a task paused for quota resumes by itself on the next day.
+        """
+        if task_type not in TASK_TYPES:
+            raise InvalidArgument(f"task type must be one of {', '.join(TASK_TYPES)}")
+        if self.worker is None:
+            raise InvalidArgument("claiming needs a Worker (its liveness lock makes crash recovery instant)")
+        self.worker.ensure_alive()
+        self.recover()
+        token = secrets.token_hex(16)
+
+        def claim(cursor: Any) -> Claim | None:
+            conditions = [
+                "task_type = %s", "NOT is_parent",
+                "(status = 'pending' AND (not_before IS NULL OR not_before <= UTC_TIMESTAMP(6))"
+                " OR status = 'paused' AND not_before IS NOT NULL AND not_before <= UTC_TIMESTAMP(6))",
+            ]
+            params: list[Any] = [task_type]
+            if task_id is not None:
+                conditions.append("id = %s")
+                params.append(task_id)
+            if domain is not None:
+                conditions.append("domain = %s")
+                params.append(domain)
+            cursor.execute(
+                f"SELECT id, status FROM tasks WHERE {' AND '.join(conditions)} ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                params,
+            )
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            account = self.accounts.take_idle_account(
+                cursor, PURPOSE[task_type], need_quota=task_type == "export", task_id=row["id"], worker=self.worker_id
+            )
+            if account is None:
+                return None
+            cursor.execute(
+                "UPDATE tasks SET status = 'in_progress', claimed_by = %s, lease_token = %s,"
+                " lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND, heartbeat_at = UTC_TIMESTAMP(6),"
+                " assigned_account_id = %s, not_before = NULL WHERE id = %s",
+                (self.worker_id, token, self._lease_us(), account.id, row["id"]),
+            )
+            record_event(cursor, "task", row["id"], "claimed", from_status=row["status"], to_status="in_progress",
+                         task_id=row["id"], account_id=account.id, worker=self.worker_id,
+                         reason=f"account {account.username}")
+            cursor.execute(
+                "UPDATE tasks SET status = 'in_progress' WHERE id = (SELECT parent_id FROM tasks WHERE id = %s)"
+                " AND status = 'pending'",
+                (row["id"],),
+            )
+            return Claim(self.get(row["id"], cursor=cursor), token, account.id, self.worker_id or "")
+
+        claimed = run_transaction(self.conn, claim)
+        if claimed:
+            logger.info("claimed task %s (%s %s) with account %s", claimed.task_id, task_type,
+                        claimed.task.domain, claimed.account_id,
+                        extra={"task_id": claimed.task_id, "account_id": claimed.account_id})
+        return claimed
+
+    def heartbeat(self, claim: Claim) -> bool:
+        """Extend the lease; False means the claim is lost and the worker must stop."""
+
+        def beat(cursor: Any) -> bool:
+            cursor.execute(
+                "UPDATE tasks SET lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND,"
+                " heartbeat_at = UTC_TIMESTAMP(6) WHERE id = %s AND lease_token = %s AND status = 'in_progress'",
+                (self._lease_us(), claim.task_id, claim.lease_token),
+            )
+            return cursor.rowcount == 1
+
+        if self.worker:
+            self.worker.ensure_alive()
+        return run_transaction(self.conn, beat)
+
+    def check_claim(self, cursor: Any, claim: Claim) -> None:
+        """The fence: lock the task row and raise ClaimLost unless this claim still holds it."""
+        cursor.execute("SELECT status, lease_token FROM tasks WHERE id = %s FOR UPDATE", (claim.task_id,))
+        row = cursor.fetchone()
+        if row is None or row["status"] != "in_progress" or row["lease_token"] != claim.lease_token:
+            raise ClaimLost(f"task {claim.task_id} is no longer held by {claim.worker_id}")
+
+    def set_progress(self, cursor: Any, claim: Claim, marker: str, *, exported: int | None = None) -> None:
+        """Move the progress marker inside the caller's transaction (which committed the work)."""
+        self.check_claim(cursor, claim)
+        if exported is None:
+            cursor.execute("UPDATE tasks SET progress_marker = %s WHERE id = %s", (marker[:255], claim.task_id))
+        else:
+            cursor.execute(
+                "UPDATE tasks SET progress_marker = %s, exported_count = exported_count + %s WHERE id = %s",
+                (marker[:255], exported, claim.task_id),
+            )
+
+    # -- finishing -----------------------------------------------------------------------------
+
+    def complete(self, claim: Claim, reason: str | None = None) -> None:
+        self._finish(claim, "completed", "completed", reason)
+
+    def fail(self, claim: Claim, reason: str) -> None:
+        self._finish(claim, "failed", "failed", reason)
+
+    def release(self, claim: Claim, reason: str = "worker stopped") -> None:
+        """Give the task back untouched (shutdown): pending again, no attempt counted."""
+        self._finish(claim, "pending", "released", reason)
+
+    def pause(self, claim: Claim, marker: str | None, reason: str, *, resume_after: float | None = 0) -> None:
+        """Pause with the marker to resume from; `resume_after` seconds until it is claimable
+        again by itself (None: only an operator's `resume` restarts it)."""
+        self._finish(claim, "paused", "paused", reason, marker=marker, resume_after=resume_after)
+
+    def _finish(self, claim: Claim, status: str, event: str, reason: str | None, *, marker: str | None = None,
+                resume_after: float | None = None) -> None:
+        def finish(cursor: Any) -> None:
+            self.check_claim(cursor, claim)
+            not_before = "UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND" if resume_after is not None else "NULL"
+            params: list[Any] = []
+            if resume_after is not None:
+                params.append(int(resume_after * 1_000_000))
+            cursor.execute(
+                f"UPDATE tasks SET status = %s, claimed_by = NULL, lease_token = NULL, lease_expires_at = NULL,"
+                f" not_before = {not_before}, progress_marker = COALESCE(%s, progress_marker),"
+                f" last_error = IF(%s IN ('failed', 'paused'), %s, last_error) WHERE id = %s",
+                (status, *params, marker, status, reason, claim.task_id),
+            )
+            record_event(cursor, "task", claim.task_id, event, from_status="in_progress", to_status=status,
+                         task_id=claim.task_id, account_id=claim.account_id, worker=claim.worker_id, reason=reason)
+            self._free_account(cursor, claim.account_id, claim.task_id, claim.worker_id)
+            self._update_parent(cursor, claim.task.parent_id)
+
+        run_transaction(self.conn, finish)
+        logger.info("task %s %s%s", claim.task_id, event, f": {reason}" if reason else "",
+                    extra={"task_id": claim.task_id, "account_id": claim.account_id})
+
+    def switch_account(self, claim: Claim, reason: str, *, exclude: tuple[int, ...] = ()) -> Claim | None:
+        """Hand the task to the next idle account (with quota, for exports); None if there is none.
+
+        The current account goes back to the pool unless it was disabled or cooled down on the
+        way here. With None, the caller still holds the claim (without an account) and pauses.
+        """
+        purpose = PURPOSE[claim.task.task_type]
+
+        def switch(cursor: Any) -> Claim | None:
+            self.check_claim(cursor, claim)
+            self._free_account(cursor, claim.account_id, claim.task_id, claim.worker_id)
+            excluded = tuple(a for a in (*exclude, claim.account_id) if a is not None)
+            account = self.accounts.take_idle_account(
+                cursor, purpose, need_quota=purpose == "exporting", exclude=excluded,
+                task_id=claim.task_id, worker=claim.worker_id,
+            )
+            new_id = account.id if account else None
+            cursor.execute("UPDATE tasks SET assigned_account_id = COALESCE(%s, assigned_account_id) WHERE id = %s",
+                           (new_id, claim.task_id))
+            record_event(cursor, "task", claim.task_id, "account_switched", from_status="in_progress",
+                         to_status="in_progress", task_id=claim.task_id, account_id=new_id, worker=claim.worker_id,
+                         reason=f"{reason}; account {claim.account_id} -> "
+                                + (account.username if account else "none left"))
+            return replace(claim, account_id=new_id) if account else None
+
+        return run_transaction(self.conn, switch)
+
+    # -- operators -----------------------------------------------------------------------------
+
+    def pause_task(self, task_id: int, reason: str = "paused by operator") -> None:
+        """Stop a task until `resume_task`; a worker running it loses its claim at its next write."""
+
+        def pause(cursor: Any) -> None:
+            task = self._locked(cursor, task_id)
+            if task.is_parent:
+                cursor.execute("SELECT id FROM tasks WHERE parent_id = %s AND status IN ('pending', 'in_progress', 'paused')",
+                               (task_id,))
+                for child in cursor.fetchall():
+                    self._pause_one(cursor, self._locked(cursor, child["id"]), reason)
+                return
+            if task.status not in ("pending", "in_progress", "paused"):
+                raise InvalidTransition(f"task {task_id} is {task.status}; only pending or running tasks can be paused")
+            self._pause_one(cursor, task, reason)
+
+        run_transaction(self.conn, pause)
+
+    def _pause_one(self, cursor: Any, task: Task, reason: str) -> None:
+        cursor.execute(
+            "UPDATE tasks SET status = 'paused', not_before = NULL, claimed_by = NULL, lease_token = NULL,"
+            " lease_expires_at = NULL, last_error = %s WHERE id = %s",
+            (reason, task.id),
+        )
+        record_event(cursor, "task", task.id, "paused", from_status=task.status, to_status="paused", task_id=task.id,
+                     account_id=task.assigned_account_id, reason=reason)
+        if task.status == "in_progress":
+            self._free_account(cursor, task.assigned_account_id, task.id, None)
+
+    def resume_task(self, task_id: int, reason: str = "resumed by operator") -> None:
+        def resume(cursor: Any) -> None:
+            task = self._locked(cursor, task_id)
+            ids = [task_id]
+            if task.is_parent:
+                cursor.execute("SELECT id FROM tasks WHERE parent_id = %s AND status = 'paused'", (task_id,))
+                ids = [row["id"] for row in cursor.fetchall()]
+            elif task.status != "paused":
+                raise InvalidTransition(f"task {task_id} is {task.status}; only paused tasks can be resumed")
+            for one in ids:
+                cursor.execute("UPDATE tasks SET status = 'pending', not_before = NULL WHERE id = %s", (one,))
+                record_event(cursor, "task", one, "resumed", from_status="paused", to_status="pending", task_id=one,
+                             reason=reason)
+
+        run_transaction(self.conn, resume)
+
+    def _locked(self, cursor: Any, task_id: int) -> Task:
+        cursor.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
+        row = cursor.fetchone()
+        if row is None:
+            raise TaskNotFound(f"no task with id {task_id}")
+        return _task(row)
+
+    # -- recovery ------------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Return claims of dead or stuck workers to the queue; counts an attempt for each."""
+
+        def recover(cursor: Any) -> int:
+            cursor.execute(
+                "SELECT id, parent_id, claimed_by, assigned_account_id, attempts, max_attempts,"
+                " lease_expires_at < UTC_TIMESTAMP(6) AS expired FROM tasks"
+                " WHERE status = 'in_progress' AND (lease_expires_at < UTC_TIMESTAMP(6) OR IS_FREE_LOCK(claimed_by) = 1)"
+                " ORDER BY id FOR UPDATE SKIP LOCKED"
+            )
+            rows = cursor.fetchall()
+            for row in rows:
+                why = "lease expired" if row["expired"] else "worker gone (its database connection closed)"
+                reason = f"{why}: {row['claimed_by']}"
+                attempts = row["attempts"] + 1
+                status = "failed" if attempts >= row["max_attempts"] else "pending"
+                if status == "failed":
+                    reason += f"; failed after {attempts} attempts"
+                cursor.execute(
+                    "UPDATE tasks SET status = %s, attempts = %s, claimed_by = NULL, lease_token = NULL,"
+                    " lease_expires_at = NULL, not_before = NULL, last_error = %s WHERE id = %s",
+                    (status, attempts, reason, row["id"]),
+                )
+                record_event(cursor, "task", row["id"], "recovered" if status == "pending" else "failed",
+                             from_status="in_progress", to_status=status, task_id=row["id"],
+                             account_id=row["assigned_account_id"], worker=self.worker_id, reason=reason)
+                self._free_account(cursor, row["assigned_account_id"], row["id"], self.worker_id)
+                self._update_parent(cursor, row["parent_id"])
+            return len(rows)
+
+        recovered = run_transaction(self.conn, recover)
+        if recovered:
+            logger.warning("recovered %d task(s) from dead or stuck workers", recovered)
+        return recovered
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _lease_us(self) -> int:
+        return int(self.lease_seconds * 1_000_000)
+
+    def _free_account(self, cursor: Any, account_id: int | None, task_id: int, worker: str | None) -> None:
+        """Back to `idle`, unless it was disabled or cooled down meanwhile (then it stays so)."""
+        if account_id is None:
+            return
+        cursor.execute(
+            "UPDATE accounts SET status = 'idle' WHERE id = %s AND status IN ('ingesting', 'exporting')", (account_id,)
+        )
+        if cursor.rowcount:
+            record_event(cursor, "account", account_id, "freed", to_status="idle", task_id=task_id,
+                         account_id=account_id, worker=worker)
+
+    def _update_parent(self, cursor: Any, parent_id: int | None) -> None:
+        """A start_crawl job is completed when all its subtasks are, failed when all ended and one failed."""
+        if parent_id is None:
+            return
+        cursor.execute(
+            "SELECT SUM(status = 'completed') AS done, SUM(status = 'failed') AS failed, COUNT(*) AS total"
+            " FROM tasks WHERE parent_id = %s",
+            (parent_id,),
+        )
+        row = cursor.fetchone()
+        done, failed, total = int(row["done"] or 0), int(row["failed"] or 0), int(row["total"])
+        status = "completed" if done == total else "failed" if done + failed == total else None
+        if status:
+            cursor.execute("UPDATE tasks SET status = %s WHERE id = %s AND status <> %s", (status, parent_id, status))
+            if cursor.rowcount:
+                record_event(cursor, "task", parent_id, status, to_status=status, task_id=parent_id,
+                             reason=f"{done} of {total} subtasks completed")
+
+
+def _task(row: dict[str, Any]) -> Task:
+    values = {name: row[name] for name in Task.__dataclass_fields__}
+    values["is_parent"] = bool(values["is_parent"])
+    return Task(**values)
