@@ -1,0 +1,252 @@
+"""Routes of the reference platform (aiohttp): login, the three listing forms, the JS shell.
+
+``Site`` owns the mutable state (sessions, limits, shifts, counters) and the handlers; the
+admin routes live in ``sandbox.admin``. Listing requests go through one path for JSON and
+HTML: session → domain/page validation → shift counter → limits (``Guard.admit``) → random fate
+(``Guard.roll``) → cached body. Everything runs on one event loop, so no locks are needed.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import quote
+
+from aiohttp import web
+
+from sandbox import render
+from sandbox.admin import add_admin_routes
+from sandbox.auth import CSRF_COOKIE, SESSION_COOKIE, Auth, csrf_ok, new_csrf_token
+from sandbox.config import Knobs, SiteSettings
+from sandbox.listing import Listing
+from sandbox.misbehaviour import Guard, Outcome
+from sandbox.stats import Stats
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+HTML = "text/html"
+MAX_PAGE = 10_000_000
+
+
+class Site:
+    """The platform's state and request handlers."""
+
+    def __init__(self, settings: SiteSettings, knobs: Knobs) -> None:
+        settings.check_knobs(knobs)
+        self.settings = settings
+        self.initial_knobs = knobs
+        self.auth = Auth(settings.accounts, knobs.session_ttl)
+        self.guard = Guard(knobs, settings.seed)
+        self.listing = Listing(settings.seed, settings.domains, settings.pages,
+                               settings.page_size, knobs.shift_every)
+        self.renderer = render.Renderer(self.listing)
+        self.stats = Stats([a.username for a in settings.accounts])
+
+    @property
+    def knobs(self) -> Knobs:
+        return self.guard.knobs
+
+    def apply_knobs(self, knobs: Knobs) -> None:
+        self.settings.check_knobs(knobs)
+        self.guard.knobs = knobs
+        self.auth.session_ttl = knobs.session_ttl
+        self.listing.shift_every = knobs.shift_every
+        log.info("knobs now %s", knobs.to_json())
+
+    def reset(self) -> None:
+        """Back to the state right after start: knobs, sessions, bans, limits, shifts, stats."""
+        self.auth.reset()
+        self.guard.reset()
+        self.listing.reset()
+        self.stats.reset()
+        self.apply_knobs(self.initial_knobs)
+
+    # -- login ---------------------------------------------------------------------------
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        token = request.cookies.get(CSRF_COOKIE) or new_csrf_token()
+        body = render.login_page(token, next_path=_safe_next(request.query.get("next")))
+        resp = web.Response(body=body, content_type=HTML, charset="utf-8")
+        resp.set_cookie(CSRF_COOKIE, token, path="/")
+        return resp
+
+    async def login_submit(self, request: web.Request) -> web.StreamResponse:
+        form = await request.post()
+        token = request.cookies.get(CSRF_COOKIE) or new_csrf_token()
+        username = str(form.get("username", ""))
+        next_path = _safe_next(str(form.get("next", "")))
+
+        def refuse(status: int, code: str) -> web.Response:
+            resp = web.Response(status=status, content_type=HTML, charset="utf-8",
+                                body=render.login_page(token, code, next_path))
+            resp.set_cookie(CSRF_COOKIE, token, path="/")
+            return resp
+
+        if not csrf_ok(str(form.get("csrf_token", "")), request.cookies.get(CSRF_COOKIE)):
+            self.stats.csrf_failures += 1
+            return refuse(403, "E_CSRF")
+        if not self.auth.check_password(username, str(form.get("password", ""))):
+            self.stats.login_failures += 1
+            return refuse(401, "E_BAD_CREDENTIALS")
+        if self.auth.is_banned(username):
+            return refuse(403, "E_BANNED")
+        sid = self.auth.open_session(username)
+        self.stats.account(username).logins += 1
+        resp = _redirect(next_path or "/square")
+        resp.set_cookie(SESSION_COOKIE, sid, httponly=True, path="/")
+        return resp
+
+    async def logout(self, request: web.Request) -> web.StreamResponse:
+        self.auth.close_session(request.cookies.get(SESSION_COOKIE))
+        resp = _redirect("/login")
+        resp.del_cookie(SESSION_COOKIE, path="/")
+        return resp
+
+    # -- pages ---------------------------------------------------------------------------
+
+    async def index(self, request: web.Request) -> web.StreamResponse:
+        return _redirect("/square")
+
+    async def square(self, request: web.Request) -> web.StreamResponse:
+        if "domain" not in request.query:
+            user = self._user(request)
+            if user is None:
+                return self._login_required(request, html=True)
+            return web.Response(body=render.domain_index(self.settings.domains, user),
+                                content_type=HTML, charset="utf-8")
+        return await self._listing(request, html=True)
+
+    async def api_influencers(self, request: web.Request) -> web.StreamResponse:
+        return await self._listing(request, html=False)
+
+    async def api_domains(self, request: web.Request) -> web.StreamResponse:
+        if self._user(request) is None:
+            return self._login_required(request, html=False)
+        listing = self.listing
+        domains = [{"domain": d, "total": listing.total(d, listing.version(d)),
+                    "total_pages": listing.total_pages(d, listing.version(d))}
+                   for d in self.settings.domains]
+        return web.Response(body=render.json_bytes({"domains": domains}),
+                            content_type=JSON, charset="utf-8")
+
+    async def app_square(self, request: web.Request) -> web.StreamResponse:
+        user = self._user(request)
+        if user is None:
+            return self._login_required(request, html=True)
+        return web.Response(body=render.app_shell(user), content_type=HTML, charset="utf-8")
+
+    # -- the listing path ----------------------------------------------------------------
+
+    async def _listing(self, request: web.Request, html: bool) -> web.StreamResponse:
+        user = self._user(request)
+        if user is None:
+            return self._login_required(request, html)
+        domain = request.query.get("domain", "")
+        if domain not in self.listing.domains:
+            return _error(404, "E_UNKNOWN_DOMAIN", html, user)
+        page_no = _parse_page(request.query.get("page", "1"))
+        if page_no is None:
+            return _error(400, "E_BAD_PAGE", html, user)
+        stats = self.stats.account(user)
+        stats.requests += 1
+        self.listing.count_request(domain)
+
+        verdict = self.guard.admit(user)
+        if verdict.outcome is Outcome.BANNED:
+            if verdict.ban_reason:
+                log.warning("banning account %s: %s", user, verdict.ban_reason)
+                self.auth.ban(user, verdict.ban_reason)
+                stats.banned, stats.ban_reason = True, verdict.ban_reason
+            return _error(403, "E_BANNED", html, user)
+        if verdict.outcome is Outcome.RATE_LIMITED:
+            stats.rate_limited += 1
+            return _error(429, "E_RATE_LIMITED", html, user,
+                          headers={"Retry-After": str(verdict.retry_after)})
+        if verdict.outcome is Outcome.DAILY_CAP:
+            stats.daily_cap += 1
+            return _error(403, "E_DAILY_CAP", html, user)
+
+        fate = self.guard.roll(user)
+        if fate.delay:
+            stats.slow += 1
+            await asyncio.sleep(fate.delay)
+        if fate.captcha:
+            stats.captchas += 1
+            if html:
+                return web.Response(body=render.captcha_page(user), content_type=HTML,
+                                    charset="utf-8")
+            return web.Response(body=render.json_error("E_CAPTCHA", captcha=True),
+                                content_type=JSON, charset="utf-8")
+        if fate.error_status:
+            stats.errors += 1
+            return _error(fate.error_status, "E_SERVER", html, user)
+
+        version = self.listing.version(domain)
+        if html:
+            body, footer_at = self.renderer.html_listing(domain, page_no, version).body(
+                self.renderer.user_header(user))
+            cut_limit = footer_at
+        else:
+            body = self.renderer.json_listing(domain, page_no, version)
+            cut_limit = len(body)
+        if fate.cut_fraction is not None:
+            stats.malformed += 1
+            body = body[: 1 + int(fate.cut_fraction * (cut_limit - 1))]
+        else:
+            stats.pages += 1
+        return web.Response(body=body, content_type=HTML if html else JSON, charset="utf-8")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _user(self, request: web.Request) -> str | None:
+        return self.auth.session_user(request.cookies.get(SESSION_COOKIE))
+
+    def _login_required(self, request: web.Request, html: bool) -> web.StreamResponse:
+        self.stats.login_required += 1
+        if html:
+            return _redirect("/login?next=" + quote(request.raw_path, safe=""))
+        return web.Response(status=401, body=render.json_error("E_LOGIN_REQUIRED"),
+                            content_type=JSON, charset="utf-8")
+
+
+def _redirect(location: str) -> web.Response:
+    return web.Response(status=302, headers={"Location": location})
+
+
+def _error(status: int, code: str, html: bool, user: str | None,
+           headers: dict[str, str] | None = None) -> web.Response:
+    if html:
+        body = render.error_page(code, user)
+    else:
+        body = render.json_error(code)
+    return web.Response(status=status, body=body, headers=headers,
+                        content_type=HTML if html else JSON, charset="utf-8")
+
+
+def _parse_page(raw: str) -> int | None:
+    if not raw.isascii() or not raw.isdigit():
+        return None
+    page_no = int(raw)
+    return page_no if 1 <= page_no <= MAX_PAGE else None
+
+
+def _safe_next(raw: str | None) -> str | None:
+    """Only same-site absolute paths may be redirected to after login."""
+    if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
+        return raw
+    return None
+
+
+def build_app(site: Site) -> web.Application:
+    app = web.Application()
+    app.router.add_get("/", site.index)
+    app.router.add_get("/login", site.login_form)
+    app.router.add_post("/login", site.login_submit)
+    app.router.add_get("/logout", site.logout)
+    app.router.add_post("/logout", site.logout)
+    app.router.add_get("/square", site.square)
+    app.router.add_get("/app/square", site.app_square)
+    app.router.add_get("/api/v1/influencers", site.api_influencers)
+    app.router.add_get("/api/v1/domains", site.api_domains)
+    add_admin_routes(app, site)
+    return app

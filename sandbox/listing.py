@@ -1,0 +1,61 @@
+"""The live listing of each domain: the seeded rows plus the rows inserted by shifts.
+
+With ``shift_every = N`` every N-th listing request of a domain inserts one new influencer
+(uid ``new-…``) at the top, so the listing grows while a crawl runs and original rows only
+ever move down. A listing with ``k`` insertions is a pure function of ``k`` (its *version*),
+which is what lets the renderer cache pages by ``(domain, page, version)``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.data import inserted_row, make_row
+
+
+class Listing:
+    def __init__(self, seed: int, domains: tuple[str, ...], pages: int, page_size: int,
+                 shift_every: int) -> None:
+        self.seed = seed
+        self.domains = domains
+        self.page_size = page_size
+        self.base_total = pages * page_size
+        self.shift_every = shift_every
+        self._new: dict[str, list[dict[str, Any]]] = {d: [] for d in domains}
+        self._requests: dict[str, int] = dict.fromkeys(domains, 0)
+
+    def reset(self) -> None:
+        self._new = {d: [] for d in self.domains}
+        self._requests = dict.fromkeys(self.domains, 0)
+
+    def count_request(self, domain: str) -> None:
+        """Record one listing request; every ``shift_every``-th inserts a row at the top."""
+        self._requests[domain] += 1
+        if self.shift_every and self._requests[domain] % self.shift_every == 0:
+            new = self._new[domain]
+            new.append(inserted_row(self.seed, domain, len(new) + 1))
+
+    def version(self, domain: str) -> int:
+        return len(self._new[domain])
+
+    def total(self, domain: str, version: int) -> int:
+        return self.base_total + version
+
+    def total_pages(self, domain: str, version: int) -> int:
+        return -(-self.total(domain, version) // self.page_size)
+
+    def rows(self, domain: str, page: int, version: int) -> list[dict[str, Any]]:
+        """Rows of ``page`` (1-based) when ``version`` rows have been inserted."""
+        start = (page - 1) * self.page_size
+        stop = min(start + self.page_size, self.total(domain, version))
+        new = self._new[domain]
+        return [
+            new[version - 1 - pos] if pos < version else make_row(self.seed, domain, pos - version)
+            for pos in range(start, stop)
+        ]
+
+    def inserted_uids(self) -> dict[str, list[str]]:
+        """Inserted uids per domain, oldest first."""
+        return {d: [r["uid"] for r in rows] for d, rows in self._new.items()}
+
+    def requests(self) -> dict[str, int]:
+        return dict(self._requests)
