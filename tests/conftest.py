@@ -1,0 +1,7 @@
+"""Shared fixtures: each lives in tests/fixtures/ with one job."""
+
+pytest_plugins = [
+    "tests.fixtures.database",
+    "tests.fixtures.core",
+    "tests.fixtures.processes",
+]

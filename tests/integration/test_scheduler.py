@@ -1,0 +1,132 @@
+"""Task scheduler in one process with several workers (each its own connection and liveness lock)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from influencers.accounts import AccountManager
+from influencers.db import connect, transaction
+from influencers.errors import ClaimLost, InvalidArgument, InvalidTransition
+from influencers.tasks import TaskScheduler, Worker
+
+
+def other_scheduler(mysql_settings, config, lease_seconds=30):
+    conn = connect(mysql_settings)
+    worker = Worker.start(mysql_settings, "other")
+    return TaskScheduler(conn, worker, AccountManager(conn, utc_offset=config.utc_offset), lease_seconds=lease_seconds)
+
+
+def test_start_crawl_splits_pages(scheduler: TaskScheduler, db):
+    parent = scheduler.create_crawl("美妆", 25, 10)
+    with db.cursor() as cursor:
+        cursor.execute("SELECT page_from, page_to FROM tasks WHERE parent_id = %s ORDER BY id", (parent,))
+        ranges = [(r["page_from"], r["page_to"]) for r in cursor.fetchall()]
+    assert ranges == [(1, 10), (11, 20), (21, 25)]
+    assert scheduler.get(parent).is_parent
+
+
+@pytest.mark.parametrize("domain", ["", "../etc", "a/b", "x\x00y", "a" * 101, "tab\there"])
+def test_bad_domains_refused(scheduler: TaskScheduler, domain):
+    with pytest.raises(InvalidArgument):
+        scheduler.create_crawl(domain, 5)
+
+
+def test_claim_binds_idle_account_and_completes(scheduler: TaskScheduler, accounts: AccountManager):
+    account_id = accounts.add("demo1", "pw")
+    parent = scheduler.create_crawl("游戏", 10, 10)
+    claim = scheduler.claim("ingestion")
+    assert claim is not None and claim.account_id == account_id
+    assert accounts.get(account_id).status == "ingesting"
+    assert scheduler.claim("ingestion") is None  # nothing else claimable
+    scheduler.complete(claim)
+    assert accounts.get(account_id).status == "idle"
+    assert scheduler.get(parent).status == "completed"
+    events = [e["event"] for e in scheduler.events(claim.task_id)]
+    assert events[:3] == ["created", "taken", "claimed"] and "completed" in events and events[-1] == "freed"
+
+
+def test_no_account_no_claim(scheduler: TaskScheduler):
+    scheduler.create_crawl("游戏", 10, 10)
+    assert scheduler.claim("ingestion") is None
+    assert scheduler.get(2).status == "pending"
+
+
+def test_lease_expiry_returns_task_and_account(scheduler, accounts, mysql_settings, config):
+    """A worker that stops heartbeating loses its claim after the lease; attempts + 1; account idle."""
+    accounts.add("demo1", "pw")
+    scheduler.lease_seconds = 0.5
+    scheduler.create_crawl("游戏", 5, 5)
+    stale = scheduler.claim("ingestion")
+    assert stale is not None
+    other = other_scheduler(mysql_settings, config)
+    assert other.claim("ingestion") is None  # lease still valid, the worker's lock still held
+    time.sleep(0.7)
+    fresh = other.claim("ingestion")
+    assert fresh is not None and fresh.task_id == stale.task_id
+    assert fresh.task.attempts == stale.task.attempts + 1
+    assert "lease expired" in fresh.task.last_error
+    # the stale worker wakes up: every fenced write is refused
+    with pytest.raises(ClaimLost):
+        scheduler.complete(stale)
+    with pytest.raises(ClaimLost), transaction(scheduler.conn) as cursor:
+        scheduler.set_progress(cursor, stale, "page=5")
+    assert scheduler.heartbeat(stale) is False
+    assert other.heartbeat(fresh) is True
+    other.complete(fresh)
+    assert scheduler.get(fresh.task_id).status == "completed"
+    other.worker.close()
+
+
+def test_too_many_attempts_fail_the_task(scheduler, accounts, mysql_settings, config):
+    accounts.add("demo1", "pw")
+    scheduler.create_crawl("游戏", 1, 1)
+    with scheduler.conn.cursor() as cursor:
+        cursor.execute("UPDATE tasks SET max_attempts = 2 WHERE parent_id IS NOT NULL")
+    scheduler.conn.commit()
+    for _ in range(2):
+        worker = Worker.start(mysql_settings, "doomed")
+        doomed = TaskScheduler(connect(mysql_settings), worker, AccountManager(scheduler.conn), lease_seconds=30)
+        assert doomed.claim("ingestion") is not None
+        worker.close()  # the process "dies": its lock is released at once
+    assert scheduler.recover() == 1
+    task = scheduler.get(2)
+    assert task.status == "failed" and "failed after 2 attempts" in task.last_error
+    assert scheduler.get(1).status == "failed"
+    assert accounts.list()[0].status == "idle"
+
+
+def test_operator_pause_and_resume(scheduler, accounts):
+    accounts.add("demo1", "pw")
+    scheduler.create_crawl("游戏", 5, 5)
+    claim = scheduler.claim("ingestion")
+    scheduler.pause_task(claim.task_id, "maintenance")
+    with pytest.raises(ClaimLost):
+        scheduler.complete(claim)
+    assert accounts.list()[0].status == "idle"
+    assert scheduler.claim("ingestion") is None  # an operator's pause does not resume by itself
+    scheduler.resume_task(claim.task_id)
+    with pytest.raises(InvalidTransition):
+        scheduler.resume_task(claim.task_id)
+    again = scheduler.claim("ingestion")
+    assert again is not None and again.task_id == claim.task_id
+
+
+def test_worker_pause_resumes_by_itself_and_switch_account(scheduler, accounts):
+    first = accounts.add("demo1", "pw")
+    second = accounts.add("demo2", "pw")
+    task_id = scheduler.create_export("美妆", None, "csv")
+    claim = scheduler.claim("export")
+    assert claim.account_id == first
+    switched = scheduler.switch_account(claim, "quota spent")
+    assert switched is not None and switched.account_id == second
+    assert accounts.get(first).status == "idle"
+    assert scheduler.switch_account(switched, "quota spent", exclude=(first,)) is None
+    scheduler.pause(switched, "last_id=42", "no account with quota left")
+    task = scheduler.get(task_id)
+    assert (task.status, task.progress_marker) == ("paused", "last_id=42")
+    resumed = scheduler.claim("export")
+    assert resumed is not None and resumed.task.progress_marker == "last_id=42"
+    events = [e["event"] for e in scheduler.events(task_id) if e["entity"] == "task"]
+    assert events == ["created", "claimed", "account_switched", "account_switched", "paused", "claimed"]

@@ -1,0 +1,106 @@
+"""The schema applies to an empty database and again on itself, with the seed's columns and types."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from influencers.db import apply_schema, connect
+
+# The seed's tables and columns (system-design.zh.md §3) with the seed's types.
+SEED_COLUMNS = {
+    "influencers": {
+        "id": "bigint", "nickname": "varchar(255)", "uid": "varchar(255)", "domain": "varchar(100)",
+        "source_page": "varchar(255)", "raw_data": "json", "status": "enum('pending_export','exported')",
+        "ingested_at": "datetime", "ingestion_log_id": "bigint",
+    },
+    "accounts": {
+        "id": "int", "username": "varchar(255)", "password": "varchar(255)",
+        "status": "enum('idle','ingesting','exporting','disabled')", "daily_export_limit": "int",
+        "today_export_count": "int", "last_used_at": "datetime",
+    },
+    "tasks": {
+        "id": "bigint", "task_type": "enum('ingestion','export')", "domain": "varchar(100)",
+        "status": "enum('pending','in_progress','paused','completed','failed')", "progress_marker": "varchar(255)",
+        "assigned_account_id": "int", "created_at": "datetime", "updated_at": "datetime",
+    },
+    "ingestion_logs": {
+        "id": "bigint", "task_id": "bigint", "account_id": "int", "domain": "varchar(100)", "page_number": "int",
+        "ingested_count": "int", "start_time": "datetime", "end_time": "datetime",
+    },
+    "export_logs": {
+        "id": "bigint", "task_id": "bigint", "account_id": "int", "domain": "varchar(100)", "exported_count": "int",
+        "file_path": "varchar(255)", "start_time": "datetime", "end_time": "datetime",
+    },
+}
+
+
+def _normalise(column_type: str) -> str:
+    # MariaDB stores JSON as LONGTEXT with a json_valid CHECK; MySQL 5.7 displays int(11).
+    column_type = column_type.replace("int(11)", "int").replace("bigint(20)", "bigint").replace(" unsigned", "")
+    return "json" if column_type == "longtext" else column_type
+
+
+@pytest.fixture
+def scratch_settings(mysql_settings):
+    settings = replace(mysql_settings, database=mysql_settings.database + "_s")
+    yield settings
+    server = connect(settings, database=False, autocommit=True)
+    with server.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{settings.database}`")
+    server.close()
+
+
+def test_schema_applies_twice_with_seed_columns(scratch_settings):
+    apply_schema(scratch_settings)  # creates the database too
+    apply_schema(scratch_settings)  # and is safe on top of itself
+    conn = connect(scratch_settings)
+    with conn.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_name AS t, column_name AS c, column_type AS ty, character_set_name AS cs, data_type AS dt"
+            " FROM information_schema.columns WHERE table_schema = %s",
+            (scratch_settings.database,),
+        )
+        columns = {(row["t"], row["c"]): row for row in cursor.fetchall()}
+        cursor.execute("SELECT table_name AS t, engine AS e, table_collation AS co FROM information_schema.tables"
+                       " WHERE table_schema = %s", (scratch_settings.database,))
+        tables = {row["t"]: row for row in cursor.fetchall()}
+    conn.close()
+    for table, expected in SEED_COLUMNS.items():
+        assert tables[table]["e"] == "InnoDB"
+        assert tables[table]["co"].startswith("utf8mb4")
+        for column, column_type in expected.items():
+            assert (table, column) in columns, f"{table}.{column} missing"
+            assert _normalise(columns[(table, column)]["ty"]) == column_type, f"{table}.{column}"
+            if columns[(table, column)]["cs"]:
+                assert columns[(table, column)]["cs"] == "utf8mb4"
+    assert "events" in tables
+    for column in ("quota_date", "cooldown_until", "status_reason"):
+        assert ("accounts", column) in columns
+    for column in ("parent_id", "page_from", "page_to", "lease_expires_at", "heartbeat_at", "attempts", "last_error"):
+        assert ("tasks", column) in columns
+    assert ("influencers", "export_log_id") in columns
+
+
+def test_exporter_scan_index_and_unique_uid(db, mysql_settings):
+    with db.cursor() as cursor:
+        cursor.execute("SHOW INDEX FROM influencers")
+        indexes = {}
+        for row in cursor.fetchall():
+            indexes.setdefault(row["Key_name"], []).append((row["Seq_in_index"], row["Column_name"], row["Non_unique"]))
+    scan = [name for name, cols in indexes.items() if [c for _, c, _ in sorted(cols)] == ["domain", "status", "id"]]
+    assert scan, indexes
+    assert any(cols == [(1, "uid", 0)] for cols in indexes.values())
+
+
+def test_emoji_and_chinese_round_trip(db):
+    nickname = "小美😀\u200b=SUM(A1)"
+    with db.cursor() as cursor:
+        cursor.execute("INSERT INTO influencers (uid, nickname, domain, raw_data) VALUES ('u1', %s, '美妆', %s)",
+                       (nickname, '{"n": "小美😀"}'))
+        cursor.execute("SELECT nickname, raw_data FROM influencers WHERE uid = 'u1'")
+        row = cursor.fetchone()
+    db.rollback()
+    assert row["nickname"] == nickname
+    assert "😀" in row["raw_data"]
