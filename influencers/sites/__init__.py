@@ -1,0 +1,1 @@
+"""Site adapters: one module per platform (see base.py)."""

@@ -1,0 +1,173 @@
+"""Site adapters: everything that is specific to one platform, behind one small interface.
+
+The spider, the account middleware and the pipeline never build a platform URL or look inside a
+platform's page themselves; they ask the adapter named by the ``SITE_ADAPTER`` setting:
+
+* how to log in (``login_form_request`` then ``login_submit_request``; ``check_login``),
+* which request fetches page *n* of a domain's listing, in a render mode
+  (``json`` API, server-rendered ``html``, or ``js`` rendered through a browser),
+* what a response means (``classify``: ok, login required, rate limited, daily cap, banned,
+  captcha, malformed, server error, unknown domain),
+* and the rows of a good listing page (``parse_listing``).
+
+Adapters speak HTTP only. To crawl another platform, subclass :class:`SiteAdapter` in a module
+of your own and point ``SITE_ADAPTER`` at it (see the README).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar
+
+from scrapy import Request
+from scrapy.http import Response
+from scrapy.utils.misc import load_object
+
+RENDER_MODES = ("json", "html", "js")
+
+
+class Outcome(str, Enum):
+    """What a platform response means for the crawl."""
+
+    OK = "ok"
+    LOGIN_REQUIRED = "login_required"  # the session expired or never existed: log in again
+    BAD_CREDENTIALS = "bad_credentials"  # the platform refused the username/password
+    RATE_LIMITED = "rate_limited"  # slow this account down (Retry-After)
+    DAILY_CAP = "daily_cap"  # this account may not read more pages today
+    BANNED = "banned"  # this account is blocked for good
+    CAPTCHA = "captcha"  # an interstitial instead of data; the account needs a rest
+    MALFORMED = "malformed"  # truncated or unparseable body: fetch the page again
+    SERVER_ERROR = "server_error"  # 5xx or an unexpected status: fetch the page again
+    UNKNOWN_DOMAIN = "unknown_domain"  # the platform has no such listing: the task cannot succeed
+
+
+#: Outcomes that are the account's problem: the task moves to another account.
+ACCOUNT_OUTCOMES = frozenset({Outcome.BANNED, Outcome.DAILY_CAP, Outcome.CAPTCHA, Outcome.BAD_CREDENTIALS})
+#: Outcomes that are the page's problem: the same account fetches it again.
+PAGE_OUTCOMES = frozenset({Outcome.MALFORMED, Outcome.SERVER_ERROR})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    code: str | None = None  # the platform's own error code, e.g. E_DAILY_CAP
+    message: str = ""  # the platform's message, for the account's status_reason
+    retry_after: float | None = None  # seconds, for RATE_LIMITED
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is Outcome.OK
+
+    @property
+    def reason(self) -> str:
+        """A short line for logs, stats keys and an account's status_reason."""
+        parts = [self.outcome.value]
+        if self.code:
+            parts.append(self.code)
+        if self.message:
+            parts.append(self.message)
+        return ": ".join(parts)[:255]
+
+
+@dataclass(frozen=True)
+class ListingPage:
+    """One good listing page: its rows (platform dicts, each with at least ``uid``) and whether
+    the listing goes on after it."""
+
+    page: int
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    has_more: bool = False
+    total_pages: int | None = None
+
+
+class MalformedPage(ValueError):
+    """The page is incomplete or cannot be parsed."""
+
+
+class SiteAdapter(ABC):
+    """One platform. Subclasses set ``name`` and implement the abstract methods."""
+
+    name: ClassVar[str] = "abstract"
+    render_modes: ClassVar[tuple[str, ...]] = ("json",)
+    default_render: ClassVar[str] = "json"
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def check_render(self, render: str | None) -> str:
+        render = render or self.default_render
+        if render not in self.render_modes:
+            raise ValueError(
+                f"{self.name} pages can be read as {', '.join(self.render_modes)}, not {render!r}"
+            )
+        return render
+
+    # -- login --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def login_form_request(self) -> Request | None:
+        """The request that fetches the login form (CSRF token, cookies), or None if not needed."""
+
+    @abstractmethod
+    def login_submit_request(self, username: str, password: str, form: Response | None) -> Request:
+        """The request that logs in. Its body carries the password: never log it."""
+
+    @abstractmethod
+    def check_login(self, response: Response) -> Verdict:
+        """OK if the login response means a session was opened, else why not."""
+
+    def session_cookies(self, response: Response) -> dict[str, str]:
+        """Cookies set by a successful login (for browser-rendered pages)."""
+        cookies: dict[str, str] = {}
+        for header in response.headers.getlist(b"Set-Cookie"):
+            pair = header.decode("latin-1").split(";", 1)[0]
+            name, _, value = pair.partition("=")
+            if name.strip():
+                cookies[name.strip()] = value.strip()
+        return cookies
+
+    # -- listings -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def listing_request(self, domain: str, page: int, render: str) -> Request:
+        """The request for page ``page`` (1-based) of ``domain``'s listing in ``render`` mode."""
+
+    @abstractmethod
+    def classify(self, response: Response) -> Verdict:
+        """What this response means (see :class:`Outcome`)."""
+
+    @abstractmethod
+    def parse_listing(self, response: Response, page: int) -> ListingPage:
+        """The rows of a page ``classify`` found OK; raises MalformedPage if it is not whole."""
+
+
+def load_adapter(path: str, base_url: str) -> SiteAdapter:
+    """The adapter class named by a dotted path, built for ``base_url``."""
+    cls = load_object(path)
+    if not (isinstance(cls, type) and issubclass(cls, SiteAdapter)):
+        raise TypeError(f"SITE_ADAPTER {path!r} is not a SiteAdapter subclass")
+    return cls(base_url)
+
+
+def parse_retry_after(value: bytes | str | None, default: float = 1.0, *, now: float | None = None) -> float:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return default
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    text = text.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError):
+        return default
+    return max(0.0, when - (time.time() if now is None else now))
