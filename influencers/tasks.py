@@ -394,9 +394,9 @@ class TaskScheduler:
             record_event(cursor, "task", claim.task_id, event, from_status="in_progress", to_status=status,
                          task_id=claim.task_id, account_id=claim.account_id, worker=claim.worker_id, reason=reason)
             self._free_account(cursor, claim.account_id, claim.task_id, claim.worker_id)
-            self._update_parent(cursor, claim.task.parent_id)
 
         run_transaction(self.conn, finish)
+        self._update_parent(claim.task.parent_id)
         logger.info("task %s %s%s", claim.task_id, event, f": {reason}" if reason else "",
                     extra={"task_id": claim.task_id, "account_id": claim.account_id})
 
@@ -509,10 +509,12 @@ class TaskScheduler:
                              from_status="in_progress", to_status=status, task_id=row["id"],
                              account_id=row["assigned_account_id"], worker=self.worker_id, reason=reason)
                 self._free_account(cursor, row["assigned_account_id"], row["id"], self.worker_id)
-                self._update_parent(cursor, row["parent_id"])
-            return len(rows)
+            return rows
 
-        recovered = run_transaction(self.conn, recover)
+        rows = run_transaction(self.conn, recover)
+        for parent_id in {row["parent_id"] for row in rows}:
+            self._update_parent(parent_id)
+        recovered = len(rows)
         if recovered:
             logger.warning("recovered %d task(s) from dead or stuck workers", recovered)
         return recovered
@@ -533,23 +535,33 @@ class TaskScheduler:
             record_event(cursor, "account", account_id, "freed", to_status="idle", task_id=task_id,
                          account_id=account_id, worker=worker)
 
-    def _update_parent(self, cursor: Any, parent_id: int | None) -> None:
-        """A start_crawl job is completed when all its subtasks are, failed when all ended and one failed."""
+    def _update_parent(self, parent_id: int | None) -> None:
+        """A start_crawl job is completed when all its subtasks are, failed when all ended and one failed.
+
+        Its own transaction after the subtask's commit: the parent row lock serialises siblings
+        finishing together, and the count that follows sees every sibling that committed before,
+        so the last one to finish always closes the parent.
+        """
         if parent_id is None:
             return
-        cursor.execute(
-            "SELECT SUM(status = 'completed') AS done, SUM(status = 'failed') AS failed, COUNT(*) AS total"
-            " FROM tasks WHERE parent_id = %s",
-            (parent_id,),
-        )
-        row = cursor.fetchone()
-        done, failed, total = int(row["done"] or 0), int(row["failed"] or 0), int(row["total"])
-        status = "completed" if done == total else "failed" if done + failed == total else None
-        if status:
-            cursor.execute("UPDATE tasks SET status = %s WHERE id = %s AND status <> %s", (status, parent_id, status))
-            if cursor.rowcount:
-                record_event(cursor, "task", parent_id, status, to_status=status, task_id=parent_id,
-                             reason=f"{done} of {total} subtasks completed")
+
+        def update(cursor: Any) -> None:
+            cursor.execute("SELECT status FROM tasks WHERE id = %s FOR UPDATE", (parent_id,))
+            cursor.execute(
+                "SELECT SUM(status = 'completed') AS done, SUM(status = 'failed') AS failed, COUNT(*) AS total"
+                " FROM tasks WHERE parent_id = %s",
+                (parent_id,),
+            )
+            row = cursor.fetchone()
+            done, failed, total = int(row["done"] or 0), int(row["failed"] or 0), int(row["total"])
+            status = "completed" if done == total else "failed" if done + failed == total else None
+            if status:
+                cursor.execute("UPDATE tasks SET status = %s WHERE id = %s AND status <> %s", (status, parent_id, status))
+                if cursor.rowcount:
+                    record_event(cursor, "task", parent_id, status, to_status=status, task_id=parent_id,
+                                 reason=f"{done} of {total} subtasks completed")
+
+        run_transaction(self.conn, update)
 
 
 def _task(row: dict[str, Any]) -> Task:
