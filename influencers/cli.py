@@ -11,6 +11,7 @@ import getpass
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import date
 from typing import Any
 
 import pymysql
@@ -153,6 +154,21 @@ def _progress(row: dict[str, Any]) -> str:
     return f"{row['exported_count']}{limit} exported, {row['rows_pending']} pending"
 
 
+def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
+    options = {"utc_offset": ctx.config.utc_offset, "day": args.date, "domain": args.domain, "account": args.account}
+    if args.kind == "ingestion":
+        rows = reports.ingestion_report(ctx.conn, details=args.details, **options)
+        columns = INGESTION_DETAIL_COLUMNS if args.details else INGESTION_COLUMNS
+    else:
+        rows = reports.export_report(ctx.conn, **options)
+        columns = EXPORT_COLUMNS
+    _, _, day = reports.local_day_bounds(args.date, ctx.config.utc_offset)
+    if args.format == "table":
+        print(f"{args.kind} report for {day} ({ctx.config.tz_name})")
+    print(render(rows, columns, args.format))
+    return 0
+
+
 def cmd_task_show(args: argparse.Namespace, ctx: Context) -> int:
     scheduler = ctx.scheduler()
     task = scheduler.get(args.id)
@@ -187,6 +203,18 @@ TASK_COLUMNS = [
     ("progress", "progress"), ("progress_marker", "marker"), ("account", "account"), ("attempts", "attempts"),
     ("last_error", "last error"),
 ]
+INGESTION_COLUMNS = [
+    ("domain", "domain"), ("account", "account"), ("influencers", "influencers"), ("pages", "pages"),
+    ("first_page", "first page"), ("last_page", "last page"), ("first_time", "first"), ("last_time", "last"),
+]
+INGESTION_DETAIL_COLUMNS = [
+    ("domain", "domain"), ("account", "account"), ("task_id", "task"), ("page_number", "page"),
+    ("influencers", "influencers"), ("start_time", "start"), ("end_time", "end"), ("nicknames", "nicknames"),
+]
+EXPORT_COLUMNS = [
+    ("account", "account"), ("domain", "domain"), ("rows_exported", "rows"), ("files", "files"),
+    ("first_time", "first"), ("last_time", "last"), ("paths", "paths"),
+]
 BACKLOG_COLUMNS = [("domain", "domain"), ("pending", "pending rows"), ("daily_quota", "quota/day"),
                    ("days_needed", "days needed")]
 EVENT_COLUMNS = [
@@ -217,6 +245,13 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
     return value
+
+
+def iso_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-27") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,6 +298,15 @@ def build_parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="tasks, accounts, quotas and backlog at a glance")
     status.add_argument("--format", choices=("table", "json"), default="table")
     status.set_defaults(handler=cmd_status)
+
+    report = commands.add_parser("report", help="who ingested or exported what, on a local day")
+    report.add_argument("kind", choices=("ingestion", "export"))
+    report.add_argument("--date", type=iso_date, help="local date YYYY-MM-DD (default: today)")
+    report.add_argument("--domain")
+    report.add_argument("--account", help="username or id")
+    report.add_argument("--details", action="store_true", help="ingestion: one row per page with the nicknames")
+    report.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    report.set_defaults(handler=cmd_report)
 
     task = commands.add_parser("task", help="one task").add_subparsers(dest="task_command", required=True)
     show = task.add_parser("show", help="a task and its event history")

@@ -57,7 +57,7 @@ def connect(
             cursorclass=cursorclass,
             connect_timeout=connect_timeout,
             local_infile=False,
-            init_command="SET time_zone = '+00:00'",
+            init_command="SET time_zone = '+00:00', group_concat_max_len = 1048576",
             client_flag=CLIENT.FOUND_ROWS,  # rowcount = rows matched, so fences read plainly
         )
     except pymysql.err.OperationalError as exc:

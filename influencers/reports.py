@@ -5,6 +5,7 @@ Plain SELECTs over the tables the services write; nothing here changes state.
 
 from __future__ import annotations
 
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from pymysql.connections import Connection
@@ -65,3 +66,93 @@ def backlog(conn: Connection, accounts: AccountManager) -> list[dict[str, Any]]:
         row["daily_quota"] = daily
         row["days_needed"] = None if daily == 0 else -(-row["pending"] // daily)
     return rows
+
+
+def local_day_bounds(day: date | None, utc_offset: str) -> tuple[datetime, datetime, date]:
+    """The UTC interval [start, end) of a local calendar day (today's when `day` is None)."""
+    offset = _offset(utc_offset)
+    if day is None:
+        day = (datetime.now(timezone.utc) + offset).date()
+    start = datetime.combine(day, time.min) - offset
+    return start, start + timedelta(days=1), day
+
+
+def _offset(utc_offset: str) -> timedelta:
+    sign = -1 if utc_offset.startswith("-") else 1
+    hours, minutes = utc_offset.lstrip("+-").split(":")
+    return sign * timedelta(hours=int(hours), minutes=int(minutes))
+
+
+def _filters(alias: str, domain: str | None, account: str | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if domain:
+        clauses.append(f"{alias}.domain = %s")
+        params.append(domain)
+    if account:
+        if account.isdigit():
+            clauses.append("(a.username = %s OR a.id = %s)")
+            params.extend([account, int(account)])
+        else:
+            clauses.append("a.username = %s")
+            params.append(account)
+    return "".join(f" AND {clause}" for clause in clauses), params
+
+
+def ingestion_report(
+    conn: Connection, *, utc_offset: str, day: date | None = None, domain: str | None = None,
+    account: str | None = None, details: bool = False,
+) -> list[dict[str, Any]]:
+    """什么类型的达人今天哪个账号入库了多少个: per domain and account, or per page with `details`.
+
+    Counted from `ingestion_logs` (one row per committed page). Times are local. With
+    `details`, each page lists the nicknames whose latest crawl was that page.
+    """
+    start, end, _ = local_day_bounds(day, utc_offset)
+    where, params = _filters("l", domain, account)
+    local = "CONVERT_TZ({}, '+00:00', %s)"
+    if details:
+        return _rows(
+            conn,
+            f"SELECT l.domain, a.username AS account, l.task_id, l.page_number,"
+            f" l.ingested_count AS influencers, {local.format('l.start_time')} AS start_time,"
+            f" {local.format('l.end_time')} AS end_time,"
+            " (SELECT GROUP_CONCAT(i.nickname ORDER BY i.id SEPARATOR ' | ') FROM influencers i"
+            "   WHERE i.ingestion_log_id = l.id) AS nicknames"
+            " FROM ingestion_logs l LEFT JOIN accounts a ON a.id = l.account_id"
+            f" WHERE l.start_time >= %s AND l.start_time < %s{where}"
+            " ORDER BY l.domain, account, l.start_time, l.page_number",
+            (utc_offset, utc_offset, start, end, *params),
+        )
+    return _rows(
+        conn,
+        "SELECT l.domain, a.username AS account, SUM(l.ingested_count) AS influencers, COUNT(*) AS pages,"
+        f" MIN(l.page_number) AS first_page, MAX(l.page_number) AS last_page,"
+        f" {local.format('MIN(l.start_time)')} AS first_time, {local.format('MAX(l.end_time)')} AS last_time"
+        " FROM ingestion_logs l LEFT JOIN accounts a ON a.id = l.account_id"
+        f" WHERE l.start_time >= %s AND l.start_time < %s{where}"
+        " GROUP BY l.domain, a.username ORDER BY l.domain, account",
+        (utc_offset, utc_offset, start, end, *params),
+    )
+
+
+def export_report(
+    conn: Connection, *, utc_offset: str, day: date | None = None, domain: str | None = None,
+    account: str | None = None,
+) -> list[dict[str, Any]]:
+    """账号一导出了4000个什么类型的达人: rows and files per account and domain.
+
+    Counts finished (published) files only; a batch still being written is not an export yet.
+    """
+    start, end, _ = local_day_bounds(day, utc_offset)
+    where, params = _filters("e", domain, account)
+    return _rows(
+        conn,
+        "SELECT a.username AS account, e.domain, SUM(e.exported_count) AS rows_exported, COUNT(*) AS files,"
+        " CONVERT_TZ(MIN(e.start_time), '+00:00', %s) AS first_time,"
+        " CONVERT_TZ(MAX(e.end_time), '+00:00', %s) AS last_time,"
+        " GROUP_CONCAT(e.file_path ORDER BY e.id SEPARATOR '\n') AS paths"
+        " FROM export_logs e JOIN accounts a ON a.id = e.account_id"
+        f" WHERE e.state = 'published' AND e.start_time >= %s AND e.start_time < %s{where}"
+        " GROUP BY a.username, e.domain ORDER BY account, e.domain",
+        (utc_offset, utc_offset, start, end, *params),
+    )
