@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 JSON = "application/json"
 HTML = "text/html"
 MAX_PAGE = 10_000_000
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 
 class Site:
@@ -215,10 +216,7 @@ def _redirect(location: str) -> web.Response:
 
 def _error(status: int, code: str, html: bool, user: str | None,
            headers: dict[str, str] | None = None) -> web.Response:
-    if html:
-        body = render.error_page(code, user)
-    else:
-        body = render.json_error(code)
+    body = render.error_page(code, user) if html else render.json_error(code)
     return web.Response(status=status, body=body, headers=headers,
                         content_type=HTML if html else JSON, charset="utf-8")
 
@@ -231,9 +229,9 @@ def _parse_page(raw: str) -> int | None:
 
 
 def _safe_next(raw: str | None) -> str | None:
-    """Only same-site absolute paths may be redirected to after login."""
+    """Only same-site absolute paths may be redirected to after login (non-ASCII %-encoded)."""
     if raw and raw.startswith("/") and not raw.startswith("//") and "\\" not in raw:
-        return raw
+        return quote(raw, safe=_URL_SAFE)
     return None
 
 

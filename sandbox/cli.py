@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sandbox.app import Site
-from sandbox.config import PROFILES, ConfigError, Knobs, SiteSettings, default_accounts, load_accounts
+from sandbox.config import (
+    PROFILES,
+    ConfigError,
+    Knobs,
+    SiteSettings,
+    default_accounts,
+    load_accounts,
+)
 from sandbox.data import DEFAULT_DOMAINS
 from sandbox.server import ListenError, serve
 

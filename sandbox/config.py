@@ -130,7 +130,8 @@ def load_accounts(path: str | Path) -> tuple[Account, ...]:
     for entry in raw:
         if not (isinstance(entry, dict) and isinstance(entry.get("username"), str)
                 and isinstance(entry.get("password"), str) and entry["username"]):
-            raise ConfigError(f"accounts file {path}: each entry needs string username and password")
+            raise ConfigError(
+                f"accounts file {path}: each entry needs a string username and password")
         accounts.append(Account(entry["username"], entry["password"]))
     names = [a.username for a in accounts]
     if len(set(names)) != len(names):

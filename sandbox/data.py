@@ -50,6 +50,8 @@ _NAME_PREFIXES = ["小", "阿", "大", "老", "是", "爱吃的", "会", "一只
 _NAME_CORES = ["鹿", "七", "米粒", "橙子", "糖糖", "阿杰", "胖虎", "桃桃", "可乐", "南风", "团子",
                "北北", "十一", "木木", "安安", "大圣", "咸鱼", "柚子", "星星", "豆豆"]
 _NAME_SUFFIXES = ["酱", "呀", "同学", "本人", "日记", "的小窝", "君", "er", "", "", ""]
+_NAME_LINKS = ["的", "爱", "聊", "玩", "说"]
+_NAME_TITLES = ["达人", "博主", "研究所", "小能手", "日记"]
 _EMOJI = ["🍑", "✨", "🎮", "🍜", "👗", "🍼", "💻", "🌸", "🔥", "🐱", "💄", "😂"]
 _REGIONS = ["北京", "上海", "天津", "重庆", "广东·广州", "广东·深圳", "浙江·杭州", "浙江·宁波",
             "江苏·南京", "江苏·苏州", "四川·成都", "湖北·武汉", "湖南·长沙", "福建·厦门",
@@ -108,9 +110,9 @@ def _nickname(rng: random.Random, domain: str) -> str:
     if style < 0.4:
         name = rng.choice(_NAME_PREFIXES) + rng.choice(_NAME_CORES) + rng.choice(_NAME_SUFFIXES)
     elif style < 0.8:
-        name = rng.choice(_NAME_CORES) + rng.choice(["的", "爱", "聊", "玩", "说"]) + rng.choice(words)
+        name = rng.choice(_NAME_CORES) + rng.choice(_NAME_LINKS) + rng.choice(words)
     else:
-        name = rng.choice(words) + rng.choice(["达人", "博主", "研究所", "小能手", "日记"]) + str(rng.randint(1, 999))
+        name = rng.choice(words) + rng.choice(_NAME_TITLES) + str(rng.randint(1, 999))
     if rng.random() < 0.2:
         name += rng.choice(_EMOJI)
     return name
@@ -128,7 +130,9 @@ def _build_row(rng: random.Random, uid: str, domain: str, nickname: str | None) 
     tags = rng.sample(pool, rng.randint(1, min(4, len(pool))))
     handle = "".join(rng.choice(_LETTERS) for _ in range(rng.randint(4, 8)))
     wechat = f"{handle}_{rng.randint(100, 99999)}" if rng.random() < 0.6 else None
-    email = f"{handle}{rng.randint(1, 9999)}@{rng.choice(_MAIL_HOSTS)}" if rng.random() < 0.5 else None
+    email = f"{handle}{rng.randint(1, 9999)}@{rng.choice(_MAIL_HOSTS)}"
+    if rng.random() >= 0.5:
+        email = None
     price = round(max(99.0, fans * rng.uniform(0.008, 0.05)) + rng.randint(0, 99) / 100, 2)
     return {
         "uid": uid,

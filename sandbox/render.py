@@ -96,11 +96,14 @@ def captcha_page(user: str | None) -> bytes:
     return page("安全验证", main, user)
 
 
-def login_page(csrf_token: str, error_code: str | None = None, next_path: str | None = None) -> bytes:
+def login_page(csrf_token: str, error_code: str | None = None,
+               next_path: str | None = None) -> bytes:
     error = ""
     if error_code:
         error = f'<p class="error" data-code="{error_code}">{text(MESSAGES[error_code])}</p>'
-    hidden_next = f'<input type="hidden" name="next" value="{attr(next_path)}">' if next_path else ""
+    hidden_next = ""
+    if next_path:
+        hidden_next = f'<input type="hidden" name="next" value="{attr(next_path)}">'
     main = (
         f"<h1>登录达人广场</h1>{error}"
         '<form id="login" method="post" action="/login">'
