@@ -22,6 +22,7 @@ DEFAULT_SITE_URL = "http://127.0.0.1:8800"
 DEFAULT_TZ = "Asia/Shanghai"
 DEFAULT_EXPORT_DIR = "./exports"
 DEFAULT_KEY_FILE = "./.influencers/secret.key"
+MIN_API_TOKEN_LENGTH = 16
 _SAFE_DB_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 
 
@@ -50,6 +51,7 @@ class Config:
     site_url: str
     tz_name: str
     utc_offset: str
+    api_token: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -63,6 +65,7 @@ class Config:
             site_url=_parse_site_url(env.get("INFLUENCERS_SITE_URL", DEFAULT_SITE_URL)),
             tz_name=tz_name,
             utc_offset=_fixed_utc_offset(tz_name),
+            api_token=_parse_api_token(env.get("INFLUENCERS_API_TOKEN")),
         )
 
 
@@ -117,6 +120,22 @@ def _fixed_utc_offset(tz_name: str) -> str:
     minutes = int(offset.total_seconds() // 60) if offset else 0
     sign = "+" if minutes >= 0 else "-"
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def _parse_api_token(value: str | None) -> str | None:
+    """The HTTP API's bearer token: printable ASCII (it travels in a header), long enough not to be guessed."""
+    token = _optional(value)
+    if token is None:
+        return None
+    if not all("!" <= ch <= "~" for ch in token):
+        raise ConfigError("INFLUENCERS_API_TOKEN", "may use only printable ASCII without spaces")
+    if len(token) < MIN_API_TOKEN_LENGTH:
+        raise ConfigError(
+            "INFLUENCERS_API_TOKEN",
+            f"must be at least {MIN_API_TOKEN_LENGTH} characters (make one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
+        )
+    return token
 
 
 def _optional(value: str | None) -> str | None:
