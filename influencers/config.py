@@ -52,6 +52,8 @@ class Config:
     tz_name: str
     utc_offset: str
     api_token: str | None = field(default=None, repr=False)
+    scrapyd_username: str | None = None
+    scrapyd_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -66,6 +68,10 @@ class Config:
             tz_name=tz_name,
             utc_offset=_fixed_utc_offset(tz_name),
             api_token=_parse_api_token(env.get("INFLUENCERS_API_TOKEN")),
+            # Scrapyd basic auth for nodes whose URL carries none (the dispatcher); the same
+            # variables scrapy.cfg's deploy targets expand. The password is taken as written.
+            scrapyd_username=_optional(env.get("SCRAPYD_USERNAME")),
+            scrapyd_password=env.get("SCRAPYD_PASSWORD") or None,
         )
 
 
