@@ -10,3 +10,7 @@ class ExporterError(InfluencersError):
 
 class ExportPathError(ExporterError):
     """An export file path would leave the export directory."""
+
+
+class ExportCountMismatch(ExporterError):
+    """A batch file would not hold exactly the rows its batch recorded; it was not published."""

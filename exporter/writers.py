@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from exporter.errors import ExportPathError
+from exporter.errors import ExportCountMismatch, ExportPathError
 
 FORMATS = ("csv", "jsonl", "xlsx")
 COLUMNS = ("id", "uid", "nickname", "domain", "source_page", "ingested_at", "raw_data")
@@ -277,26 +277,35 @@ def _make_dirs(root: Path, directory: Path) -> None:
 
 
 def publish(
-    final: Path, fmt: str, rows: Iterable[Mapping[str, Any]], *, export_dir: Path | None = None
+    final: Path,
+    fmt: str,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    export_dir: Path | None = None,
+    expect: int | None = None,
 ) -> int:
     """Write ``rows`` so that ``final`` either does not change or appears complete.
 
     temp file in the same directory → flush + fsync → ``os.replace`` → fsync the directory.
-    A killed writer leaves at most a hidden ``.*.tmp`` file, never a partial ``final``.
-    Returns the number of rows written.
+    A killed writer leaves at most a hidden ``.*.tmp`` file, never a partial ``final``. With
+    ``expect``, a row count that differs raises before the rename. Returns the rows written.
     """
     final = Path(final)
-    root = Path(os.path.abspath(export_dir)) if export_dir is not None else final.parent
     if export_dir is not None:
+        root = Path(os.path.abspath(export_dir))
         ensure_inside(root, final)
         root.mkdir(parents=True, exist_ok=True)
-    _make_dirs(root, final.parent)
+        _make_dirs(root, final.parent)
+    else:
+        final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(final)
     try:
         with open(tmp, "xb") as fh:
             count = write_rows(fmt, fh, rows)
             fh.flush()
             os.fsync(fh.fileno())
+        if expect is not None and count != expect:
+            raise ExportCountMismatch(f"{final.name}: wrote {count} rows, the batch has {expect}")
         os.replace(tmp, final)
     except BaseException:
         tmp.unlink(missing_ok=True)

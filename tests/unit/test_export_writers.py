@@ -254,3 +254,31 @@ def test_xlsx_memory_stays_flat(tmp_path):
     small, large = peak_kb(1_000), peak_kb(20_000)
     # an in-memory workbook grows by ~100 MB for 20k rows; write-only mode stays put
     assert large - small < 15 * 1024, (small, large)
+
+
+_SLOW_WRITER = """
+import sys, time
+from pathlib import Path
+from exporter.writers import publish
+
+def rows():
+    for i in range(100_000):
+        if i == 50:
+            print("writing", flush=True)
+        if i >= 50:
+            time.sleep(0.01)
+        yield {"id": i, "uid": f"u{i}"}
+
+publish(Path(sys.argv[1]), "csv", rows(), export_dir=Path(sys.argv[2]))
+"""
+
+
+def test_sigkill_mid_write_never_leaves_a_partial_final_file(tmp_path):
+    final = tmp_path / "d" / "day" / "f.csv"
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_WRITER, str(final), str(tmp_path)], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.kill()
+    proc.wait(timeout=10)
+    assert not final.exists()
+    assert len(list(iter_temp_files(tmp_path))) == 1  # what recovery removes
