@@ -1,0 +1,351 @@
+"""`python -m exporter run`: the export service loop.
+
+Claims export tasks (``python -m influencers start_export``), binds an account with quota left and
+exports the domain's pending rows batch by batch (see ``exporter/batches.py``). When the account's
+quota for the day is spent the task is paused at its marker, the account goes back to the pool and
+the task is claimed again at once with the next account that has quota (the seed's relay). With no
+account left the task stays ``paused``; the service polls and resumes it by itself when the quota
+day turns (local midnight, ``INFLUENCERS_TZ``) — the quota reset is lazy, no cron job is needed.
+
+Settings (command line; the rest comes from ``influencers.config``):
+  --batch-size N      rows per file at most (default 5000; a file never crosses an account's quota)
+  --poll-interval S   seconds between looks for claimable work when idle (default 10)
+  --worker-name X     prefix of this process's worker id in tasks/events (default "exporter")
+  --once              drain what can be exported now, then exit
+
+Exit status: 0 done (with --once: no export work left), 3 (--once) export work remains — tasks
+waiting for quota, held by another exporter or backing off after an error, 2 configuration or
+database unreachable (one line on stderr), 1 unexpected error. SIGTERM/SIGINT finish the current
+batch, give the task back and exit 0.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import pymysql
+
+from exporter.batches import DEFAULT_BATCH_SIZE, LIMIT_REACHED, NO_ROWS_LEFT, QUOTA_SPENT, BatchExporter, Reservation
+from exporter.errors import ExporterError
+from influencers.accounts import AccountManager
+from influencers.config import Config, get_config
+from influencers.db import CONNECTION_LOST_ERRORS, connect, describe_mysql_error, transaction
+from influencers.errors import ClaimLost, ConfigError, DatabaseUnavailable, InfluencersError, SchemaMissing
+from influencers.tasks import Claim, TaskScheduler, Worker
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_POLL_INTERVAL = 10.0
+DEFAULT_WORKER_NAME = "exporter"
+LEASE_SECONDS = 60.0
+ERROR_BACKOFF_SECONDS = 30.0
+EXPORT_DIR_MAX = 150  # leaves room for domain/date/file name in export_logs.file_path (255)
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_WORK_LEFT = 0, 1, 2, 3
+
+WORK_LEFT = (
+    "SELECT (SELECT COUNT(*) FROM tasks WHERE task_type = 'export' AND NOT is_parent"
+    "        AND status IN ('pending', 'in_progress', 'paused'))"
+    "     + (SELECT COUNT(*) FROM export_logs WHERE state = 'reserved') AS work"
+)
+
+
+@dataclass(frozen=True)
+class ExporterSettings:
+    batch_size: int = DEFAULT_BATCH_SIZE
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    worker_name: str = DEFAULT_WORKER_NAME
+    once: bool = False
+    lease_seconds: float = LEASE_SECONDS
+
+
+class Progress:
+    """One status line on a terminal (rows, rate, account, quota left); silent otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.rows = 0
+        self.started = time.monotonic()
+        self.line = ""
+
+    def batch(self, task_id: int, domain: str, account_id: int, rows: int, quota_left: int | None) -> None:
+        self.rows += rows
+        if not self.enabled:
+            return
+        rate = self.rows / max(time.monotonic() - self.started, 1e-3)
+        self.line = (f"task {task_id} {domain}: {self.rows} rows exported, {rate:,.0f} rows/s,"
+                     f" account {account_id}, quota left {quota_left if quota_left is not None else '?'}")
+        self.draw()
+
+    def draw(self) -> None:
+        if self.enabled and self.line:
+            self.stream.write("\r\x1b[K" + self.line)
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled and self.line:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+class _ProgressAwareHandler(logging.StreamHandler):
+    """Log lines go above the progress line instead of through it."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__(progress.stream)
+        self.progress = progress
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.progress.clear()
+        super().emit(record)
+        self.progress.draw()
+
+
+class ExportService:
+    def __init__(self, config: Config, settings: ExporterSettings, *, progress: Progress | None = None) -> None:
+        self.config = config
+        self.settings = settings
+        self.progress = progress or Progress(sys.stderr)
+        self.stopping = threading.Event()
+        self.export_dir = _prepare_export_dir(config.export_dir)
+        self.conn: Any = None
+        self.worker: Worker | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def open(self) -> None:
+        self.conn = connect(self.config.mysql)
+        self.worker = Worker.start(self.config.mysql, self.settings.worker_name)
+        self.accounts = AccountManager(self.conn, utc_offset=self.config.utc_offset)
+        self.scheduler = TaskScheduler(self.conn, self.worker, self.accounts, lease_seconds=self.settings.lease_seconds)
+        self.batches = BatchExporter(self.conn, self.scheduler, self.accounts, self.export_dir,
+                                     batch_size=self.settings.batch_size)
+
+    def close(self) -> None:
+        self.progress.clear()
+        for closable in (self.worker, self.conn):
+            if closable is not None:
+                try:
+                    closable.close()
+                except Exception:  # noqa: BLE001 - closing a dead connection is fine
+                    pass
+
+    def stop(self, *_: Any) -> None:
+        """Signal handler: finish the current batch, give the task back, exit."""
+        if not self.stopping.is_set():
+            logger.info("stopping after the current batch")
+        self.stopping.set()
+
+    def run(self) -> int:
+        self.startup_recovery()
+        while not self.stopping.is_set():
+            try:
+                worked = self.tick()
+            except pymysql.err.OperationalError as exc:
+                if _code(exc) not in CONNECTION_LOST_ERRORS or self.settings.once:
+                    raise
+                logger.error("lost the MySQL connection (%s); retrying in %.0fs", describe_mysql_error(exc),
+                             self.settings.poll_interval)
+                self.stopping.wait(self.settings.poll_interval)
+                self._reconnect()
+                continue
+            if not worked:
+                if self.settings.once:
+                    break
+                self.stopping.wait(self.settings.poll_interval)
+        if self.settings.once and not self.stopping.is_set() and self.work_left():
+            return EXIT_WORK_LEFT
+        return EXIT_OK
+
+    def startup_recovery(self) -> None:
+        self.scheduler.recover()
+        self.batches.recover()
+        self.batches.clean_temp_files()
+
+    def tick(self) -> bool:
+        """Recover, claim one export task and run it as far as it goes; False if nothing to claim."""
+        self.scheduler.recover()
+        self.batches.recover()
+        claim = self.scheduler.claim("export")
+        if claim is None:
+            return False
+        self.drive(claim)
+        return True
+
+    # -- one task ---------------------------------------------------------------------------
+
+    def drive(self, claim: Claim) -> None:
+        """Export batches for a claim until the task completes, pauses or the service stops."""
+        try:
+            self.batches.recover(task_id=claim.task_id)
+            while True:
+                if self.stopping.is_set():
+                    self.scheduler.release(claim, "exporter stopped by signal")
+                    return
+                reservation = self.batches.export_next(claim)
+                if reservation.batch is not None:
+                    self._batch_done(claim, reservation)
+                    if not self.scheduler.heartbeat(claim):
+                        raise ClaimLost(f"task {claim.task_id} is no longer held by {claim.worker_id}")
+                    continue
+                next_claim = self._no_batch(claim, reservation)
+                if next_claim is None:
+                    return
+                claim = next_claim
+                self.batches.recover(task_id=claim.task_id)
+        except ClaimLost as exc:
+            logger.warning("%s; leaving it to its new holder", exc, extra={"task_id": claim.task_id})
+        except (OSError, ExporterError) as exc:
+            logger.error("task %s: export failed: %s; retrying in %.0fs", claim.task_id, exc, ERROR_BACKOFF_SECONDS,
+                         extra={"task_id": claim.task_id, "account_id": claim.account_id})
+            try:
+                self.scheduler.pause(claim, None, f"export error: {exc}", resume_after=ERROR_BACKOFF_SECONDS)
+            except ClaimLost:
+                pass
+
+    def _batch_done(self, claim: Claim, reservation: Reservation) -> None:
+        batch = reservation.batch
+        assert batch is not None
+        logger.info(
+            "task %s: exported %d %s rows (ids %d-%d) with account %s to %s; quota left %s",
+            batch.task_id, batch.count, batch.domain, batch.first_id, batch.last_id, batch.account_id,
+            batch.file_path, batch.quota_left,
+            extra={"task_id": batch.task_id, "account_id": batch.account_id, "export_log_id": batch.id},
+        )
+        self.progress.batch(batch.task_id, batch.domain, batch.account_id, batch.count, batch.quota_left)
+
+    def _no_batch(self, claim: Claim, reservation: Reservation) -> Claim | None:
+        """The task cannot go on with this account: complete it, or relay to the next account."""
+        marker = f"last_id={reservation.last_id}"
+        if reservation.stop == NO_ROWS_LEFT:
+            self.scheduler.complete(claim, f"no pending rows left after {marker}")
+            return None
+        if reservation.stop == LIMIT_REACHED:
+            self.scheduler.complete(claim, f"export limit of {claim.task.export_limit} rows reached at {marker}")
+            return None
+        assert reservation.stop == QUOTA_SPENT
+        # The seed's relay: pause with the marker, the account goes back to idle (full for today),
+        # then the same task is claimed at once with the next idle account that has quota.
+        self.scheduler.pause(claim, marker, f"account {claim.account_id} export quota spent for today",
+                             resume_after=0)
+        next_claim = self.scheduler.claim("export", task_id=claim.task_id)
+        if next_claim is None:
+            logger.info("task %s paused at %s: no account has export quota left today; it resumes by itself"
+                        " when the quota day turns", claim.task_id, marker, extra={"task_id": claim.task_id})
+            return None
+        logger.info("task %s continues from %s with account %s (was account %s)", claim.task_id, marker,
+                    next_claim.account_id, claim.account_id,
+                    extra={"task_id": claim.task_id, "account_id": next_claim.account_id})
+        return next_claim
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def work_left(self) -> bool:
+        with transaction(self.conn) as cursor:
+            cursor.execute(WORK_LEFT)
+            return int(cursor.fetchone()["work"]) > 0
+
+    def _reconnect(self) -> None:
+        try:
+            self.conn.ping(reconnect=True)
+            if self.worker is not None:
+                self.worker.ensure_alive()
+        except pymysql.err.MySQLError as exc:
+            logger.error("MySQL still unreachable: %s", describe_mysql_error(exc))
+
+
+def _code(exc: pymysql.err.MySQLError) -> int:
+    return exc.args[0] if exc.args else 0
+
+
+def _prepare_export_dir(path: Path) -> Path:
+    root = path.expanduser().absolute()
+    if len(str(root)) > EXPORT_DIR_MAX:
+        raise ConfigError("INFLUENCERS_EXPORT_DIR", f"path longer than {EXPORT_DIR_MAX} characters")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError("INFLUENCERS_EXPORT_DIR", f"cannot create {root}: {exc.strerror}") from None
+    if not root.is_dir():
+        raise ConfigError("INFLUENCERS_EXPORT_DIR", f"{root} is not a directory")
+    return root
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m exporter", description="The export service.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="claim export tasks and export them (runs until stopped)")
+    run.add_argument("--once", action="store_true",
+                     help="export what can be exported now, then exit (3 if work remains)")
+    run.add_argument("--poll-interval", type=_positive_float, default=DEFAULT_POLL_INTERVAL, metavar="S",
+                     help=f"seconds between looks for work when idle (default {DEFAULT_POLL_INTERVAL:g})")
+    run.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                     help=f"rows per file at most (default {DEFAULT_BATCH_SIZE})")
+    run.add_argument("--worker-name", default=DEFAULT_WORKER_NAME, metavar="X",
+                     help="prefix of this process's worker id (default exporter)")
+    run.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def _configure_logging(progress: Progress, verbose: bool) -> None:
+    handler = _ProgressAwareHandler(progress)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    progress = Progress(sys.stderr)
+    _configure_logging(progress, args.verbose)
+    settings = ExporterSettings(batch_size=args.batch_size, poll_interval=args.poll_interval,
+                                worker_name=args.worker_name, once=args.once)
+    service: ExportService | None = None
+    try:
+        service = ExportService(get_config(), settings, progress=progress)
+        signal.signal(signal.SIGTERM, service.stop)
+        signal.signal(signal.SIGINT, service.stop)
+        service.open()
+        return service.run()
+    except (ConfigError, DatabaseUnavailable, SchemaMissing) as exc:
+        progress.clear()
+        print(f"exporter: error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except InfluencersError as exc:
+        progress.clear()
+        print(f"exporter: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except pymysql.err.MySQLError as exc:
+        progress.clear()
+        print(f"exporter: error: {describe_mysql_error(exc)}", file=sys.stderr)
+        lost = _code(exc) in CONNECTION_LOST_ERRORS or _code(exc) in (2002, 2003, 1146)
+        return EXIT_CONFIG if lost else EXIT_ERROR
+    finally:
+        if service is not None:
+            service.close()
