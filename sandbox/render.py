@@ -90,9 +90,8 @@ def error_page(code: str, user: str | None = None) -> bytes:
 
 
 def captcha_page(user: str | None) -> bytes:
-    main = (f'<div id="captcha" data-code="E_CAPTCHA">{MESSAGES["E_CAPTCHA"]}</div>'
-            '<form id="captcha-form" method="post" action="/captcha">'
-            '<img alt="验证码" src="data:,"><input name="answer"></form>')
+    """The interstitial a crawler must recognise; it cannot be solved, only retried later."""
+    main = f'<div id="captcha" data-code="E_CAPTCHA">{MESSAGES["E_CAPTCHA"]}</div>'
     return page("安全验证", main, user)
 
 
