@@ -110,10 +110,10 @@ def test_login_honours_a_safe_next_and_logout_ends_the_session(site):
 
 
 def test_sessions_expire_after_the_ttl(start_sandbox):
-    server = start_sandbox(session_ttl=0.5)
+    server = start_sandbox(session_ttl=1)
     client = server.logged_in("demo1")
     assert client.listing("美妆").status == 200
-    time.sleep(0.6)
+    time.sleep(1.1)
     assert client.listing("美妆").status == 401
     assert client.listing("美妆", 1, "html").header("Location").startswith("/login?next=")
     assert client.login("demo1").status == 302  # a fresh login works again
