@@ -60,7 +60,10 @@ TASK_FOR_BATCH = (
 PENDING_FILTER = "domain = %s AND status = 'pending_export' AND export_log_id IS NULL AND id > %s"
 LOCK_ROWS = f"SELECT id FROM influencers WHERE {PENDING_FILTER} ORDER BY id LIMIT %s FOR UPDATE"
 ANY_ROW_LEFT = f"SELECT id FROM influencers WHERE {PENDING_FILTER} ORDER BY id LIMIT 1"
-ACCOUNT_DAY = "SELECT quota_date, GREATEST(daily_export_limit - today_export_count, 0) AS remaining FROM accounts WHERE id = %s"
+ACCOUNT_DAY = (
+    "SELECT quota_date, GREATEST(daily_export_limit - today_export_count, 0) AS remaining FROM accounts WHERE id = %s"
+)
+ACCOUNT_STATUS = "SELECT status FROM accounts WHERE id = %s"
 NEXT_PART = "SELECT COUNT(*) AS parts FROM export_logs WHERE task_id = %s"
 INSERT_BATCH = (
     "INSERT INTO export_logs (task_id, account_id, domain, exported_count, file_path, start_time, state,"
@@ -74,13 +77,17 @@ BATCH_ROWS = (
     "SELECT id, uid, nickname, domain, source_page, ingested_at, raw_data FROM influencers"
     " WHERE export_log_id = %s ORDER BY id"
 )
-MARK_PUBLISHED = "UPDATE export_logs SET state = 'published', end_time = UTC_TIMESTAMP() WHERE id = %s AND state = 'reserved'"
+MARK_PUBLISHED = (
+    "UPDATE export_logs SET state = 'published', end_time = UTC_TIMESTAMP() WHERE id = %s AND state = 'reserved'"
+)
 MARK_EXPORTED = "UPDATE influencers SET status = 'exported' WHERE export_log_id = %s AND status = 'pending_export'"
 ORPHANED_BATCHES = (
     "SELECT e.id FROM export_logs e JOIN tasks t ON t.id = e.task_id"
     " WHERE e.state = 'reserved' AND (t.status <> 'in_progress' OR t.id = %s) ORDER BY e.id"
 )
-LOCK_RESERVED_BATCH = f"SELECT {BATCH_COLUMNS} FROM export_logs WHERE id = %s AND state = 'reserved' FOR UPDATE SKIP LOCKED"
+LOCK_RESERVED_BATCH = (
+    f"SELECT {BATCH_COLUMNS} FROM export_logs WHERE id = %s AND state = 'reserved' FOR UPDATE SKIP LOCKED"
+)
 BATCH_STATE_BY_PATH = "SELECT state FROM export_logs WHERE file_path = %s AND state = 'reserved' LIMIT 1"
 BATCH_STATE = "SELECT state FROM export_logs WHERE id = %s"
 
@@ -88,6 +95,7 @@ BATCH_STATE = "SELECT state FROM export_logs WHERE id = %s"
 QUOTA_SPENT = "quota_spent"
 NO_ROWS_LEFT = "no_rows_left"
 LIMIT_REACHED = "limit_reached"
+ACCOUNT_DISABLED = "account_disabled"
 
 
 @dataclass(frozen=True)
@@ -169,6 +177,9 @@ class BatchExporter:
                 return Reservation(None, LIMIT_REACHED, last_id)
             wanted = min(wanted, limit_left)
         quota_left = self.accounts.lock_quota(cursor, claim.account_id)
+        cursor.execute(ACCOUNT_STATUS, (claim.account_id,))  # the row is locked now
+        if cursor.fetchone()["status"] == "disabled":  # banned by an operator meanwhile
+            return Reservation(None, ACCOUNT_DISABLED, last_id)
         if quota_left <= 0:
             cursor.execute(ANY_ROW_LEFT, (domain, last_id))
             return Reservation(None, QUOTA_SPENT if cursor.fetchone() else NO_ROWS_LEFT, last_id)

@@ -33,7 +33,15 @@ from typing import Any, TextIO
 
 import pymysql
 
-from exporter.batches import DEFAULT_BATCH_SIZE, LIMIT_REACHED, NO_ROWS_LEFT, QUOTA_SPENT, BatchExporter, Reservation
+from exporter.batches import (
+    ACCOUNT_DISABLED,
+    DEFAULT_BATCH_SIZE,
+    LIMIT_REACHED,
+    NO_ROWS_LEFT,
+    QUOTA_SPENT,
+    BatchExporter,
+    Reservation,
+)
 from exporter.errors import ExporterError
 from influencers.accounts import AccountManager
 from influencers.config import Config, get_config
@@ -231,11 +239,11 @@ class ExportService:
         if reservation.stop == LIMIT_REACHED:
             self.scheduler.complete(claim, f"export limit of {claim.task.export_limit} rows reached at {marker}")
             return None
-        assert reservation.stop == QUOTA_SPENT
+        assert reservation.stop in (QUOTA_SPENT, ACCOUNT_DISABLED)
         # The seed's relay: pause with the marker, the account goes back to idle (full for today),
         # then the same task is claimed at once with the next idle account that has quota.
-        self.scheduler.pause(claim, marker, f"account {claim.account_id} export quota spent for today",
-                             resume_after=0)
+        why = "export quota spent for today" if reservation.stop == QUOTA_SPENT else "disabled"
+        self.scheduler.pause(claim, marker, f"account {claim.account_id} {why}", resume_after=0)
         next_claim = self.scheduler.claim("export", task_id=claim.task_id)
         if next_claim is None:
             logger.info("task %s paused at %s: no account has export quota left today; it resumes by itself"

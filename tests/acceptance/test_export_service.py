@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -296,7 +295,7 @@ def test_sigterm_finishes_the_batch_and_gives_the_task_back(db, accounts, env):
     assert exported == one(db, "SELECT SUM(exported_count) FROM export_logs")
 
 
-@pytest.mark.parametrize("variable, value, message", [
+@pytest.mark.parametrize(("variable", "value", "message"), [
     ("INFLUENCERS_MYSQL_URL", "postgres://x", "INFLUENCERS_MYSQL_URL"),
     ("INFLUENCERS_MYSQL_URL", "mysql://root:hunter2@127.0.0.1:1/influencers", "cannot reach MySQL"),
     ("INFLUENCERS_TZ", "Mars/Olympus", "INFLUENCERS_TZ"),

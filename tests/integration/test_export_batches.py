@@ -29,7 +29,8 @@ def insert_rows(db, domain: str, count: int, *, prefix: str = "u", nicknames=Non
                 "INSERT INTO influencers (nickname, uid, domain, source_page, raw_data) VALUES (%s, %s, %s, %s, %s)",
                 rows[start:start + 5000],
             )
-        cursor.execute("SELECT id FROM influencers WHERE domain = %s AND uid LIKE %s ORDER BY id", (domain, f"{prefix}%"))
+        cursor.execute("SELECT id FROM influencers WHERE domain = %s AND uid LIKE %s ORDER BY id",
+                       (domain, f"{prefix}%"))
         ids = [row["id"] for row in cursor.fetchall()]
     db.commit()
     return ids
@@ -51,7 +52,7 @@ def csv_rows(path: Path) -> list[dict]:
 def xlsx_rows(path: Path) -> list[dict]:
     sheet = load_workbook(path, read_only=True).worksheets[0]
     header, *body = list(sheet.iter_rows(values_only=True))
-    return [dict(zip(header, row)) for row in body]
+    return [dict(zip(header, row, strict=True)) for row in body]
 
 
 @pytest.fixture
@@ -94,7 +95,8 @@ def test_one_batch_reserves_publishes_and_finalizes(db, accounts, scheduler, mak
     rows = csv_rows(batch.file_path)
     assert [r["uid"] for r in rows] == [f"u{i:06d}" for i in range(10)]
     states = query(db, "SELECT domain, status, COUNT(*) AS n FROM influencers GROUP BY domain, status ORDER BY domain")
-    assert {(r["domain"], r["status"], r["n"]) for r in states} == {("美妆", "exported", 10), ("游戏", "pending_export", 5)}
+    assert {(r["domain"], r["status"], r["n"]) for r in states} == {
+        ("美妆", "exported", 10), ("游戏", "pending_export", 5)}
     assert exporter.reserve(claim).stop == NO_ROWS_LEFT
 
 
@@ -110,20 +112,15 @@ def test_batches_never_exceed_quota_or_task_limit(db, accounts, scheduler, make_
     assert sizes == [5, 2] and reservation.stop == QUOTA_SPENT
     assert accounts.get(account).today_export_count == 7
 
-    db2_account = accounts.add("acc2", "pw", daily_export_limit=100)
+    account2 = accounts.add("acc2", "pw", daily_export_limit=100)
     scheduler.create_export("美妆", limit=6)
     scheduler.pause(claim, f"last_id={reservation.last_id}", "quota", resume_after=None)
     limited = scheduler.claim("export")
-    assert limited.account_id == db2_account
+    assert limited.account_id == account2
     sizes = []
     while (reservation := exporter.export_next(limited)).batch:
         sizes.append(reservation.batch.count)
     assert sizes == [5, 1] and reservation.stop == "limit_reached"
-
-
-def _kill_worker_of(db, worker: Worker) -> None:
-    """What SIGKILL does to a worker: its liveness lock goes away with its connection."""
-    worker.close()
 
 
 def test_batch_reserved_by_a_killed_worker_is_republished_by_the_next(
@@ -140,7 +137,7 @@ def test_batch_reserved_by_a_killed_worker_is_republished_by_the_next(
     batch.file_path.parent.mkdir(parents=True)
     partial = batch.file_path.with_name(f".{batch.file_path.name}.0badf00d.tmp")
     partial.write_bytes(b"\xef\xbb\xbfid,uid\r\n1,half-writ")  # the killed writer's half file
-    _kill_worker_of(db, dead)
+    dead.close()  # what SIGKILL does: the liveness lock goes away with the connection
     dead_scheduler.conn.close()
 
     live = Worker.start(mysql_settings, "live")
@@ -202,14 +199,15 @@ def test_orphaned_temp_files_are_removed_at_start(db, accounts, scheduler, make_
     assert not stray.exists() and keep.exists()
 
 
-@pytest.mark.parametrize("utc_second, quota_full", [("15:59:59", True), ("16:00:00", False)])
+@pytest.mark.parametrize(("utc_second", "quota_full"), [("15:59:59", True), ("16:00:00", False)])
 def test_quota_day_turns_at_local_midnight(db, accounts, scheduler, make_exporter, utc_second, quota_full):
     """Asia/Shanghai midnight is 16:00 UTC: at 23:59:59 local the quota of 2024-05-01 is spent,
     at 00:00:00 it is a new day and the batch is counted on (and filed under) 2024-05-02."""
     insert_rows(db, "美妆", 5)
     account = accounts.add("acc1", "pw", daily_export_limit=3)
     with db.cursor() as cursor:
-        cursor.execute("UPDATE accounts SET today_export_count = 3, quota_date = '2024-05-01' WHERE id = %s", (account,))
+        cursor.execute("UPDATE accounts SET today_export_count = 3, quota_date = '2024-05-01' WHERE id = %s",
+                       (account,))
     db.commit()
     scheduler.create_export("美妆")
     claim = scheduler.claim("export")  # real clock: 2024-05-01 is long gone, so quota is available
@@ -260,3 +258,16 @@ def test_hostile_strings_round_trip_through_the_database_and_files(db, accounts,
     for row in got:
         for value in row.values():
             assert not (isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")))
+
+
+def test_a_disabled_account_stops_exporting_at_the_next_batch(db, accounts, scheduler, make_exporter):
+    insert_rows(db, "美妆", 10)
+    account = accounts.add("acc1", "pw", daily_export_limit=100)
+    scheduler.create_export("美妆")
+    claim = scheduler.claim("export")
+    exporter = make_exporter(batch_size=4)
+    assert exporter.export_next(claim).batch.count == 4
+    accounts.disable(account, "banned by the platform")
+    reservation = exporter.export_next(claim)
+    assert reservation.batch is None and reservation.stop == "account_disabled"
+    assert accounts.get(account).today_export_count == 4
