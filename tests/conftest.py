@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.database",
     "tests.fixtures.core",
     "tests.fixtures.processes",
+    "tests.fixtures.sandbox",
 ]

@@ -151,7 +151,6 @@ def render_in_chromium(url: str, sid: str, paths: list[str]) -> list[str]:
             browser.close()
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian chromium not installed")
 @pytest.mark.timeout(90)
 def test_js_page_renders_the_same_rows_as_html_and_json(site):
     client = site.logged_in("demo3")
