@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
