@@ -1,0 +1,84 @@
+"""One database connection on one thread of its own, for Scrapy components.
+
+pymysql blocks, and nothing may block the reactor. A `DatabaseThread` owns one connection that
+only its single worker thread touches; `await db.run(fn, *args)` runs ``fn(conn, *args)`` there
+and resumes the caller on the reactor thread with the result. Calls run one at a time, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from pymysql.connections import Connection
+from scrapy.utils.asyncio import is_asyncio_available
+
+from influencers.config import MySQLSettings
+from influencers.db import connect, ensure_connected
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class DatabaseThread:
+    def __init__(self, mysql: MySQLSettings, name: str) -> None:
+        self._mysql = mysql
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._conn: Connection | None = None
+        self.closed = False
+
+    @property
+    def conn(self) -> Connection:
+        """The connection, for code already running on this thread."""
+        if self._conn is None:
+            self._conn = connect(self._mysql)
+        return self._conn
+
+    def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        if self._conn is not None:
+            ensure_connected(self._conn)
+        return fn(self.conn, *args)
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        return self._executor.submit(self._call, fn, args)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(conn, *args)`` on the database thread and return its result."""
+        future = self.submit(fn, *args)
+        if is_asyncio_available():
+            return await asyncio.wrap_future(future)
+        from twisted.internet import reactor
+        from twisted.internet.defer import Deferred
+
+        deferred: Deferred[T] = Deferred()
+
+        def done(f: Future[T]) -> None:
+            error = f.exception()
+            if error is not None:
+                reactor.callFromThread(deferred.errback, error)
+            else:
+                reactor.callFromThread(deferred.callback, f.result())
+
+        future.add_done_callback(done)
+        return await deferred
+
+    def close(self) -> None:
+        """Close the connection on its thread and stop the thread (waits for queued calls)."""
+        if self.closed:
+            return
+        self.closed = True
+
+        def close_conn() -> None:
+            if self._conn is not None:
+                try:
+                    self._conn.close()
+                except Exception:  # noqa: BLE001 - closing a dead connection is fine
+                    pass
+                self._conn = None
+
+        self._executor.submit(close_conn)
+        self._executor.shutdown(wait=True)

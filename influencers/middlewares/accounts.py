@@ -1,0 +1,330 @@
+"""Account downloader middleware: every listing request goes out as one of our accounts.
+
+For a request of a claimed task (``meta["influencers_task"]``) it
+
+* takes the task's current account from the ingestion service and logs it in through the site
+  adapter if it has no session yet (one login at a time per account; the password lives only
+  in the login request's body and is never logged);
+* gives each account its own cookie session (``meta["cookiejar"]``), its own download slot and,
+  for browser-rendered pages, its own Playwright context with the session cookies;
+* paces the account: at least ``ACCOUNTS_REQUEST_INTERVAL`` seconds between its requests, and
+  after a 429 nothing at all until Retry-After has passed (other accounts go on);
+
+and for each response, by the adapter's verdict:
+
+* expired session → log in again and retry, ``ACCOUNTS_RELOGIN_ATTEMPTS`` times per request;
+* 429 → back off that account (Retry-After, a growing interval) and retry the same request;
+* captcha / daily cap → cool the account down (``ACCOUNTS_CAPTCHA_COOLDOWN``; daily cap until
+  the next local midnight unless ``ACCOUNTS_DAILY_CAP_COOLDOWN``), ban / refused credentials →
+  disable it, with the reason; then move the task to another idle account and retry the same
+  page. With no account left the service pauses the task at its marker.
+
+Stats: ``accounts/<reason>`` per verdict, ``accounts/login``, ``accounts/switched`` ….
+Settings: ACCOUNTS_REQUEST_INTERVAL (0.25), ACCOUNTS_MAX_INTERVAL (30), ACCOUNTS_RELOGIN_ATTEMPTS
+(1), ACCOUNTS_LOGIN_ATTEMPTS (3), ACCOUNTS_CAPTCHA_COOLDOWN (300), ACCOUNTS_DAILY_CAP_COOLDOWN
+(until midnight), ACCOUNTS_LOGIN_FAILURE_COOLDOWN (600), ACCOUNTS_RETRY_AFTER_MARGIN (0.2).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import Response
+from scrapy.utils.asyncio import sleep
+
+from influencers.extensions.ingestion import META_ACCOUNT, META_LOGIN, META_TASK, Gate, IngestionService
+from influencers.sites.base import ACCOUNT_OUTCOMES, MalformedPage, Outcome, Verdict
+
+if TYPE_CHECKING:
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger(__name__)
+
+
+def _offline_public_suffixes() -> None:
+    """Scrapy's CookiesMiddleware asks tldextract for the public suffix list, which fetches it
+    from GitHub on first use (and logs a traceback when offline). The copy bundled with
+    tldextract is enough for cookies; use it and never go to the network for it."""
+    from scrapy.downloadermiddlewares import cookies
+    from tldextract import TLDExtract
+
+    if hasattr(cookies, "_split_domain"):
+        cookies._split_domain = TLDExtract(suffix_list_urls=(), include_psl_private_domains=True)
+
+
+_offline_public_suffixes()
+
+META_SESSION = "influencers_session"
+META_RELOGINS = "influencers_relogins"
+META_BROWSER_COOKIES = "influencers_browser_cookies"
+_STAMPS = (META_ACCOUNT, META_SESSION, "cookiejar", "download_slot", "playwright_context", META_BROWSER_COOKIES)
+_ACCOUNT_TRIES = 20
+
+
+class AccountUnusable(Exception):
+    """The account cannot log in (refused, banned, or the login keeps failing)."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.reason)
+        self.verdict = verdict
+
+
+@dataclass
+class AccountState:
+    """What this process knows about one account's session and pace."""
+
+    id: int
+    interval: float
+    logged_in: bool = False
+    generation: int = 0
+    login: Gate | None = None
+    login_error: AccountUnusable | None = None
+    cookies: dict[str, str] = field(default_factory=dict)
+    blocked_until: float = 0.0
+    next_slot: float = 0.0
+
+    @property
+    def jar(self) -> str:
+        return f"account-{self.id}"
+
+
+async def add_session_cookies(page: Any, request: Request) -> None:
+    """scrapy-playwright page init callback: the account's session cookies into its context."""
+    cookies = request.meta.get(META_BROWSER_COOKIES)
+    if cookies:
+        await page.context.add_cookies(cookies)
+
+
+class AccountsMiddleware:
+    def __init__(self, crawler: Crawler, service: IngestionService, *, interval: float, max_interval: float,
+                 relogin_attempts: int, login_attempts: int, captcha_cooldown: float,
+                 daily_cap_cooldown: float | None, login_failure_cooldown: float, margin: float) -> None:
+        self.crawler = crawler
+        self.service = service
+        self.stats = crawler.stats
+        self.base_interval = interval
+        self.max_interval = max_interval
+        self.relogin_attempts = relogin_attempts
+        self.login_attempts = login_attempts
+        self.captcha_cooldown = captcha_cooldown
+        self.daily_cap_cooldown = daily_cap_cooldown
+        self.login_failure_cooldown = login_failure_cooldown
+        self.margin = margin
+        self.accounts: dict[int, AccountState] = {}
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> AccountsMiddleware:
+        settings = crawler.settings
+        if not settings.getbool("ACCOUNTS_ENABLED", True):
+            raise NotConfigured("ACCOUNTS_ENABLED is off")
+        daily = settings.get("ACCOUNTS_DAILY_CAP_COOLDOWN")
+        return cls(
+            crawler,
+            IngestionService.of(crawler),
+            interval=settings.getfloat("ACCOUNTS_REQUEST_INTERVAL", 0.25),
+            max_interval=settings.getfloat("ACCOUNTS_MAX_INTERVAL", 30.0),
+            relogin_attempts=settings.getint("ACCOUNTS_RELOGIN_ATTEMPTS", 1),
+            login_attempts=max(1, settings.getint("ACCOUNTS_LOGIN_ATTEMPTS", 3)),
+            captcha_cooldown=settings.getfloat("ACCOUNTS_CAPTCHA_COOLDOWN", 300.0),
+            daily_cap_cooldown=None if daily in (None, "") else float(daily),
+            login_failure_cooldown=settings.getfloat("ACCOUNTS_LOGIN_FAILURE_COOLDOWN", 600.0),
+            margin=settings.getfloat("ACCOUNTS_RETRY_AFTER_MARGIN", 0.2),
+        )
+
+    def state(self, account_id: int) -> AccountState:
+        state = self.accounts.get(account_id)
+        if state is None:
+            state = self.accounts[account_id] = AccountState(account_id, self.base_interval)
+        return state
+
+    # -- requests -----------------------------------------------------------------------------
+
+    async def process_request(self, request: Request) -> None:
+        meta = request.meta
+        task_id = meta.get(META_TASK)
+        if task_id is None or meta.get(META_LOGIN) is not None:
+            return None
+        for _ in range(_ACCOUNT_TRIES):
+            account_id = await self.service.current_account(task_id)  # IgnoreRequest if stopping
+            state = self.state(account_id)
+            try:
+                await self._ensure_session(state)
+            except AccountUnusable as exc:
+                await self._retire(task_id, account_id, exc.verdict)
+                continue
+            await self.pace(state)
+            if await self.service.current_account(task_id) != account_id or not state.logged_in:
+                continue  # switched or logged out while we waited
+            self._stamp(request, state)
+            return None
+        raise IgnoreRequest(f"task {task_id}: no usable account after {_ACCOUNT_TRIES} tries")
+
+    def _stamp(self, request: Request, state: AccountState) -> None:
+        meta = request.meta
+        meta[META_ACCOUNT] = state.id
+        meta[META_SESSION] = state.generation
+        meta["cookiejar"] = state.jar
+        meta["download_slot"] = state.jar
+        if meta.get("playwright"):
+            adapter = self.service.adapter
+            meta["playwright_context"] = state.jar
+            meta["playwright_page_init_callback"] = "influencers.middlewares.accounts.add_session_cookies"
+            meta[META_BROWSER_COOKIES] = [
+                {"name": name, "value": value, "url": adapter.base_url} for name, value in state.cookies.items()
+            ]
+
+    async def pace(self, state: AccountState) -> None:
+        """Wait for this account's turn: after any 429 window, then one interval after its last."""
+        while True:
+            now = time.monotonic()
+            if state.blocked_until > now:
+                await sleep(state.blocked_until - now)
+                continue
+            at = max(now, state.next_slot)
+            state.next_slot = at + state.interval
+            if at > now:
+                await sleep(at - now)
+            if state.blocked_until <= time.monotonic():
+                return
+
+    def back_off(self, state: AccountState, retry_after: float) -> None:
+        now = time.monotonic()
+        state.blocked_until = max(state.blocked_until, now + retry_after + self.margin)
+        state.interval = min(self.max_interval, max(state.interval * 2, self.base_interval, 0.1))
+
+    def relax(self, state: AccountState) -> None:
+        if state.interval > self.base_interval:
+            state.interval = max(self.base_interval, state.interval * 0.9)
+
+    # -- login --------------------------------------------------------------------------------
+
+    async def _ensure_session(self, state: AccountState) -> None:
+        if state.logged_in:
+            return
+        if state.login is not None:
+            await state.login.wait()
+            if state.logged_in:
+                return
+            if state.login_error is not None:
+                raise state.login_error
+        gate = state.login = Gate()
+        state.login_error = None
+        try:
+            await self._login(state)
+            state.logged_in = True
+            state.generation += 1
+        except AccountUnusable as exc:
+            state.login_error = exc
+            raise
+        finally:
+            state.login = None
+            gate.open()
+
+    async def _login(self, state: AccountState) -> None:
+        adapter = self.service.adapter
+        engine = self.crawler.engine
+        username, password = await self.service.credentials(state.id)
+        last = Verdict(Outcome.SERVER_ERROR, message="login failed")
+        for _ in range(self.login_attempts):
+            await self.pace(state)
+            try:
+                form = None
+                form_request = adapter.login_form_request()
+                if form_request is not None:
+                    form = await engine.download_async(self._login_request(form_request, state))
+                submit = adapter.login_submit_request(username, password, form)
+                response = await engine.download_async(self._login_request(submit, state))
+            except MalformedPage as exc:
+                last = Verdict(Outcome.MALFORMED, message=f"login form: {exc}")
+                continue
+            except Exception as exc:  # noqa: BLE001 - network trouble: try again
+                last = Verdict(Outcome.SERVER_ERROR, message=f"login request failed: {type(exc).__name__}")
+                continue
+            verdict = adapter.check_login(response)
+            if verdict.ok:
+                state.cookies = adapter.session_cookies(response)
+                self.stats.inc_value("accounts/login")
+                logger.info("account %s logged in", state.id, extra={"account_id": state.id})
+                return
+            self.stats.inc_value(f"accounts/login_{verdict.outcome.value}")
+            last = verdict
+            if verdict.outcome in (Outcome.BAD_CREDENTIALS, Outcome.BANNED):
+                break
+            if verdict.outcome is Outcome.RATE_LIMITED:
+                self.back_off(state, verdict.retry_after or 1.0)
+        raise AccountUnusable(last)
+
+    @staticmethod
+    def _login_request(request: Request, state: AccountState) -> Request:
+        meta = {**request.meta, META_LOGIN: state.id, "cookiejar": state.jar, "download_slot": state.jar,
+                "dont_redirect": True, "handle_httpstatus_all": True, "dont_retry": False}
+        return request.replace(meta=meta, dont_filter=True)
+
+    # -- responses ----------------------------------------------------------------------------
+
+    async def process_response(self, request: Request, response: Response) -> Response | Request:
+        meta = request.meta
+        task_id = meta.get(META_TASK)
+        account_id = meta.get(META_ACCOUNT)
+        if task_id is None or account_id is None or meta.get(META_LOGIN) is not None:
+            return response
+        state = self.state(account_id)
+        verdict = self.service.adapter.classify(response)
+        outcome = verdict.outcome
+        if outcome is Outcome.OK:
+            self.relax(state)
+            return response
+        if outcome not in ACCOUNT_OUTCOMES and outcome not in (Outcome.RATE_LIMITED, Outcome.LOGIN_REQUIRED):
+            return response  # the page's problem (5xx, cut short, unknown domain): the spider decides
+        self.stats.inc_value(f"accounts/{outcome.value}")
+        extra = {"task_id": task_id, "account_id": account_id}
+        if outcome is Outcome.RATE_LIMITED:
+            self.back_off(state, verdict.retry_after or 1.0)
+            logger.info("account %s rate limited: waiting %.1fs (Retry-After) before its next request",
+                        account_id, state.blocked_until - time.monotonic(), extra=extra)
+            return self._again(request)
+        if outcome is Outcome.LOGIN_REQUIRED:
+            if state.generation == meta.get(META_SESSION):
+                state.logged_in = False
+            relogins = meta.get(META_RELOGINS, 0)
+            if relogins < self.relogin_attempts:
+                logger.info("account %s: session expired, logging in again", account_id, extra=extra)
+                return self._again(request, **{META_RELOGINS: relogins + 1})
+            verdict = Verdict(Outcome.LOGIN_REQUIRED, verdict.code, "the session keeps expiring after login")
+        logger.warning("account %s: %s on %s", account_id, verdict.reason, request.url, extra=extra)
+        await self._retire(task_id, account_id, verdict)
+        return self._again(request)
+
+    async def _retire(self, task_id: int, account_id: int, verdict: Verdict) -> None:
+        self.state(account_id).logged_in = False
+        reason = verdict.reason
+        if verdict.outcome in (Outcome.BANNED, Outcome.BAD_CREDENTIALS):
+            await self.service.retire_account(task_id, account_id, "disable", reason)
+        elif verdict.outcome is Outcome.DAILY_CAP:
+            await self.service.retire_account(task_id, account_id, "cool_down", reason, self._daily_cap_seconds())
+        elif verdict.outcome is Outcome.CAPTCHA:
+            await self.service.retire_account(task_id, account_id, "cool_down", reason, self.captcha_cooldown)
+        else:
+            await self.service.retire_account(task_id, account_id, "cool_down", reason, self.login_failure_cooldown)
+
+    def _daily_cap_seconds(self) -> float:
+        if self.daily_cap_cooldown is not None:
+            return self.daily_cap_cooldown
+        config = self.service.config
+        now = datetime.now(ZoneInfo(config.tz_name))
+        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        return max(60.0, (midnight - now).total_seconds() + 60)
+
+    @staticmethod
+    def _again(request: Request, **meta: Any) -> Request:
+        """The same request again, to be stamped afresh with the task's account (no retry counted)."""
+        fresh = {key: value for key, value in request.meta.items() if key not in _STAMPS}
+        fresh.update(meta)
+        return request.replace(meta=fresh, dont_filter=True, priority=request.priority + 1)

@@ -1,0 +1,1 @@
+"""pipelines of the influencers project."""

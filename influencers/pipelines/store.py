@@ -1,0 +1,114 @@
+"""The SQL of ingestion: one transaction commits a batch of whole pages.
+
+For every page of the batch: its `ingestion_logs` row; for all of them: one `executemany`
+upsert of the influencers (sorted by uid, so concurrent writers lock rows in the same order and
+do not deadlock; the multi-row form pymysql turns `INSERT … VALUES (%s, …) ON DUPLICATE KEY
+UPDATE …` into); for every task: the fence (`check_claim`) first and the progress marker last.
+Either all of it commits or none of it: a kill at any moment leaves the marker, the logs and the
+rows consistent, and a page is either wholly committed or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pymysql.connections import Connection
+
+from influencers.db import run_transaction
+from influencers.errors import ClaimLost
+from influencers.tasks import Claim, TaskScheduler
+
+# Column sizes from sql/schema.sql.
+UID_MAX = 255
+NICKNAME_MAX = 255
+DOMAIN_MAX = 100
+SOURCE_PAGE_MAX = 255
+SOURCE_URL_MAX = 1024
+
+INSERT_LOG = (
+    "INSERT INTO ingestion_logs (task_id, account_id, domain, page_number, ingested_count, start_time, end_time,"
+    " source_url) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), account_id = VALUES(account_id),"
+    " ingested_count = VALUES(ingested_count), start_time = VALUES(start_time), end_time = VALUES(end_time),"
+    " source_url = VALUES(source_url)"
+)
+UPSERT_INFLUENCERS = (
+    "INSERT INTO influencers (uid, nickname, domain, source_page, raw_data, ingestion_log_id)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+    " ON DUPLICATE KEY UPDATE nickname = VALUES(nickname), domain = VALUES(domain),"
+    " source_page = VALUES(source_page), raw_data = VALUES(raw_data), ingestion_log_id = VALUES(ingestion_log_id)"
+)
+
+
+@dataclass
+class PageBatch:
+    """One page's rows, ready to commit. ``rows`` are (uid, nickname, domain, source_page, raw)."""
+
+    task_id: int
+    page_number: int
+    domain: str
+    account_id: int | None
+    source_url: str
+    started_at: datetime
+    finished_at: datetime
+    rows: list[tuple[str, str | None, str, str | None, dict[str, Any]]] = field(default_factory=list)
+
+
+@dataclass
+class TaskBatch:
+    claim: Claim
+    pages: list[PageBatch]
+    marker: int  # the contiguous committed prefix once these pages are in
+    current_marker: int
+
+
+class TaskLost(Exception):
+    def __init__(self, task_id: int, reason: str) -> None:
+        super().__init__(reason)
+        self.task_id = task_id
+
+
+def write_batch(conn: Connection, work: Sequence[TaskBatch]) -> tuple[list[TaskBatch], dict[int, str]]:
+    """Commit ``work`` in one transaction; tasks whose claim is lost are left out (and the rest
+    committed). Returns (committed task batches, {lost task id: reason})."""
+    scheduler = TaskScheduler(conn, None, None)  # only the fence and the marker are used
+    pending = sorted(work, key=lambda batch: batch.claim.task_id)
+    lost: dict[int, str] = {}
+    while pending:
+        try:
+            run_transaction(conn, lambda cursor: _write(cursor, scheduler, pending))
+            return pending, lost
+        except TaskLost as exc:
+            lost[exc.task_id] = str(exc)
+            pending = [batch for batch in pending if batch.claim.task_id != exc.task_id]
+    return [], lost
+
+
+def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch]) -> None:
+    for batch in work:  # fence first: lock the task rows (in id order) before writing anything
+        try:
+            scheduler.check_claim(cursor, batch.claim)
+        except ClaimLost as exc:
+            raise TaskLost(batch.claim.task_id, str(exc)) from None
+    newest: dict[str, tuple[Any, ...]] = {}
+    for batch in work:
+        for page in sorted(batch.pages, key=lambda p: p.page_number):
+            cursor.execute(INSERT_LOG, (
+                page.task_id, page.account_id, page.domain[:DOMAIN_MAX], page.page_number, len(page.rows),
+                page.started_at, page.finished_at, page.source_url[:SOURCE_URL_MAX],
+            ))
+            log_id = cursor.lastrowid
+            for uid, nickname, domain, source_page, raw in page.rows:
+                newest[uid] = (uid, nickname, domain, source_page, raw, log_id)
+    if newest:
+        cursor.executemany(UPSERT_INFLUENCERS, [
+            (uid, nickname, domain, source_page, json.dumps(raw, ensure_ascii=False, separators=(",", ":")), log_id)
+            for uid, nickname, domain, source_page, raw, log_id in (newest[key] for key in sorted(newest))
+        ])
+    for batch in work:
+        if batch.marker > batch.current_marker:
+            scheduler.set_progress(cursor, batch.claim, f"page={batch.marker}")

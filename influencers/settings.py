@@ -1,0 +1,84 @@
+"""Scrapy settings of the `influencers` project.
+
+Project settings live here; environment variables (the database, the platform URL, the key
+that decrypts account passwords) are read only by `influencers.config`. Every setting can be
+overridden per run with ``-s NAME=VALUE``. Prefixes: ``SITE_*`` (which platform, how pages are
+rendered), ``INGEST_*`` (claims and pages, see influencers/extensions/ingestion.py),
+``ACCOUNTS_*`` (see influencers/middlewares/accounts.py), ``MYSQL_*`` (see
+influencers/pipelines/mysql.py).
+"""
+
+BOT_NAME = "influencers"
+SPIDER_MODULES = ["influencers.spiders"]
+NEWSPIDER_MODULE = "influencers.spiders"
+
+# -- the platform ----------------------------------------------------------------------------
+SITE_ADAPTER = "influencers.sites.sandbox.SandboxAdapter"  # dotted path of a SiteAdapter subclass
+SITE_URL = None  # None: INFLUENCERS_SITE_URL
+SITE_RENDER = None  # json | html | js; None: the adapter's default (-a render= wins)
+ROBOTSTXT_OBEY = False
+USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+
+# -- ingestion service -----------------------------------------------------------------------
+INGEST_LEASE_SECONDS = 60
+INGEST_HEARTBEAT_INTERVAL = 0  # 0: a third of the lease
+INGEST_POLL_INTERVAL = 5  # service mode: seconds between looks for claimable tasks
+INGEST_MAX_TASKS = 2  # service mode: tasks (each with its own account) crawled at once
+INGEST_PAGES_IN_FLIGHT = 1  # per task; 1 keeps a shifting listing from hiding rows
+INGEST_CLAIM_WAIT = 60  # domain mode: seconds to wait for a claimable task / an idle account
+INGEST_FAILED_PAGES_RETRY_AFTER = 300  # a task with failed pages is paused this long, then retried
+
+# -- accounts --------------------------------------------------------------------------------
+ACCOUNTS_REQUEST_INTERVAL = 0.25  # seconds between two requests of one account
+ACCOUNTS_MAX_INTERVAL = 30
+ACCOUNTS_RETRY_AFTER_MARGIN = 0.2
+ACCOUNTS_RELOGIN_ATTEMPTS = 1
+ACCOUNTS_LOGIN_ATTEMPTS = 3
+ACCOUNTS_CAPTCHA_COOLDOWN = 300
+ACCOUNTS_DAILY_CAP_COOLDOWN = None  # None: until the next local midnight (INFLUENCERS_TZ)
+ACCOUNTS_LOGIN_FAILURE_COOLDOWN = 600
+
+# -- MySQL pipeline --------------------------------------------------------------------------
+MYSQL_BATCH_ITEMS = 2000
+MYSQL_FLUSH_INTERVAL = 1.0
+MYSQL_MAX_PENDING_ITEMS = 20000
+
+# -- components ------------------------------------------------------------------------------
+EXTENSIONS = {"influencers.extensions.ingestion.IngestionService": 0}
+DOWNLOADER_MIDDLEWARES = {
+    # between RedirectMiddleware (600) and CookiesMiddleware (700): it picks the cookiejar
+    # before cookies are added, and sees 302s/429s before redirects and retries do.
+    "influencers.middlewares.accounts.AccountsMiddleware": 650,
+}
+ITEM_PIPELINES = {"influencers.pipelines.mysql.MySQLPipeline": 300}
+
+# 429 is handled per account by AccountsMiddleware (Retry-After), not by RetryMiddleware.
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
+RETRY_TIMES = 5
+RETRY_PRIORITY_ADJUST = 1
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4  # per account: each account has its own download slot
+DOWNLOAD_DELAY = 0
+DOWNLOAD_TIMEOUT = 60
+COOKIES_DEBUG = False  # never log cookies
+LOG_LEVEL = "INFO"
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False  # no code-execution endpoint in a process holding decrypted passwords
+
+# -- JavaScript pages: scrapy-playwright on Debian's Chromium ---------------------------------
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+DOWNLOAD_HANDLERS = {
+    "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+    "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
+}
+PLAYWRIGHT_BROWSER_TYPE = "chromium"
+PLAYWRIGHT_LAUNCH_OPTIONS = {
+    "executable_path": "/usr/bin/chromium",
+    "headless": True,
+    "args": [
+        "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run",
+    ],
+}
+PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT = 30_000
+PLAYWRIGHT_MAX_PAGES_PER_CONTEXT = 4

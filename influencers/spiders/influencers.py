@@ -1,0 +1,164 @@
+"""The `influencers` spider: crawls claimed ingestion tasks page by page through a site adapter.
+
+    scrapy crawl influencers -a domain=游戏 [-a pages=50] [-a render=json|html|js]
+    scrapy crawl influencers -a task_id=12
+    scrapy crawl influencers [-a once=1]          # service mode: claim pending tasks until stopped
+
+Which pages, which account and when a task ends are decided by the ingestion service
+(`influencers.extensions.ingestion`); this class turns a page into a request and a response
+into items: one `InfluencerItem` per row, then a `PageDone` that lets the pipeline commit the
+page. A page that comes back malformed or with a server error is fetched again (Scrapy's retry
+budget, ``RETRY_TIMES``); when the budget is spent the page is recorded as failed on its task.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+import scrapy
+from scrapy.downloadermiddlewares.retry import get_retry_request
+from scrapy.exceptions import CloseSpider, IgnoreRequest
+from scrapy.http import Response
+from twisted.python.failure import Failure
+
+from influencers.errors import InfluencersError
+from influencers.extensions.ingestion import META_ACCOUNT, META_PAGE, META_STARTED, META_TASK, IngestionService, TaskRun
+from influencers.items import InfluencerItem, PageDone
+from influencers.sites.base import MalformedPage, Outcome
+
+logger = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+class InfluencersSpider(scrapy.Spider):
+    name = "influencers"
+
+    def __init__(self, domain: str | None = None, pages: str | None = None, task_id: str | None = None,
+                 once: str | None = None, render: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.domain = domain.strip() if domain else None
+        self.argument_error: str | None = None
+        self.pages = self._positive("pages", pages)
+        self.task_id = self._positive("task_id", task_id)
+        self.once = _flag(once) if once is not None else False
+        self.render = render.strip() if render else None
+        self.service: IngestionService | None = None
+
+    def _positive(self, name: str, value: str | None) -> int | None:
+        if value in (None, ""):
+            return None
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.argument_error = f"-a {name}= must be a whole number of 1 or more, not {value!r}"
+            return None
+        return number
+
+    async def start(self) -> AsyncIterator[Any]:
+        self.service = IngestionService.of(self.crawler)
+        try:
+            if self.argument_error:
+                raise ValueError(self.argument_error)
+            if self.render and self.service.adapter is not None:
+                self.service.adapter.check_render(self.render)
+            await self.service.start(self, domain=self.domain, pages=self.pages, task_id=self.task_id,
+                                     once=self.once)
+        except (InfluencersError, ValueError) as exc:
+            logger.error("cannot start the crawl: %s", exc)
+            raise CloseSpider("cannot_start") from None
+        return
+        yield  # an async generator that yields nothing: requests come from the service
+
+    # -- requests -----------------------------------------------------------------------------
+
+    def page_request(self, run: TaskRun, page: int) -> scrapy.Request:
+        assert self.service is not None and self.service.adapter is not None
+        request = self.service.adapter.listing_request(run.domain, page, run.render)
+        meta = {
+            **request.meta,
+            META_TASK: run.task_id,
+            META_PAGE: page,
+            META_STARTED: utcnow(),
+            "handle_httpstatus_all": True,  # every status reaches parse_page, which decides
+            "dont_redirect": True,  # a redirect to the login form must be seen, not followed
+        }
+        return request.replace(callback=self.parse_page, errback=self.page_error, meta=meta, dont_filter=True)
+
+    # -- responses ----------------------------------------------------------------------------
+
+    def parse_page(self, response: Response) -> Iterator[Any]:
+        service = self.service
+        meta = response.meta
+        task_id, page = meta[META_TASK], meta[META_PAGE]
+        run = service.run_for(task_id)
+        if run is None or run.stop:
+            if run is not None:
+                service.page_dropped(task_id, page, "task stopping")
+            return
+        verdict = service.adapter.classify(response)
+        if verdict.outcome is Outcome.UNKNOWN_DOMAIN:
+            service.page_dropped(task_id, page, verdict.reason)
+            service.stop_task(task_id, "fail", f"the platform has no listing for domain {run.domain!r} ({verdict.reason})")
+            return
+        if not verdict.ok:
+            yield from self._retry_or_fail(response, verdict.outcome.value, verdict.reason)
+            return
+        try:
+            listing = service.adapter.parse_listing(response, page)
+        except MalformedPage as exc:
+            yield from self._retry_or_fail(response, Outcome.MALFORMED.value, f"malformed: {exc}")
+            return
+        source = response.url[:255]
+        for row in listing.rows:
+            yield InfluencerItem(
+                uid=row.get("uid"),
+                nickname=row.get("nickname"),
+                domain=run.domain,
+                source_page=source,
+                raw_data=row,
+                task_id=task_id,
+                page_number=page,
+            )
+        yield PageDone(
+            task_id=task_id,
+            page_number=page,
+            domain=run.domain,
+            account_id=meta.get(META_ACCOUNT),
+            source_url=response.url,
+            row_count=len(listing.rows),
+            started_at=meta.get(META_STARTED) or utcnow(),
+            finished_at=utcnow(),
+        )
+        self.crawler.stats.inc_value("ingest/pages_fetched")
+        service.page_fetched(task_id, page, has_more=listing.has_more, total_pages=listing.total_pages)
+
+    def _retry_or_fail(self, response: Response, short: str, reason: str) -> Iterator[scrapy.Request]:
+        request = response.request
+        retry = get_retry_request(request, spider=self, reason=short)
+        if retry is not None:
+            yield retry
+            return
+        meta = response.meta
+        self.service.page_failed(meta[META_TASK], meta[META_PAGE], f"{reason} (after {meta.get('retry_times', 0) + 1} tries)")
+
+    def page_error(self, failure: Failure) -> None:
+        request = failure.request
+        task_id, page = request.meta.get(META_TASK), request.meta.get(META_PAGE)
+        if task_id is None:
+            return
+        if failure.check(IgnoreRequest):
+            self.service.page_dropped(task_id, page, f"request dropped: {failure.value}")
+            return
+        self.service.page_failed(task_id, page, f"{failure.type.__name__}: {failure.value}"[:300])

@@ -1,0 +1,84 @@
+"""`scrapy crawl influencers` as a real process against the sandbox and MariaDB."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.crawl import add_accounts, assert_matches_truth, page_logs, query, tasks
+
+pytestmark = pytest.mark.timeout(180)
+
+DOMAINS = ("美妆", "游戏", "美食")
+
+
+def test_clean_three_domains_equal_the_truth(sandbox, crawls, env, mysql_settings, db) -> None:
+    sandbox.reset()
+    accounts = add_accounts(env, "demo1", "demo2", "demo3")
+    running = [crawls.start(sandbox.url, f"domain={domain}", "pages=20") for domain in DOMAINS]
+    for crawl in running:
+        assert crawl.wait(90) == 0, crawl.log[-3000:]
+        assert "Traceback" not in crawl.log, crawl.log[-3000:]
+    used = set()
+    platform = sandbox.admin_stats()["accounts"]
+    for domain in DOMAINS:
+        assert_matches_truth(mysql_settings, domain, sandbox.truth(domain, 1, 20))
+        (task,) = tasks(mysql_settings, domain)
+        assert (task["status"], task["progress_marker"]) == ("completed", "page=20")
+        (claimed,) = query(mysql_settings, "SELECT account_id FROM events WHERE entity = 'task' AND entity_id = %s"
+                                           " AND event = 'claimed'", task["id"])
+        logs = page_logs(mysql_settings, task["id"])
+        assert [log["page_number"] for log in logs] == list(range(1, 21))
+        assert {log["account_id"] for log in logs} == {claimed["account_id"]}
+        assert all(log["ingested_count"] == 20 and log["domain"] == domain for log in logs)
+        assert all(log["start_time"] <= log["end_time"] for log in logs)
+        used.add(claimed["account_id"])
+        username = next(name for name, account_id in accounts.items() if account_id == claimed["account_id"])
+        assert platform[username]["pages"] == 20  # the platform saw that account read those pages
+    assert len(used) == 3  # three crawls at once, each with its own account
+    idle = query(mysql_settings, "SELECT status FROM accounts")
+    assert {row["status"] for row in idle} == {"idle"}
+
+
+def test_javascript_pages_through_chromium_equal_the_json_rows(sandbox, crawls, env, mysql_settings, db) -> None:
+    add_accounts(env, "demo4")
+    crawl = crawls.run(sandbox.url, "domain=科技", "pages=2", "render=js", timeout=120)
+    assert crawl.process.returncode == 0
+    assert "as js with account" in crawl.log, crawl.log[-3000:]
+    json_rows = [row for page in (1, 2) for row in sandbox.logged_in("demo5").listing("科技", page).json()["items"]]
+    assert_matches_truth(mysql_settings, "科技", json_rows)
+    (task,) = tasks(mysql_settings, "科技")
+    assert task["status"] == "completed"
+
+
+def test_an_unknown_domain_fails_its_task_with_the_reason(sandbox, crawls, env, mysql_settings, db) -> None:
+    add_accounts(env, "demo6")
+    crawl = crawls.run(sandbox.url, "domain=不存在的领域", "pages=3")
+    assert crawl.process.returncode == 0
+    (task,) = tasks(mysql_settings, "不存在的领域")
+    assert task["status"] == "failed"
+    assert "E_UNKNOWN_DOMAIN" in task["last_error"]
+    assert query(mysql_settings, "SELECT status FROM accounts") == [{"status": "idle"}]
+
+
+def test_a_bad_setting_is_one_clear_line(sandbox, crawls, env, db) -> None:
+    crawls.env = {**env, "INFLUENCERS_MYSQL_URL": "postgres://nowhere/db"}
+    crawl = crawls.run(sandbox.url, "domain=游戏")
+    assert "cannot start the crawl: INFLUENCERS_MYSQL_URL: must look like mysql://" in crawl.log
+    assert "Traceback" not in crawl.log
+    assert "'finish_reason': 'cannot_start'" in crawl.log
+
+
+def test_no_account_says_so(sandbox, crawls, env, mysql_settings, db) -> None:
+    crawl = crawls.run(sandbox.url, "domain=游戏", "pages=2")
+    assert "no usable account: none exists or all are disabled" in crawl.log, crawl.log[-3000:]
+    (task,) = tasks(mysql_settings, "游戏")
+    assert task["status"] == "pending"
+
+
+def test_credentials_never_reach_the_log(sandbox, crawls, env, db) -> None:
+    add_accounts(env, "demo7")
+    crawl = crawls.run(sandbox.url, "domain=穿搭", "pages=1", LOG_LEVEL="DEBUG")
+    assert crawl.process.returncode == 0
+    assert "logged in" in crawl.log
+    assert "sandbox-demo7" not in crawl.log
+    assert "sid=" not in crawl.log

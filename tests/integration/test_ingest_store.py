@@ -1,0 +1,144 @@
+"""The pipeline's transaction on real MariaDB: pages, upserts, the fence and the marker."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from influencers.db import connect
+from influencers.pipelines.store import PageBatch, TaskBatch, write_batch
+
+
+@pytest.fixture
+def writer(mysql_settings) -> Iterator:
+    conn = connect(mysql_settings)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def row(uid: str, nickname: str = "小鹿", domain: str = "游戏") -> tuple:
+    return (uid, nickname, domain, f"http://x/p?uid={uid}", {"uid": uid, "nickname": nickname, "fans": 1})
+
+
+def page(task_id: int, number: int, rows: list[tuple], account_id: int | None = 1) -> PageBatch:
+    now = datetime(2026, 1, 1, 8, 0, 0)
+    return PageBatch(task_id, number, "游戏", account_id, f"http://x/api?page={number}", now, now, rows)
+
+
+def claim_task(scheduler, accounts, username: str = "demo1", pages: int = 10, domain: str = "游戏"):
+    accounts.add(username, "pw")
+    task_id = scheduler.find_or_create_domain_task(domain, pages)
+    claim = scheduler.claim("ingestion", task_id=task_id)
+    assert claim is not None
+    return claim
+
+
+def query(db, sql: str, *args) -> list[dict]:
+    with db.cursor() as cursor:
+        cursor.execute(sql, args)
+        rows = cursor.fetchall()
+    db.commit()
+    return rows
+
+
+def test_pages_rows_logs_and_marker_commit_together(db, scheduler, accounts, writer) -> None:
+    claim = claim_task(scheduler, accounts)
+    batch = TaskBatch(claim, [page(claim.task_id, 1, [row("a"), row("b")]), page(claim.task_id, 2, [row("c")])],
+                      marker=2, current_marker=0)
+    committed, lost = write_batch(writer, [batch])
+    assert (len(committed), lost) == (1, {})
+    logs = query(db, "SELECT id, page_number, ingested_count, account_id FROM ingestion_logs ORDER BY page_number")
+    assert [(r["page_number"], r["ingested_count"], r["account_id"]) for r in logs] == [(1, 2, 1), (2, 1, 1)]
+    rows = query(db, "SELECT uid, ingestion_log_id, status, raw_data FROM influencers ORDER BY uid")
+    assert [r["uid"] for r in rows] == ["a", "b", "c"]
+    assert rows[2]["ingestion_log_id"] == logs[1]["id"]
+    assert json.loads(rows[0]["raw_data"])["nickname"] == "小鹿"
+    assert all(r["status"] == "pending_export" for r in rows)
+    assert scheduler.get(claim.task_id).progress_marker == "page=2"
+
+
+def test_recrawl_refreshes_data_but_keeps_export_status(db, scheduler, accounts, writer) -> None:
+    claim = claim_task(scheduler, accounts)
+    write_batch(writer, [TaskBatch(claim, [page(claim.task_id, 1, [row("a", "旧名")])], 1, 0)])
+    with db.cursor() as cursor:
+        cursor.execute("UPDATE influencers SET status = 'exported' WHERE uid = 'a'")
+    db.commit()
+    write_batch(writer, [TaskBatch(claim, [page(claim.task_id, 2, [row("a", "新名🎉")])], 2, 1)])
+    (only,) = query(db, "SELECT nickname, status, ingestion_log_id FROM influencers")
+    assert (only["nickname"], only["status"]) == ("新名🎉", "exported")
+    (second_log,) = query(db, "SELECT id FROM ingestion_logs WHERE page_number = 2")
+    assert only["ingestion_log_id"] == second_log["id"]
+
+
+def test_a_uid_on_two_pages_of_one_batch_is_one_row(db, scheduler, accounts, writer) -> None:
+    claim = claim_task(scheduler, accounts)
+    write_batch(writer, [TaskBatch(claim, [page(claim.task_id, 1, [row("a", "one")]),
+                                           page(claim.task_id, 2, [row("a", "two")])], 2, 0)])
+    assert query(db, "SELECT nickname FROM influencers") == [{"nickname": "two"}]
+
+
+def test_rewriting_a_page_reuses_its_log_row(db, scheduler, accounts, writer) -> None:
+    claim = claim_task(scheduler, accounts)
+    write_batch(writer, [TaskBatch(claim, [page(claim.task_id, 1, [row("a")])], 1, 0)])
+    write_batch(writer, [TaskBatch(claim, [page(claim.task_id, 1, [row("a"), row("b")])], 1, 1)])
+    logs = query(db, "SELECT id, ingested_count FROM ingestion_logs")
+    assert [r["ingested_count"] for r in logs] == [2]
+    assert {r["ingestion_log_id"] for r in query(db, "SELECT ingestion_log_id FROM influencers")} == {logs[0]["id"]}
+
+
+def test_a_lost_claim_is_fenced_out_and_the_rest_commits(db, scheduler, accounts, writer) -> None:
+    mine = claim_task(scheduler, accounts, "demo1", domain="游戏")
+    other = claim_task(scheduler, accounts, "demo2", domain="美妆")
+    scheduler.pause_task(other.task_id, "operator pause")  # the claim of `other` is lost now
+    committed, lost = write_batch(writer, [
+        TaskBatch(mine, [page(mine.task_id, 1, [row("a")])], 1, 0),
+        TaskBatch(other, [page(other.task_id, 1, [row("z", domain="美妆")])], 1, 0),
+    ])
+    assert [b.claim.task_id for b in committed] == [mine.task_id]
+    assert list(lost) == [other.task_id]
+    assert [r["uid"] for r in query(db, "SELECT uid FROM influencers")] == ["a"]
+    assert query(db, "SELECT task_id FROM ingestion_logs") == [{"task_id": mine.task_id}]
+    assert scheduler.get(other.task_id).progress_marker is None
+
+
+def test_marker_does_not_move_past_a_gap(db, scheduler, accounts, writer) -> None:
+    claim = claim_task(scheduler, accounts)
+    write_batch(writer, [TaskBatch(claim, [page(claim.task_id, 2, [row("b")])], marker=0, current_marker=0)])
+    assert scheduler.get(claim.task_id).progress_marker is None
+
+
+def test_throughput(db, scheduler, accounts, writer, capsys) -> None:
+    """Rows per second through write_batch (the pipeline's database side), for the record."""
+    claim = claim_task(scheduler, accounts, pages=1000)
+    raw = json.loads('{"uid":"u","nickname":"小鹿酱🍑","domain":"游戏","fans":34879,"avg_likes":1392,'
+                     '"region":"安徽·合肥","gender":"male","tags":["手游","电竞"],'
+                     '"contact":{"wechat":"rzmz_12988","email":null},'
+                     '"profile_url":"https://sandbox.invalid/u/yx-000001","price":792.44}')
+    total, per_page, pages_per_batch = 40_000, 20, 100
+    batches = []
+    number = 0
+    for first in range(0, total, per_page * pages_per_batch):
+        pages = []
+        for start in range(first, first + per_page * pages_per_batch, per_page):
+            number += 1
+            rows = [(f"yx-{i:07d}", "小鹿酱🍑", "游戏", "http://127.0.0.1/api/v1/influencers?page=1",
+                     {**raw, "uid": f"yx-{i:07d}"}) for i in range(start, start + per_page)]
+            pages.append(page(claim.task_id, number, rows))
+        batches.append(pages)
+    started = time.perf_counter()
+    marker = 0
+    for pages in batches:
+        write_batch(writer, [TaskBatch(claim, pages, marker + len(pages), marker)])
+        marker += len(pages)
+    elapsed = time.perf_counter() - started
+    rate = total / elapsed
+    with capsys.disabled():
+        print(f"\nwrite_batch: {total} rows in {elapsed:.2f}s = {rate:,.0f} rows/s (batches of 2000)")
+    assert query(db, "SELECT COUNT(*) AS n FROM influencers") == [{"n": total}]
+    assert rate > 5_000  # a floor against regressions; the figure is printed above
