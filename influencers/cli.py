@@ -18,6 +18,7 @@ import pymysql
 
 from influencers import reports
 from influencers.accounts import AccountManager
+from influencers.api import register as register_api
 from influencers.config import Config, get_config
 from influencers.credentials import CredentialCipher
 from influencers.db import apply_schema, connect, describe_mysql_error
@@ -320,6 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume = task.add_parser("resume", help="resume a paused task")
     resume.add_argument("id", type=positive_int)
     resume.set_defaults(handler=cmd_task_resume)
+
+    register_api(commands)
 
     return parser
 

@@ -1,0 +1,47 @@
+"""The application factory: routers, auth, error handlers, dashboard."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, FastAPI
+
+from influencers.api.auth import require_token
+from influencers.api.deps import CoreDep
+from influencers.api.errors import CatchAllMiddleware, error_schema_responses, install_error_handlers
+from influencers.api.routes import accounts, dashboard, reports, tasks
+from influencers.api.schemas import Health
+from influencers.config import Config
+
+API_PREFIX = "/api/v1"
+OPENAPI_PATH = "/openapi.json"
+
+
+def create_app(config: Config) -> FastAPI:
+    app = FastAPI(
+        title="Influencer (达人) crawling system API",
+        version="1.0.0",
+        description="Tasks, accounts, reports and status over the same core as `python -m influencers`."
+                    " Every endpoint but /healthz needs `Authorization: Bearer <INFLUENCERS_API_TOKEN>`.",
+        openapi_url=OPENAPI_PATH,
+        docs_url=None,  # Swagger UI and ReDoc load from a CDN, which these machines cannot reach
+        redoc_url=None,
+    )
+    app.state.config = config
+    install_error_handlers(app)
+    app.add_middleware(CatchAllMiddleware)
+
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)],
+                    responses=error_schema_responses(401, 422, 503))
+    for module in (tasks, accounts, reports):
+        api.include_router(module.router)
+    app.include_router(api)
+    app.include_router(dashboard.router)
+    app.mount("/static", dashboard.static_files(), name="static")
+
+    @app.get("/healthz", response_model=Health, tags=["health"], responses=error_schema_responses(503),
+             summary="Liveness and database reachability (no auth)")
+    def healthz(core: CoreDep) -> Health:
+        with core.conn.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return Health(status="ok", database="ok")
+
+    return app

@@ -1,0 +1,47 @@
+"""One fresh MySQL connection per request, closed when the request ends.
+
+The dependency and the endpoints that use it are plain `def`: FastAPI runs them in its thread
+pool, so pymysql's blocking I/O never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from pymysql.connections import Connection
+
+from influencers.accounts import AccountManager
+from influencers.config import Config
+from influencers.credentials import CredentialCipher
+from influencers.db import connect
+from influencers.tasks import TaskScheduler
+
+
+class Core:
+    """The core objects of one request (the CLI's `Context`, per request)."""
+
+    def __init__(self, config: Config, conn: Connection) -> None:
+        self.config = config
+        self.conn = conn
+
+    def accounts(self, *, with_cipher: bool = False) -> AccountManager:
+        cipher = CredentialCipher.from_config(self.config) if with_cipher else None
+        return AccountManager(self.conn, utc_offset=self.config.utc_offset, cipher=cipher)
+
+    def scheduler(self) -> TaskScheduler:
+        return TaskScheduler(self.conn, None, self.accounts())
+
+
+def get_core(request: Request) -> Iterator[Core]:
+    config: Config = request.app.state.config
+    conn = connect(config.mysql)
+    try:
+        yield Core(config, conn)
+    finally:
+        conn.close()
+
+
+#: An endpoint parameter `core: CoreDep` gets the request's `Core`.
+CoreDep = Annotated[Core, Depends(get_core)]

@@ -1,0 +1,108 @@
+"""Reports and status: the same queries as `python -m influencers report|status`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from influencers import reports
+from influencers.api.deps import Core, CoreDep
+from influencers.api.errors import ApiError
+from influencers.api.routes.accounts import account_out
+from influencers.api.routes.tasks import summary
+from influencers.api.schemas import (
+    Backlog,
+    ExportReport,
+    ExportRow,
+    IngestionPage,
+    IngestionReport,
+    IngestionRow,
+    Status,
+    TaskCount,
+    as_local,
+)
+
+router = APIRouter(tags=["reports"])
+EARLIEST, LATEST = date(1970, 1, 2), date(9999, 12, 30)
+
+DateParam = Annotated[str | None, Query(
+    alias="date", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="local date YYYY-MM-DD (default: today)",
+)]
+DomainParam = Annotated[str | None, Query(max_length=100, description="only this domain")]
+AccountParam = Annotated[str | None, Query(max_length=255, description="only this account: username or id")]
+
+
+@router.get("/reports/ingestion", response_model=IngestionReport,
+            summary="Who ingested how many of which domain on a local day (with details: per page)")
+def ingestion(
+    core: CoreDep, day: DateParam = None, domain: DomainParam = None, account: AccountParam = None,
+    details: Annotated[bool, Query(description="also list every page with its nicknames")] = False,
+) -> IngestionReport:
+    options = _options(core, day, domain, account)
+    offset = core.config.utc_offset
+    rows = [IngestionRow(**_localised(row, offset)) for row in reports.ingestion_report(core.conn, **options)]
+    pages = None
+    if details:
+        pages = [
+            IngestionPage(**{**_localised(row, offset), "nicknames": _split(row.get("nicknames"), " | ")})
+            for row in reports.ingestion_report(core.conn, details=True, **options)
+        ]
+    return IngestionReport(date=_day(options["day"], offset), tz=core.config.tz_name, rows=rows, pages=pages)
+
+
+@router.get("/reports/export", response_model=ExportReport,
+            summary="Which account exported how many of which domain on a local day, into which files")
+def export(
+    core: CoreDep, day: DateParam = None, domain: DomainParam = None, account: AccountParam = None,
+) -> ExportReport:
+    options = _options(core, day, domain, account)
+    offset = core.config.utc_offset
+    rows = [
+        ExportRow(**{**_localised(row, offset), "paths": _split(row.get("paths"), "\n")})
+        for row in reports.export_report(core.conn, **options)
+    ]
+    return ExportReport(date=_day(options["day"], offset), tz=core.config.tz_name, rows=rows)
+
+
+@router.get("/status", response_model=Status, summary="Tasks, accounts, quotas and backlog at a glance (`status`)")
+def status(core: CoreDep) -> Status:
+    accounts = core.accounts()
+    offset = core.config.utc_offset
+    return Status(
+        generated_at=datetime.now(timezone.utc),
+        today=_day(None, offset),
+        tz=core.config.tz_name,
+        task_counts=[TaskCount(**row) for row in reports.task_counts(core.conn)],
+        tasks=[summary(row) for row in reports.task_progress(core.conn)],
+        accounts=[account_out(account) for account in accounts.list()],
+        backlog=[Backlog(**row) for row in reports.backlog(core.conn, accounts)],
+    )
+
+
+def _options(core: Core, day: str | None, domain: str | None, account: str | None) -> dict[str, Any]:
+    parsed = None
+    if day is not None:
+        try:
+            parsed = date.fromisoformat(day)
+        except ValueError:
+            raise ApiError(422, "invalid_request", f"query.date: {day!r} is not a calendar date") from None
+        if not EARLIEST <= parsed <= LATEST:
+            raise ApiError(422, "invalid_request", f"query.date: must be between {EARLIEST} and {LATEST}")
+    if account and account.isdigit() and not account.isascii():
+        raise ApiError(422, "invalid_request", "query.account: an id is written with the digits 0-9")
+    return {"utc_offset": core.config.utc_offset, "day": parsed, "domain": domain or None,
+            "account": account or None}
+
+
+def _day(day: date | None, utc_offset: str) -> date:
+    return reports.local_day_bounds(day, utc_offset)[2]
+
+
+def _localised(row: dict[str, Any], utc_offset: str) -> dict[str, Any]:
+    return {key: as_local(value, utc_offset) for key, value in row.items()}
+
+
+def _split(text: str | None, separator: str) -> list[str]:
+    return [part for part in (text or "").split(separator) if part]

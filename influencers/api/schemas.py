@@ -1,0 +1,277 @@
+"""Request and response models: the OpenAPI document is generated from these.
+
+Request bodies are strict (no "5" for 5, no unknown fields) so what the document promises is
+what the server accepts. Bounds here keep a request from doing unbounded work (a crawl split
+into a million subtasks) or overflowing a column; the domain rules themselves stay in the core
+(`validate_domain`, `AccountManager.add`), which answers 400 with its own message.
+
+Times: fields documented "UTC" carry `Z`; report times are local (INFLUENCERS_TZ) and carry
+the zone's offset.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+MAX_INT = 2**31 - 1  # INT columns
+MAX_BIGINT = 2**63 - 1
+MAX_PAGES = 100_000
+MAX_SUBTASKS = 1_000
+MAX_PASSWORD_BYTES = 127  # the Fernet token of 127 UTF-8 bytes still fits accounts.password (255)
+
+TaskState = Literal["pending", "in_progress", "paused", "completed", "failed"]
+TaskType = Literal["ingestion", "export"]
+AccountStatus = Literal["idle", "ingesting", "exporting", "disabled"]
+ExportFormat = Literal["csv", "jsonl", "xlsx"]
+
+
+def _encodable(value: str) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def _password(value: str) -> str:
+    if len(_encodable(value).encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise ValueError(f"must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_encodable)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# -- errors -----------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable, e.g. invalid_argument, task_not_found, invalid_transition")
+    message: str = Field(description="one line saying what is wrong")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
+
+
+# -- requests ---------------------------------------------------------------------------------
+
+
+class CrawlTaskIn(Strict):
+    domain: Text = Field(min_length=1, max_length=100, description="the domain (领域), e.g. 美妆",
+                         examples=["美妆"])
+    pages: int = Field(ge=1, le=MAX_PAGES, description="crawl pages 1..pages")
+    split: int = Field(10, ge=1, le=MAX_PAGES,
+                       description=f"pages per subtask; pages/split may not exceed {MAX_SUBTASKS} subtasks")
+
+
+class ExportTaskIn(Strict):
+    domain: Text = Field(min_length=1, max_length=100, examples=["游戏"])
+    limit: int | None = Field(None, ge=1, le=MAX_INT, description="export at most this many rows; null: all pending")
+    format: ExportFormat = "csv"
+
+
+class PauseIn(Strict):
+    reason: Text = Field("paused by operator", min_length=1, max_length=255)
+
+
+class AccountIn(Strict):
+    username: Text = Field(min_length=1, max_length=255)
+    password: Annotated[str, AfterValidator(_password)] = Field(
+        min_length=1, max_length=MAX_PASSWORD_BYTES, description="stored encrypted; never returned or logged",
+        json_schema_extra={"format": "password", "writeOnly": True},
+    )
+    daily_export_limit: int = Field(4000, ge=0, le=MAX_INT)
+
+
+class DisableIn(Strict):
+    reason: Text = Field(min_length=1, max_length=255, description="why; kept with the account and in its history")
+
+
+class EnableIn(Strict):
+    reason: Text | None = Field(None, min_length=1, max_length=255)
+
+
+# -- responses --------------------------------------------------------------------------------
+
+
+class Progress(BaseModel):
+    pages_done: int | None = Field(None, description="ingestion: pages committed")
+    pages_total: int | None = Field(None, description="ingestion: pages in the range; null: until the listing ends")
+    exported: int | None = Field(None, description="export: rows this task exported")
+    rows_pending: int | None = Field(None, description="export: rows of the domain still pending")
+    percent: float | None = Field(None, ge=0, le=100)
+
+
+class TaskSummary(BaseModel):
+    id: int
+    task_type: TaskType
+    domain: str
+    status: TaskState
+    parent_id: int | None
+    is_parent: bool
+    page_from: int | None
+    page_to: int | None
+    progress_marker: str | None
+    export_limit: int | None
+    exported_count: int
+    account: str | None = Field(description="username of the assigned account")
+    attempts: int
+    last_error: str | None
+    progress: Progress
+
+
+class TaskList(BaseModel):
+    total: int = Field(description="tasks matching the filters (the list keeps the newest `limit`)")
+    tasks: list[TaskSummary]
+
+
+class Event(BaseModel):
+    id: int
+    created_at: datetime = Field(description="UTC")
+    entity: Literal["task", "account"]
+    entity_id: int
+    event: str
+    from_status: str | None
+    to_status: str | None
+    task_id: int | None
+    account_id: int | None
+    worker: str | None
+    reason: str | None
+
+
+class TaskDetail(BaseModel):
+    id: int
+    task_type: TaskType
+    domain: str
+    status: TaskState
+    parent_id: int | None
+    is_parent: bool
+    page_from: int | None
+    page_to: int | None
+    progress_marker: str | None
+    export_limit: int | None
+    export_format: ExportFormat | None
+    exported_count: int
+    assigned_account_id: int | None
+    account: str | None
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    created_at: datetime | None = Field(description="UTC")
+    updated_at: datetime | None = Field(description="UTC")
+    progress: Progress | None = Field(description="null for a completed task outside the recent window")
+    subtasks: list[TaskSummary] = Field(description="a start_crawl parent's page-range subtasks")
+    events: list[Event] = Field(description="the task's history, oldest first")
+
+
+class Account(BaseModel):
+    id: int
+    username: str
+    status: AccountStatus
+    status_reason: str | None
+    daily_export_limit: int
+    today_export_count: int = Field(description="rows exported on the current quota day")
+    remaining_quota: int = Field(description="rows it may still export today")
+    quota_date: date | None = Field(description="local quota day the count belongs to")
+    cooldown_until: datetime | None = Field(description="UTC")
+    last_used_at: datetime | None = Field(description="UTC")
+    created_at: datetime | None = Field(description="UTC")
+
+
+class TaskCount(BaseModel):
+    task_type: TaskType
+    status: TaskState
+    tasks: int
+
+
+class Backlog(BaseModel):
+    domain: str
+    pending: int = Field(description="rows waiting for export")
+    daily_quota: int = Field(description="sum of the daily limits of accounts not disabled")
+    days_needed: int | None = Field(description="days of quota the backlog needs; null when no quota")
+
+
+class Status(BaseModel):
+    generated_at: datetime = Field(description="UTC")
+    today: date = Field(description="the local quota day")
+    tz: str
+    task_counts: list[TaskCount] = Field(description="subtasks (what workers claim) by type and state")
+    tasks: list[TaskSummary]
+    accounts: list[Account]
+    backlog: list[Backlog]
+
+
+class IngestionRow(BaseModel):
+    domain: str
+    account: str | None
+    influencers: int
+    pages: int
+    first_page: int | None
+    last_page: int | None
+    first_time: datetime | None = Field(description="local time")
+    last_time: datetime | None = Field(description="local time")
+
+
+class IngestionPage(BaseModel):
+    domain: str
+    account: str | None
+    task_id: int
+    page_number: int
+    influencers: int
+    start_time: datetime | None = Field(description="local time")
+    end_time: datetime | None = Field(description="local time")
+    nicknames: list[str]
+
+
+class IngestionReport(BaseModel):
+    date: date
+    tz: str
+    rows: list[IngestionRow] = Field(description="per domain and account")
+    pages: list[IngestionPage] | None = Field(description="with details=true: one row per page; else null")
+
+
+class ExportRow(BaseModel):
+    account: str
+    domain: str
+    rows_exported: int
+    files: int
+    first_time: datetime | None = Field(description="local time")
+    last_time: datetime | None = Field(description="local time")
+    paths: list[str]
+
+
+class ExportReport(BaseModel):
+    date: date
+    tz: str
+    rows: list[ExportRow]
+
+
+# -- conversions ------------------------------------------------------------------------------
+
+
+def as_utc(value: Any) -> Any:
+    """A naive DATETIME read in the UTC session, marked as UTC."""
+    return value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) and value.tzinfo is None else value
+
+
+def as_local(value: Any, utc_offset: str) -> Any:
+    """A naive DATETIME already converted to local time by the query, marked with the offset."""
+    if not isinstance(value, datetime) or value.tzinfo is not None:
+        return value
+    sign = -1 if utc_offset.startswith("-") else 1
+    hours, minutes = utc_offset.lstrip("+-").split(":")
+    zone = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
+    return value.replace(tzinfo=zone)
