@@ -16,7 +16,7 @@ from typing import Any
 
 import pymysql
 
-from influencers import reports
+from influencers import dispatch, reports
 from influencers.accounts import AccountManager
 from influencers.api import register as register_api
 from influencers.config import Config, get_config
@@ -322,6 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("id", type=positive_int)
     resume.set_defaults(handler=cmd_task_resume)
 
+    dispatch.register(commands)
     register_api(commands)
 
     return parser

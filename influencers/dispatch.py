@@ -1,0 +1,591 @@
+"""`python -m influencers dispatch`: hand pending ingestion subtasks to Scrapyd nodes.
+
+The task scheduler's bridge to Scrapyd (DESIGN.md, Scale). Every round it
+
+1. runs the scheduler's normal `recover()`, so a subtask whose job died (its worker's
+   GET_LOCK connection closed) or got stuck (lease expired) is pending again;
+2. asks every node for `daemonstatus.json` (running + pending jobs, all projects) and
+   `listjobs.json?project=…` (which of our job ids it knows and in which state); a node that
+   is down, refuses the credentials (401), answers 5xx or not JSON, or lacks the project is
+   logged in one line and skipped for this round and, backing off, for a few more;
+3. withdraws dispatches whose job ended without claiming its subtask (the job is `finished`
+   on its node while the subtask is still claimable), or that the node does not know
+   `UNKNOWN_JOB_GRACE` seconds after the handing-over (lost history, or a dispatcher that died
+   between recording and scheduling);
+4. hands claimable subtasks to the node with the most free slots (`--slots` minus running and
+   pending there), at most as many as there are idle accounts not already promised to a
+   dispatched job, each as `schedule.json` with `task_id` and a job id of our own
+   (`task<id>-<random>`).
+
+Never twice: the handing-over is recorded *before* `schedule.json` is called, in one
+transaction that holds the subtask's row lock and checks that no dispatch is outstanding, so
+two dispatchers cannot both pick a subtask. Until the schema has a column for it (see the
+report to the lead: `tasks.dispatched_job`), the record is the `events` table: a subtask is
+*out on dispatch* while its latest event among `DISPATCH_EVENTS` is `dispatched` (reason
+`scrapyd job <job id> on <node URL>`). A claim consumes it; `recovered`, `released`, `paused`,
+`resumed` and our own `undispatched` end it. A `schedule.json` that certainly did not
+schedule (refused connection, HTTP error, `status: error`) is withdrawn at once; one whose
+answer was lost (read timeout) stays outstanding until `listjobs.json` says what happened.
+
+Credentials come from the node URL (`http://user:pass@host:6800`) or from SCRAPYD_USERNAME /
+SCRAPYD_PASSWORD (via `influencers.config`); messages show node URLs without them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import secrets
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import pymysql
+import requests
+
+from influencers.config import Config
+from influencers.db import describe_mysql_error, ensure_connected, run_transaction
+from influencers.errors import DatabaseUnavailable, InfluencersError, InvalidArgument
+from influencers.events import record_event
+from influencers.tasks import TaskScheduler
+
+logger = logging.getLogger(__name__)
+
+SPIDER = "influencers"
+DEFAULT_PROJECT = "influencers"
+DEFAULT_SLOTS = 2
+DEFAULT_INTERVAL = 5.0
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 10.0
+SCHEDULE_TIMEOUT = 30.0  # schedule.json may run `scrapy list` first on a freshly started node
+UNKNOWN_JOB_GRACE = 90.0  # seconds after which a job its node does not know is given up
+MAX_BACKOFF = 30.0  # a failing node is polled again after at most this many seconds
+
+#: Events that decide whether a subtask is out on dispatch: the latest of them is `dispatched`.
+DISPATCH_EVENTS = ("dispatched", "undispatched", "claimed", "recovered", "released", "paused", "resumed")
+_REASON = re.compile(r"^scrapyd job (?P<job>\S+) on (?P<node>\S+)")
+
+#: Claimable, as in `TaskScheduler.claim` (kept in step with it): pending and not held back, or
+#: paused by a worker with an auto-resume time that has passed.
+_CLAIMABLE = (
+    "t.task_type = 'ingestion' AND NOT t.is_parent AND t.parent_id IS NOT NULL"
+    " AND (t.status = 'pending' AND (t.not_before IS NULL OR t.not_before <= UTC_TIMESTAMP(6))"
+    " OR t.status = 'paused' AND t.not_before IS NOT NULL AND t.not_before <= UTC_TIMESTAMP(6))"
+)
+_IN = ", ".join(f"'{name}'" for name in DISPATCH_EVENTS)
+_LAST_DISPATCH_EVENT = (
+    "SELECT x.id FROM events x WHERE x.entity = 'task' AND x.entity_id = t.id"
+    f" AND x.event IN ({_IN}) ORDER BY x.id DESC LIMIT 1"
+)
+
+
+class NodeError(InfluencersError):
+    """A Scrapyd node did not answer as expected."""
+
+
+class AnswerLost(NodeError):
+    """The request may have reached the node but its answer was lost (a job may be queued)."""
+
+
+# -- nodes -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """One Scrapyd node: its URL without credentials (for messages) and its basic auth."""
+
+    url: str
+    slots: int
+    auth: tuple[str, str] | None = field(default=None, repr=False)
+
+    def endpoint(self, name: str) -> str:
+        return f"{self.url}/{name}"
+
+
+def parse_node(url: str, slots: int, default_auth: tuple[str, str] | None = None) -> Node:
+    """`http://user:pass@host:6800[/prefix]` -> Node; credentials in the URL win over the default."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidArgument(f"--scrapyd {strip_credentials(url)!r} must be an http(s) URL like http://host:6800")
+    try:
+        port = parts.port
+    except ValueError:
+        raise InvalidArgument(f"--scrapyd {strip_credentials(url)!r}: the port is not a number") from None
+    if slots < 1:
+        raise InvalidArgument("--slots must be 1 or more")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    netloc = f"{host}:{port}" if port else host
+    base = urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    auth = (unquote(parts.username), unquote(parts.password or "")) if parts.username else default_auth
+    return Node(url=base, slots=slots, auth=auth)
+
+
+def strip_credentials(url: str) -> str:
+    """The URL with any `user:password@` removed, for messages."""
+    parts = urlsplit(url.strip())
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def pair_slots(urls: Sequence[str], slots: Sequence[int] | None) -> list[int]:
+    """One `--slots` for every node, or one per `--scrapyd` in the same order."""
+    if not slots:
+        return [DEFAULT_SLOTS] * len(urls)
+    if len(slots) == 1:
+        return [slots[0]] * len(urls)
+    if len(slots) == len(urls):
+        return list(slots)
+    raise InvalidArgument(f"give --slots once, or once per --scrapyd ({len(urls)}), not {len(slots)} times")
+
+
+@dataclass
+class NodeState:
+    """What a node said this round."""
+
+    node: Node
+    running: int
+    pending: int
+    jobs: dict[str, str]  # our project's job id -> pending | running | finished
+    promised: int = 0  # jobs handed to it during this round
+
+    @property
+    def free(self) -> int:
+        return self.node.slots - self.running - self.pending - self.promised
+
+
+def choose_node(states: Iterable[NodeState]) -> NodeState | None:
+    """The node with the most free slots; ties go to the one with fewer jobs, then the first."""
+    best: NodeState | None = None
+    for state in states:
+        if state.free <= 0:
+            continue
+        if best is None or (state.free, -(state.running + state.pending + state.promised)) > (
+            best.free, -(best.running + best.pending + best.promised)
+        ):
+            best = state
+    return best
+
+
+class ScrapydClient:
+    """Scrapyd's JSON API over `requests`, with timeouts; every failure is one `NodeError` line."""
+
+    def __init__(self, session: requests.Session | None = None) -> None:
+        self.session = session or requests.Session()
+
+    def status(self, node: Node, project: str) -> NodeState:
+        daemon = self._call(node, "GET", "daemonstatus.json", {})
+        jobs = self._call(node, "GET", "listjobs.json", {"project": project})
+        known = {job["id"]: state for state in ("pending", "running", "finished") for job in jobs.get(state, [])}
+        return NodeState(node, running=int(daemon.get("running", 0)), pending=int(daemon.get("pending", 0)), jobs=known)
+
+    def schedule(self, node: Node, project: str, job_id: str, arguments: dict[str, str]) -> None:
+        data = {"project": project, "spider": SPIDER, "jobid": job_id, **arguments}
+        self._call(node, "POST", "schedule.json", data, read_timeout=SCHEDULE_TIMEOUT)
+
+    def _call(self, node: Node, method: str, name: str, params: dict[str, str], *,
+              read_timeout: float = READ_TIMEOUT) -> dict[str, Any]:
+        key = "data" if method == "POST" else "params"
+        try:
+            response = self.session.request(method, node.endpoint(name), auth=node.auth,
+                                            timeout=(CONNECT_TIMEOUT, read_timeout), **{key: params})
+        except requests.exceptions.ConnectTimeout:
+            raise NodeError(f"{name}: no connection within {CONNECT_TIMEOUT:g}s") from None
+        except requests.exceptions.ReadTimeout:
+            raise AnswerLost(f"{name}: no answer within {read_timeout:g}s") from None
+        except requests.exceptions.ConnectionError as exc:
+            problem = _connection_problem(exc)
+            if problem is None:  # dropped after the request went out
+                raise AnswerLost(f"{name}: the connection broke before the answer") from None
+            raise NodeError(f"{name}: {problem}") from None
+        except requests.exceptions.RequestException as exc:
+            raise NodeError(f"{name}: {type(exc).__name__}") from None
+        return parse_answer(name, response.status_code, response.content)
+
+
+def parse_answer(name: str, status_code: int, body: bytes) -> dict[str, Any]:
+    """Scrapyd's JSON answer, or a NodeError naming what is wrong with it."""
+    if status_code == 401:
+        raise NodeError(f"{name}: HTTP 401 Unauthorized (check the node's username and password)")
+    if status_code != 200:
+        raise NodeError(f"{name}: HTTP {status_code}")
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        raise NodeError(f"{name}: the answer is not JSON") from None
+    if not isinstance(answer, dict):
+        raise NodeError(f"{name}: the answer is not a JSON object")
+    if answer.get("status") != "ok":
+        message = str(answer.get("message") or "no message").strip().splitlines()
+        raise NodeError(f"{name}: {(message[-1] if message else 'error')[:200]}")
+    return answer
+
+
+def _connection_problem(exc: BaseException) -> str | None:
+    """What kept the request from reaching the node; None if it may have been sent."""
+    text = repr(exc)
+    if "NameResolutionError" in text or "Name or service not known" in text:
+        return "unknown host"
+    if "Connection refused" in text or "NewConnectionError" in text:
+        return "connection refused (is scrapyd running?)"
+    return None
+
+
+# -- the record of handing-over ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A subtask out on dispatch: the `dispatched` event that is its latest dispatch event."""
+
+    task_id: int
+    event_id: int
+    job_id: str
+    node_url: str
+    age: float  # seconds since the handing-over, by the database clock
+
+
+def dispatch_reason(job_id: str, node: Node) -> str:
+    return f"scrapyd job {job_id} on {node.url}"
+
+
+def parse_dispatch_reason(reason: str | None) -> tuple[str, str] | None:
+    match = _REASON.match(reason or "")
+    return (match["job"], match["node"]) if match else None
+
+
+def verdict(dispatch: Dispatch, states: dict[str, NodeState], grace: float) -> str | None:
+    """Why a dispatch should be withdrawn now, or None to leave it out.
+
+    Only a node that answered this round can say a job is over; a job still pending or running
+    keeps its dispatch, however long it takes.
+    """
+    state = states.get(dispatch.node_url)
+    if state is None:
+        return None
+    where = state.jobs.get(dispatch.job_id)
+    if where in ("pending", "running"):
+        return None
+    if where == "finished":
+        return f"scrapyd job {dispatch.job_id} on {dispatch.node_url} ended without claiming the task"
+    if dispatch.age >= grace:
+        return f"scrapyd job {dispatch.job_id} is unknown to {dispatch.node_url} {dispatch.age:.0f}s after dispatch"
+    return None
+
+
+class DispatchLedger:
+    """The SQL of dispatching: which subtasks are out, which can go, recording both ways."""
+
+    def __init__(self, conn: Any, actor: str) -> None:
+        self.conn = conn
+        self.actor = actor
+
+    def outstanding(self) -> list[Dispatch]:
+        def read(cursor: Any) -> list[Dispatch]:
+            cursor.execute(
+                "SELECT t.id AS task_id, e.id AS event_id, e.reason,"
+                " TIMESTAMPDIFF(MICROSECOND, e.created_at, UTC_TIMESTAMP(6)) / 1000000 AS age"
+                f" FROM tasks t JOIN events e ON e.id = ({_LAST_DISPATCH_EVENT})"
+                " WHERE t.task_type = 'ingestion' AND NOT t.is_parent AND t.status IN ('pending', 'paused')"
+                " AND e.event = 'dispatched' ORDER BY t.id"
+            )
+            found = []
+            for row in cursor.fetchall():
+                parsed = parse_dispatch_reason(row["reason"])
+                if parsed is None:
+                    continue
+                found.append(Dispatch(row["task_id"], row["event_id"], parsed[0], parsed[1], float(row["age"])))
+            return found
+
+        return run_transaction(self.conn, read)
+
+    def idle_accounts(self) -> int:
+        def count(cursor: Any) -> int:
+            cursor.execute(
+                "SELECT COUNT(*) AS n FROM accounts WHERE status = 'idle'"
+                " AND (cooldown_until IS NULL OR cooldown_until <= UTC_TIMESTAMP(6))"
+            )
+            return int(cursor.fetchone()["n"])
+
+        return run_transaction(self.conn, count)
+
+    def candidates(self, limit: int) -> list[int]:
+        """Claimable subtasks not out on dispatch, oldest first (a plain read: no locks)."""
+        if limit <= 0:
+            return []
+
+        def read(cursor: Any) -> list[int]:
+            cursor.execute(
+                f"SELECT t.id FROM tasks t WHERE {_CLAIMABLE} AND NOT EXISTS ("
+                f" SELECT 1 FROM events d WHERE d.id = ({_LAST_DISPATCH_EVENT}) AND d.event = 'dispatched')"
+                " ORDER BY t.id LIMIT %s",
+                (limit,),
+            )
+            return [row["id"] for row in cursor.fetchall()]
+
+        return run_transaction(self.conn, read)
+
+    def reserve(self, task_id: int, node: Node, job_id: str) -> Dispatch | None:
+        """Record the handing-over under the subtask's row lock; None if it is no longer free to go."""
+
+        def reserve(cursor: Any) -> Dispatch | None:
+            cursor.execute(f"SELECT t.id, t.status FROM tasks t WHERE t.id = %s AND {_CLAIMABLE} FOR UPDATE",
+                           (task_id,))
+            row = cursor.fetchone()
+            if row is None or self._latest_event(cursor, task_id) == "dispatched":
+                return None
+            record_event(cursor, "task", task_id, "dispatched", from_status=row["status"], to_status=row["status"],
+                         task_id=task_id, worker=self.actor, reason=dispatch_reason(job_id, node))
+            return Dispatch(task_id, cursor.lastrowid, job_id, node.url, 0.0)
+
+        return run_transaction(self.conn, reserve)
+
+    def withdraw(self, dispatch: Dispatch, reason: str) -> bool:
+        """End a dispatch, if it is still the subtask's latest dispatch event (and the subtask unclaimed)."""
+
+        def withdraw(cursor: Any) -> bool:
+            cursor.execute("SELECT status FROM tasks WHERE id = %s FOR UPDATE", (dispatch.task_id,))
+            row = cursor.fetchone()
+            cursor.execute(
+                f"SELECT x.id FROM events x WHERE x.entity = 'task' AND x.entity_id = %s AND x.event IN ({_IN})"
+                " ORDER BY x.id DESC LIMIT 1",
+                (dispatch.task_id,),
+            )
+            latest = cursor.fetchone()
+            if row is None or latest is None or latest["id"] != dispatch.event_id:
+                return False
+            record_event(cursor, "task", dispatch.task_id, "undispatched", from_status=row["status"],
+                         to_status=row["status"], task_id=dispatch.task_id, worker=self.actor, reason=reason)
+            return True
+
+        return run_transaction(self.conn, withdraw)
+
+    @staticmethod
+    def _latest_event(cursor: Any, task_id: int) -> str | None:
+        cursor.execute(
+            f"SELECT x.event FROM events x WHERE x.entity = 'task' AND x.entity_id = %s AND x.event IN ({_IN})"
+            " ORDER BY x.id DESC LIMIT 1",
+            (task_id,),
+        )
+        row = cursor.fetchone()
+        return row["event"] if row else None
+
+
+# -- the dispatcher ----------------------------------------------------------------------------
+
+
+@dataclass
+class RoundResult:
+    dispatched: list[tuple[int, str, str]] = field(default_factory=list)  # task, job, node
+    withdrawn: list[tuple[int, str]] = field(default_factory=list)  # task, reason
+    answered: list[str] = field(default_factory=list)  # nodes that answered
+    failed: dict[str, str] = field(default_factory=dict)  # node -> problem
+
+
+class Dispatcher:
+    def __init__(self, ledger: DispatchLedger, scheduler: TaskScheduler, client: ScrapydClient, nodes: Sequence[Node],
+                 *, project: str = DEFAULT_PROJECT, grace: float = UNKNOWN_JOB_GRACE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not nodes:
+            raise InvalidArgument("give at least one --scrapyd URL")
+        urls = [node.url for node in nodes]
+        if len(set(urls)) != len(urls):
+            raise InvalidArgument("a Scrapyd node is given twice")
+        self.ledger = ledger
+        self.scheduler = scheduler
+        self.client = client
+        self.nodes = list(nodes)
+        self.project = project
+        self.grace = grace
+        self.clock = clock
+        self._retry_at: dict[str, float] = {}
+        self._backoff: dict[str, float] = {}
+        self._starved = False
+        self._warned: set[int] = set()
+
+    def run_round(self, interval: float = DEFAULT_INTERVAL) -> RoundResult:
+        result = RoundResult()
+        self.scheduler.recover()
+        states = self._poll(result, interval)
+        outstanding = self._settle(self.ledger.outstanding(), states, result)
+        budget = self.ledger.idle_accounts() - len(outstanding)
+        free = sum(max(0, state.free) for state in states.values())
+        candidates = self.ledger.candidates(min(budget, free))
+        self._note_starved(budget, free)
+        for task_id in candidates:
+            if not self._hand_over(task_id, states, result, interval):
+                break
+        return result
+
+    def _poll(self, result: RoundResult, interval: float) -> dict[str, NodeState]:
+        states: dict[str, NodeState] = {}
+        now = self.clock()
+        for node in self.nodes:
+            if self._retry_at.get(node.url, 0) > now:
+                result.failed[node.url] = "backing off after an earlier failure"
+                continue
+            try:
+                states[node.url] = self.client.status(node, self.project)
+            except NodeError as exc:
+                self._node_failed(node, str(exc), result, interval)
+                continue
+            if node.url in self._backoff:
+                logger.info("scrapyd node %s answers again", node.url)
+            self._backoff.pop(node.url, None)
+            self._retry_at.pop(node.url, None)
+            result.answered.append(node.url)
+        return states
+
+    def _node_failed(self, node: Node, problem: str, result: RoundResult, interval: float) -> None:
+        backoff = min(MAX_BACKOFF, max(interval, self._backoff.get(node.url, 0) * 2))
+        self._backoff[node.url] = backoff
+        self._retry_at[node.url] = self.clock() + backoff
+        result.failed[node.url] = problem
+        logger.warning("scrapyd node %s skipped: %s (next try in %.3gs)", node.url, problem, backoff,
+                       extra={"node": node.url})
+
+    def _settle(self, dispatches: list[Dispatch], states: dict[str, NodeState], result: RoundResult) -> list[Dispatch]:
+        """Withdraw dispatches whose jobs are over; the rest stay out."""
+        known = {node.url for node in self.nodes}
+        still_out = []
+        for dispatch in dispatches:
+            reason = verdict(dispatch, states, self.grace)
+            if reason and self.ledger.withdraw(dispatch, reason):
+                logger.info("task %s can be dispatched again: %s", dispatch.task_id, reason,
+                            extra={"task_id": dispatch.task_id})
+                result.withdrawn.append((dispatch.task_id, reason))
+                continue
+            if dispatch.node_url not in known and dispatch.event_id not in self._warned:
+                self._warned.add(dispatch.event_id)
+                logger.warning("task %s waits for job %s on %s, a node this dispatcher does not watch"
+                               " (`task pause` then `task resume` releases it)", dispatch.task_id,
+                               dispatch.job_id, dispatch.node_url, extra={"task_id": dispatch.task_id})
+            still_out.append(dispatch)
+        return still_out
+
+    def _note_starved(self, budget: int, free: int) -> None:
+        starved = budget <= 0 and free > 0 and bool(self.ledger.candidates(1))
+        if starved and not self._starved:
+            logger.info("claimable subtasks wait: no idle account left for another job")
+        self._starved = starved
+
+    def _hand_over(self, task_id: int, states: dict[str, NodeState], result: RoundResult, interval: float) -> bool:
+        """Send one subtask to the freest node (trying the next on failure); False when no node has room."""
+        while True:
+            state = choose_node(states.values())
+            if state is None:
+                return False
+            node = state.node
+            job_id = f"task{task_id}-{secrets.token_hex(4)}"
+            dispatch = self.ledger.reserve(task_id, node, job_id)
+            if dispatch is None:
+                return True  # taken meanwhile (another dispatcher, a service-mode spider, an operator)
+            try:
+                self.client.schedule(node, self.project, job_id, {"task_id": str(task_id)})
+            except AnswerLost as exc:
+                # It may be queued: leave the dispatch out; listjobs.json settles it next rounds.
+                self._node_failed(node, f"{exc}; job {job_id} is checked in later rounds", result, interval)
+                del states[node.url]
+                return True
+            except NodeError as exc:
+                self.ledger.withdraw(dispatch, f"schedule.json on {node.url} failed: {exc}")
+                self._node_failed(node, str(exc), result, interval)
+                del states[node.url]
+                continue
+            state.promised += 1
+            result.dispatched.append((task_id, job_id, node.url))
+            logger.info("task %s dispatched to %s as job %s", task_id, node.url, job_id, extra={"task_id": task_id})
+            return True
+
+    def run(self, interval: float, stop: threading.Event, *, once: bool = False) -> int:
+        """Rounds every `interval` seconds until `stop` is set; 1 if a single round found no node answering."""
+        while True:
+            answered = self._guarded_round(interval)
+            if once:
+                return 0 if answered else 1
+            if stop.wait(interval):
+                return 0
+
+    def _guarded_round(self, interval: float) -> bool:
+        """One round; MySQL trouble is one log line and the next round tries again."""
+        try:
+            ensure_connected(self.ledger.conn)
+            return bool(self.run_round(interval).answered)
+        except DatabaseUnavailable as exc:
+            logger.warning("round skipped: %s", exc)
+        except pymysql.err.MySQLError as exc:
+            logger.warning("round skipped: %s", describe_mysql_error(exc))
+        return False
+
+
+# -- command -----------------------------------------------------------------------------------
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
+    return value
+
+
+def nodes_from_args(urls: Sequence[str], slots: Sequence[int] | None, config: Config) -> list[Node]:
+    default_auth = None
+    if config.scrapyd_username:
+        default_auth = (config.scrapyd_username, config.scrapyd_password or "")
+    return [parse_node(url, count, default_auth) for url, count in zip(urls, pair_slots(urls, slots), strict=True)]
+
+
+def cmd_dispatch(args: argparse.Namespace, ctx: Any) -> int:
+    nodes = nodes_from_args(args.scrapyd, args.slots, ctx.config)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)  # the service's log says what it hands out
+    actor = f"dispatch:{socket.gethostname()[:40]}:{os.getpid()}"
+    dispatcher = Dispatcher(DispatchLedger(ctx.conn, actor), ctx.scheduler(), ScrapydClient(), nodes,
+                            project=args.project)
+    stop = threading.Event()
+    if not args.once:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    logger.info("dispatching %s subtasks to %s every %gs", args.project,
+                ", ".join(f"{node.url} ({node.slots} slots)" for node in nodes), args.interval)
+    return dispatcher.run(args.interval, stop, once=args.once)
+
+
+def register(commands: Any) -> None:
+    """Add `dispatch` to the CLI's sub-parsers."""
+    parser = commands.add_parser(
+        "dispatch", help="hand pending ingestion subtasks to Scrapyd nodes",
+        description="Hand claimable ingestion subtasks (from start_crawl) to Scrapyd nodes as "
+                    "`schedule.json … task_id=ID` jobs, each subtask to one job at a time. Basic auth "
+                    "from the URL (http://user:pass@host:6800) or SCRAPYD_USERNAME/SCRAPYD_PASSWORD.",
+    )
+    parser.add_argument("--scrapyd", action="append", required=True, metavar="URL",
+                        help="a Scrapyd node; repeat for several")
+    parser.add_argument("--slots", action="append", type=positive_int, metavar="N",
+                        help=f"jobs (running + pending) a node may hold, e.g. its max_proc; once for all nodes "
+                             f"or once per --scrapyd in order (default {DEFAULT_SLOTS})")
+    parser.add_argument("--interval", type=positive_float, default=DEFAULT_INTERVAL,
+                        help="seconds between rounds (default %(default)s)")
+    parser.add_argument("--project", default=DEFAULT_PROJECT, help="the Scrapyd project (default %(default)s)")
+    parser.add_argument("--once", action="store_true", help="one round, then exit (1 if no node answered)")
+    parser.set_defaults(handler=cmd_dispatch)
