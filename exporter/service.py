@@ -169,9 +169,10 @@ class ExportService:
                 if self.settings.once:
                     break
                 self.stopping.wait(self.settings.poll_interval)
-        if self.settings.once and not self.stopping.is_set() and self.work_left():
-            return EXIT_WORK_LEFT
-        return EXIT_OK
+        left = self.settings.once and not self.stopping.is_set() and self.work_left()
+        logger.info("exporter exits: %d rows exported by this process%s", self.progress.rows,
+                    "; export work remains (waiting for quota or held by another exporter)" if left else "")
+        return EXIT_WORK_LEFT if left else EXIT_OK
 
     def startup_recovery(self) -> None:
         self.scheduler.recover()
