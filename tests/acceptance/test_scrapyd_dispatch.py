@@ -15,8 +15,9 @@ import pytest
 from influencers.dispatch import Dispatcher, DispatchLedger, ScrapydClient, parse_dispatch_reason, parse_node
 from influencers.tasks import TaskScheduler
 from tests.fixtures.processes import run_cli
-from tests.fixtures.sandbox import sandbox, start_sandbox  # noqa: F401 - until tests/conftest.py lists the module
-from tests.fixtures.scrapyd import free_port, project_egg, start_scrapyd  # noqa: F401 - likewise
+
+# The Scrapyd fixtures, until tests/conftest.py lists tests.fixtures.scrapyd in pytest_plugins.
+from tests.fixtures.scrapyd import free_port, project_egg, start_scrapyd  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -124,7 +125,7 @@ def test_two_nodes_share_the_subtasks_each_run_once(db, env, accounts, start_san
     assert second.password not in text
 
 
-def test_a_refusing_node_and_a_dead_node_do_not_stop_the_dispatcher(db, env, accounts, sandbox,  # noqa: F811
+def test_a_refusing_node_and_a_dead_node_do_not_stop_the_dispatcher(db, env, accounts, sandbox,
                                                                     start_scrapyd, project_egg,  # noqa: F811
                                                                     processes, tmp_path):
     sandbox.reset()
@@ -157,7 +158,7 @@ def test_a_refusing_node_and_a_dead_node_do_not_stop_the_dispatcher(db, env, acc
         assert secret not in text
 
 
-def test_a_killed_job_is_noticed_and_its_subtask_dispatched_again(db, env, accounts, start_sandbox,  # noqa: F811
+def test_a_killed_job_is_noticed_and_its_subtask_dispatched_again(db, env, accounts, start_sandbox,
                                                                  start_scrapyd, project_egg,  # noqa: F811
                                                                  processes, tmp_path):
     site = start_sandbox(pages=8, slow_rate=1.0, slow_ms=400)
@@ -187,7 +188,7 @@ def test_a_killed_job_is_noticed_and_its_subtask_dispatched_again(db, env, accou
     assert_data_exact(db, site.truth("美食", 1, 8), "美食", 8)
 
 
-def test_jobs_that_ended_without_claiming_or_were_never_queued_are_withdrawn(db, env, accounts, sandbox,  # noqa: F811
+def test_jobs_that_ended_without_claiming_or_were_never_queued_are_withdrawn(db, env, accounts, sandbox,
                                                                            start_scrapyd, project_egg):  # noqa: F811
     """In process: a dispatcher that died before schedule.json, and a job that found no account."""
     sandbox.reset()
