@@ -11,7 +11,7 @@ own for as long as it lives; the server releases that lock the moment the connec
 SIGKILLed worker's claims are recoverable at once (`IS_FREE_LOCK`). The lease is the backstop for
 a worker that is alive but stuck (paused, partitioned): it expires unless heartbeats renew it.
 `recover()` runs before every claim, so a restarted worker picks up its predecessor's task
-immediately, and a task that keeps losing its worker fails after `max_attempts`.
+immediately, and a task that keeps losing its worker without progress fails after `max_attempts`.
 """
 
 from __future__ import annotations
@@ -350,15 +350,16 @@ class TaskScheduler:
             raise ClaimLost(f"task {claim.task_id} is no longer held by {claim.worker_id}")
 
     def set_progress(self, cursor: Any, claim: Claim, marker: str, *, exported: int | None = None) -> None:
-        """Move the progress marker inside the caller's transaction (which committed the work)."""
+        """Move the progress marker inside the caller's transaction (which committed the work).
+
+        Progress also clears `attempts`: they count workers lost *without* progress, so a long
+        task that survives many crashes keeps going, while one that kills every worker fails.
+        """
         self.check_claim(cursor, claim)
-        if exported is None:
-            cursor.execute("UPDATE tasks SET progress_marker = %s WHERE id = %s", (marker[:255], claim.task_id))
-        else:
-            cursor.execute(
-                "UPDATE tasks SET progress_marker = %s, exported_count = exported_count + %s WHERE id = %s",
-                (marker[:255], exported, claim.task_id),
-            )
+        cursor.execute(
+            "UPDATE tasks SET progress_marker = %s, exported_count = exported_count + %s, attempts = 0 WHERE id = %s",
+            (marker[:255], exported or 0, claim.task_id),
+        )
 
     # -- finishing -----------------------------------------------------------------------------
 

@@ -130,3 +130,20 @@ def test_worker_pause_resumes_by_itself_and_switch_account(scheduler, accounts):
     assert resumed is not None and resumed.task.progress_marker == "last_id=42"
     events = [e["event"] for e in scheduler.events(task_id) if e["entity"] == "task"]
     assert events == ["created", "claimed", "account_switched", "account_switched", "paused", "claimed"]
+
+
+def test_progress_clears_attempts(scheduler, accounts, mysql_settings):
+    """Attempts count workers lost without progress: a long task may survive many crashes."""
+    accounts.add("demo1", "pw")
+    scheduler.create_crawl("游戏", 1, 1)
+    for page in range(1, 8):  # more crashes than max_attempts, each after some progress
+        worker = Worker.start(mysql_settings, "crashy")
+        crashy = TaskScheduler(connect(mysql_settings), worker, AccountManager(scheduler.conn), lease_seconds=30)
+        claim = crashy.claim("ingestion")
+        assert claim is not None, f"round {page}: task no longer claimable"
+        with transaction(crashy.conn) as cursor:
+            crashy.set_progress(cursor, claim, f"page={page}")
+        worker.close()
+    scheduler.recover()
+    task = scheduler.get(2)
+    assert (task.status, task.attempts, task.progress_marker) == ("pending", 1, "page=7")
