@@ -56,6 +56,8 @@ ITEM_PIPELINES = {"influencers.pipelines.mysql.MySQLPipeline": 300}
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 RETRY_TIMES = 5
 RETRY_PRIORITY_ADJUST = 1
+# The spider retries malformed pages with get_retry_request, which carries retry_times on purpose.
+META_COPY_WARN_SKIP_KEYS = ["retry_times"]
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 4  # per account: each account has its own download slot
 DOWNLOAD_DELAY = 0

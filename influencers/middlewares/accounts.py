@@ -303,7 +303,8 @@ class AccountsMiddleware:
         return self._again(request)
 
     async def _retire(self, task_id: int, account_id: int, verdict: Verdict) -> None:
-        self.state(account_id).logged_in = False
+        if verdict.outcome not in (Outcome.CAPTCHA, Outcome.DAILY_CAP):
+            self.state(account_id).logged_in = False  # its session is no good any more
         reason = verdict.reason
         if verdict.outcome in (Outcome.BANNED, Outcome.BAD_CREDENTIALS):
             await self.service.retire_account(task_id, account_id, "disable", reason)

@@ -148,6 +148,7 @@ class InfluencersSpider(scrapy.Spider):
         request = response.request
         retry = get_retry_request(request, spider=self, reason=short)
         if retry is not None:
+            retry.meta.pop("download_latency", None)
             yield retry
             return
         meta = response.meta

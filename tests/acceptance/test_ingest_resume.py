@@ -1,0 +1,116 @@
+"""Crash safety: SIGKILL the crawl at many moments, rerun it at once, and nothing is lost or doubled.
+
+Kill moments: during start-up, at random times while pages flow, and twice in the middle of a
+batch's transaction (seen on the server: the pipeline's upsert executing). A SIGTERM in
+between must stop cleanly and release the claim. The lease is 10 minutes, so a rerun that
+claims at once proves recovery does not wait for it.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+
+import pytest
+
+from influencers.db import connect
+from tests.fixtures.crawl import add_accounts, assert_matches_truth, page_logs, query, tasks
+
+pytestmark = pytest.mark.timeout(240)
+
+DOMAIN = "游戏"
+PAGES = 24
+PAGE_SIZE = 100
+SETTINGS = {
+    "INGEST_LEASE_SECONDS": 600,
+    "MYSQL_BATCH_ITEMS": 300,
+    "MYSQL_FLUSH_INTERVAL": 0.05,
+    "ACCOUNTS_REQUEST_INTERVAL": 0.1,  # 24 pages take ~3 s: every kill lands mid-crawl
+}
+
+
+def wait_mid_batch(mysql_settings, crawl, timeout: float = 20) -> bool:
+    """Poll the server until the pipeline's upsert is executing (inside its batch transaction,
+    after the page logs were written); True if caught. PROCESSLIST is live, unlike INNODB_TRX,
+    which InnoDB refreshes only every 0.1 s."""
+    conn = connect(mysql_settings, autocommit=True)
+    try:
+        deadline = time.monotonic() + timeout
+        with conn.cursor() as cursor:
+            while time.monotonic() < deadline and crawl.process.poll() is None:
+                cursor.execute(
+                    "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND INFO LIKE %s",
+                    (mysql_settings.database, "INSERT INTO influencers%"),
+                )
+                if cursor.fetchone():
+                    return True
+        return False
+    finally:
+        conn.close()
+
+
+def check_consistent(mysql_settings, task_id: int) -> int:
+    """After any interruption: every logged page is whole, the marker is covered by the logs."""
+    (task,) = query(mysql_settings, "SELECT progress_marker FROM tasks WHERE id = %s", task_id)
+    marker = int(task["progress_marker"].split("=")[1]) if task["progress_marker"] else 0
+    logs = page_logs(mysql_settings, task_id)
+    pages = [log["page_number"] for log in logs]
+    assert len(pages) == len(set(pages))
+    assert set(range(1, marker + 1)) <= set(pages)
+    assert all(log["ingested_count"] == PAGE_SIZE for log in logs)
+    counts = query(mysql_settings, "SELECT COUNT(*) AS n, COUNT(DISTINCT uid) AS d FROM influencers")[0]
+    assert counts["n"] == counts["d"] == PAGE_SIZE * len(pages)  # no half page, no duplicate
+    return marker
+
+
+def test_sigkill_at_any_moment_then_rerun(start_sandbox, crawls, env, mysql_settings, db, scheduler) -> None:
+    site = start_sandbox(pages=PAGES, page_size=PAGE_SIZE)
+    add_accounts(env, "demo1")
+    # Each SIGKILL counts an attempt when the next run recovers the claim; a task fails after
+    # max_attempts (5) of them. This test kills the same task more often than that on purpose.
+    task_id = scheduler.find_or_create_domain_task(DOMAIN, PAGES)
+    with db.cursor() as cursor:
+        cursor.execute("UPDATE tasks SET max_attempts = 50 WHERE id = %s", (task_id,))
+    db.commit()
+    seed = random.randrange(1_000_000)
+    rng = random.Random(seed)
+    moments = ["startup", "mid_batch", rng.uniform(0.05, 0.6), "sigterm", "mid_batch", rng.uniform(0.05, 0.6),
+               rng.uniform(0.2, 1.0)]
+    markers = []
+    killed_mid_batch = 0
+    for moment in moments:
+        started = time.monotonic()
+        crawl = crawls.start(site.url, f"domain={DOMAIN}", f"pages={PAGES}", **SETTINGS)
+        if moment == "startup":
+            time.sleep(rng.uniform(0.3, 1.0))
+            crawl.kill()
+        else:
+            crawl.wait_for("crawling", 30)
+            claimed_after = time.monotonic() - started
+            assert claimed_after < 15, f"the rerun waited {claimed_after:.1f}s to claim (seed {seed})"
+            if moment == "mid_batch":
+                killed_mid_batch += wait_mid_batch(mysql_settings, crawl)
+                crawl.kill()
+            elif moment == "sigterm":
+                time.sleep(0.3)
+                crawl.signal(signal.SIGTERM)
+                assert crawl.wait(30) == 0, crawl.log[-3000:]
+                (task,) = tasks(mysql_settings, DOMAIN)
+                assert task["status"] in ("pending", "completed"), task
+                assert task["claimed_by"] is None
+                assert {a["status"] for a in query(mysql_settings, "SELECT status FROM accounts")} == {"idle"}
+            else:
+                time.sleep(moment)
+                crawl.kill()
+        for task in tasks(mysql_settings, DOMAIN):  # none yet if killed before creating it
+            markers.append(check_consistent(mysql_settings, task["id"]))
+    assert killed_mid_batch >= 1, f"never caught a batch in flight (seed {seed})"
+
+    final = crawls.run(site.url, f"domain={DOMAIN}", f"pages={PAGES}", timeout=90, **SETTINGS)
+    assert final.process.returncode == 0, final.log[-3000:]
+    (task,) = tasks(mysql_settings, DOMAIN)
+    assert (task["status"], task["progress_marker"]) == ("completed", f"page={PAGES}"), (task, markers, seed)
+    assert [log["page_number"] for log in page_logs(mysql_settings, task["id"])] == list(range(1, PAGES + 1))
+    assert_matches_truth(mysql_settings, DOMAIN, site.truth(DOMAIN, 1, PAGES))
+    assert markers == sorted(markers), f"the marker went backwards: {markers} (seed {seed})"
