@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.core",
     "tests.fixtures.processes",
     "tests.fixtures.sandbox",
+    "tests.fixtures.scrapyd",
 ]

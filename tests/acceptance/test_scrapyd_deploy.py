@@ -12,11 +12,7 @@ import pytest
 
 from tests.fixtures.database import REPO_ROOT
 
-# The Scrapyd fixtures, until tests/conftest.py lists tests.fixtures.scrapyd in pytest_plugins.
-from tests.fixtures.scrapyd import (
-    BIN,
-    start_scrapyd,  # noqa: F401
-)
+from tests.fixtures.scrapyd import BIN
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 

@@ -16,8 +16,7 @@ from influencers.dispatch import Dispatcher, DispatchLedger, ScrapydClient, pars
 from influencers.tasks import TaskScheduler
 from tests.fixtures.processes import run_cli
 
-# The Scrapyd fixtures, until tests/conftest.py lists tests.fixtures.scrapyd in pytest_plugins.
-from tests.fixtures.scrapyd import free_port, project_egg, start_scrapyd  # noqa: F401
+from tests.fixtures.scrapyd import free_port, project_egg
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
