@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from influencers.api.auth import require_token
 from influencers.api.deps import CoreDep
 from influencers.api.errors import CatchAllMiddleware, error_schema_responses, install_error_handlers
+from influencers.api.query import reject_unknown_query
 from influencers.api.routes import accounts, dashboard, reports, tasks
 from influencers.api.schemas import Health
 from influencers.config import Config
@@ -29,7 +30,7 @@ def create_app(config: Config) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CatchAllMiddleware)
 
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token)],
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(require_token), Depends(reject_unknown_query)],
                     responses=error_schema_responses(401, 422, 503))
     for module in (tasks, accounts, reports):
         api.include_router(module.router)
@@ -37,7 +38,8 @@ def create_app(config: Config) -> FastAPI:
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.static_files(), name="static")
 
-    @app.get("/healthz", response_model=Health, tags=["health"], responses=error_schema_responses(503),
+    @app.get("/healthz", response_model=Health, tags=["health"], responses=error_schema_responses(422, 503),
+             dependencies=[Depends(reject_unknown_query)],
              summary="Liveness and database reachability (no auth)")
     def healthz(core: CoreDep) -> Health:
         with core.conn.cursor() as cursor:

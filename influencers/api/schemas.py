@@ -1,7 +1,7 @@
 """Request and response models: the OpenAPI document is generated from these.
 
-Request bodies are strict (no "5" for 5, no unknown fields) so what the document promises is
-what the server accepts. Bounds here keep a request from doing unbounded work (a crawl split
+Request bodies take JSON as JSON Schema reads it: no unknown fields, no "5" or true for a
+number, but 5.0 is the integer 5. Bounds here keep a request from doing unbounded work (a crawl split
 into a million subtasks) or overflowing a column; the domain rules themselves stay in the core
 (`validate_domain`, `AccountManager.add`), which answers 400 with its own message.
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_INT = 2**31 - 1  # INT columns
 MAX_BIGINT = 2**63 - 1
@@ -42,11 +42,20 @@ def _password(value: str) -> str:
     return value
 
 
+def _json_integer(value: object) -> object:
+    if isinstance(value, (str, bool)):
+        raise ValueError("must be a JSON number, not a string or a boolean")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_encodable)]
+Integer = Annotated[int, BeforeValidator(_json_integer)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    """A request body: unknown fields rejected; strings are never numbers (see `Integer`)."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 # -- errors -----------------------------------------------------------------------------------
@@ -72,14 +81,15 @@ class Health(BaseModel):
 class CrawlTaskIn(Strict):
     domain: Text = Field(min_length=1, max_length=100, description="the domain (领域), e.g. 美妆",
                          examples=["美妆"])
-    pages: int = Field(ge=1, le=MAX_PAGES, description="crawl pages 1..pages")
-    split: int = Field(10, ge=1, le=MAX_PAGES,
+    pages: Integer = Field(ge=1, le=MAX_PAGES, description="crawl pages 1..pages")
+    split: Integer = Field(10, ge=1, le=MAX_PAGES,
                        description=f"pages per subtask; pages/split may not exceed {MAX_SUBTASKS} subtasks")
 
 
 class ExportTaskIn(Strict):
     domain: Text = Field(min_length=1, max_length=100, examples=["游戏"])
-    limit: int | None = Field(None, ge=1, le=MAX_INT, description="export at most this many rows; null: all pending")
+    limit: Integer | None = Field(None, ge=1, le=MAX_INT,
+                                  description="export at most this many rows; null: all pending")
     format: ExportFormat = "csv"
 
 
@@ -93,7 +103,7 @@ class AccountIn(Strict):
         min_length=1, max_length=MAX_PASSWORD_BYTES, description="stored encrypted; never returned or logged",
         json_schema_extra={"format": "password", "writeOnly": True},
     )
-    daily_export_limit: int = Field(4000, ge=0, le=MAX_INT)
+    daily_export_limit: Integer = Field(4000, ge=0, le=MAX_INT)
 
 
 class DisableIn(Strict):

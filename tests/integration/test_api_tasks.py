@@ -132,6 +132,8 @@ def test_bad_input_gets_4xx_that_says_what_is_wrong(api_server, path, body, stat
         ("GET", "/api/v1/tasks/abc", 422, "invalid_request"),
         ("GET", "/api/v1/tasks/99999999999999999999999", 422, "invalid_request"),
         ("GET", "/api/v1/tasks?state=sleeping", 422, "invalid_request"),
+        ("GET", "/api/v1/tasks?stat=paused", 422, "invalid_request"),  # a typo is not "no filter"
+        ("GET", "/healthz?verbose=1", 422, "invalid_request"),
         ("GET", "/api/v1/nowhere", 404, "not_found"),
         ("DELETE", "/api/v1/tasks/1", 405, "method_not_allowed"),
     ],

@@ -25,10 +25,12 @@ from influencers.api.schemas import (
 )
 
 router = APIRouter(tags=["reports"])
+#: Days the database can hold activity for; outside them a report is empty without a query.
 EARLIEST, LATEST = date(1970, 1, 2), date(9999, 12, 30)
 
 DateParam = Annotated[str | None, Query(
-    alias="date", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description="local date YYYY-MM-DD (default: today)",
+    alias="date", pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", json_schema_extra={"format": "date"},
+    description="local date YYYY-MM-DD (default: today)",
 )]
 DomainParam = Annotated[str | None, Query(max_length=100, description="only this domain")]
 AccountParam = Annotated[str | None, Query(max_length=255, description="only this account: username or id")]
@@ -42,6 +44,8 @@ def ingestion(
 ) -> IngestionReport:
     options = _options(core, day, domain, account)
     offset = core.config.utc_offset
+    if _out_of_range(options["day"]):
+        return IngestionReport(date=options["day"], tz=core.config.tz_name, rows=[], pages=[] if details else None)
     rows = [IngestionRow(**_localised(row, offset)) for row in reports.ingestion_report(core.conn, **options)]
     pages = None
     if details:
@@ -59,6 +63,8 @@ def export(
 ) -> ExportReport:
     options = _options(core, day, domain, account)
     offset = core.config.utc_offset
+    if _out_of_range(options["day"]):
+        return ExportReport(date=options["day"], tz=core.config.tz_name, rows=[])
     rows = [
         ExportRow(**{**_localised(row, offset), "paths": _split(row.get("paths"), "\n")})
         for row in reports.export_report(core.conn, **options)
@@ -88,12 +94,14 @@ def _options(core: Core, day: str | None, domain: str | None, account: str | Non
             parsed = date.fromisoformat(day)
         except ValueError:
             raise ApiError(422, "invalid_request", f"query.date: {day!r} is not a calendar date") from None
-        if not EARLIEST <= parsed <= LATEST:
-            raise ApiError(422, "invalid_request", f"query.date: must be between {EARLIEST} and {LATEST}")
     if account and account.isdigit() and not account.isascii():
         raise ApiError(422, "invalid_request", "query.account: an id is written with the digits 0-9")
     return {"utc_offset": core.config.utc_offset, "day": parsed, "domain": domain or None,
             "account": account or None}
+
+
+def _out_of_range(day: date | None) -> bool:
+    return day is not None and not EARLIEST <= day <= LATEST
 
 
 def _day(day: date | None, utc_offset: str) -> date:
