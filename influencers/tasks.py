@@ -389,8 +389,9 @@ class TaskScheduler:
             cursor.execute(
                 f"UPDATE tasks SET status = %s, claimed_by = NULL, lease_token = NULL, lease_expires_at = NULL,"
                 f" not_before = {not_before}, progress_marker = COALESCE(%s, progress_marker),"
-                f" last_error = IF(%s IN ('failed', 'paused'), %s, last_error) WHERE id = %s",
-                (status, *params, marker, status, reason, claim.task_id),
+                f" last_error = CASE WHEN %s IN ('failed', 'paused') THEN %s WHEN %s = 'completed' THEN NULL"
+                f" ELSE last_error END WHERE id = %s",
+                (status, *params, marker, status, reason, status, claim.task_id),
             )
             record_event(cursor, "task", claim.task_id, event, from_status="in_progress", to_status=status,
                          task_id=claim.task_id, account_id=claim.account_id, worker=claim.worker_id, reason=reason)
