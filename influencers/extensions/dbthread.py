@@ -76,8 +76,8 @@ class DatabaseThread:
             if self._conn is not None:
                 try:
                     self._conn.close()
-                except Exception:  # noqa: BLE001 - closing a dead connection is fine
-                    pass
+                except Exception as exc:  # noqa: BLE001 - closing a dead connection is fine
+                    logger.debug("closing the database connection: %s", exc)
                 self._conn = None
 
         self._executor.submit(close_conn)

@@ -39,7 +39,13 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.asyncio import sleep
 
-from influencers.extensions.ingestion import META_ACCOUNT, META_LOGIN, META_TASK, Gate, IngestionService
+from influencers.extensions.ingestion import (
+    META_ACCOUNT,
+    META_LOGIN,
+    META_TASK,
+    Gate,
+    IngestionService,
+)
 from influencers.sites.base import ACCOUNT_OUTCOMES, MalformedPage, Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -150,7 +156,7 @@ class AccountsMiddleware:
         meta = request.meta
         task_id = meta.get(META_TASK)
         if task_id is None or meta.get(META_LOGIN) is not None:
-            return None
+            return
         for _ in range(_ACCOUNT_TRIES):
             account_id = await self.service.current_account(task_id)  # IgnoreRequest if stopping
             state = self.state(account_id)
@@ -163,7 +169,7 @@ class AccountsMiddleware:
             if await self.service.current_account(task_id) != account_id or not state.logged_in:
                 continue  # switched or logged out while we waited
             self._stamp(request, state)
-            return None
+            return
         raise IgnoreRequest(f"task {task_id}: no usable account after {_ACCOUNT_TRIES} tries")
 
     def _stamp(self, request: Request, state: AccountState) -> None:

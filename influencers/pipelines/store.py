@@ -80,7 +80,7 @@ def write_batch(conn: Connection, work: Sequence[TaskBatch]) -> tuple[list[TaskB
     lost: dict[int, str] = {}
     while pending:
         try:
-            run_transaction(conn, lambda cursor: _write(cursor, scheduler, pending))
+            run_transaction(conn, lambda cursor, batches=pending: _write(cursor, scheduler, batches))
             return pending, lost
         except TaskLost as exc:
             lost[exc.task_id] = str(exc)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import scrapy
@@ -25,7 +25,14 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from influencers.errors import InfluencersError
-from influencers.extensions.ingestion import META_ACCOUNT, META_PAGE, META_STARTED, META_TASK, IngestionService, TaskRun
+from influencers.extensions.ingestion import (
+    META_ACCOUNT,
+    META_PAGE,
+    META_STARTED,
+    META_TASK,
+    IngestionService,
+    TaskRun,
+)
 from influencers.items import InfluencerItem, PageDone
 from influencers.sites.base import MalformedPage, Outcome
 
@@ -33,7 +40,7 @@ logger = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _flag(value: Any) -> bool:

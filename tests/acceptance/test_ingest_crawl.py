@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.crawl import add_accounts, assert_matches_truth, page_logs, query, tasks
+from tests.fixtures.crawl import (
+    add_accounts,
+    assert_matches_truth,
+    page_logs,
+    query,
+    tasks,
+)
 
+pytest_plugins = ["tests.fixtures.crawl"]  # until tests/conftest.py lists it
 pytestmark = pytest.mark.timeout(180)
 
 DOMAINS = ("美妆", "游戏", "美食")

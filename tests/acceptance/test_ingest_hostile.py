@@ -12,8 +12,15 @@ import re
 
 import pytest
 
-from tests.fixtures.crawl import add_accounts, assert_matches_truth, page_logs, query, tasks
+from tests.fixtures.crawl import (
+    add_accounts,
+    assert_matches_truth,
+    page_logs,
+    query,
+    tasks,
+)
 
+pytest_plugins = ["tests.fixtures.crawl"]  # until tests/conftest.py lists it
 pytestmark = pytest.mark.timeout(240)
 
 DOMAIN = "美妆"

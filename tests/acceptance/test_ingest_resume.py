@@ -15,8 +15,15 @@ import time
 import pytest
 
 from influencers.db import connect
-from tests.fixtures.crawl import add_accounts, assert_matches_truth, page_logs, query, tasks
+from tests.fixtures.crawl import (
+    add_accounts,
+    assert_matches_truth,
+    page_logs,
+    query,
+    tasks,
+)
 
+pytest_plugins = ["tests.fixtures.crawl"]  # until tests/conftest.py lists it
 pytestmark = pytest.mark.timeout(240)
 
 DOMAIN = "游戏"
@@ -67,8 +74,8 @@ def check_consistent(mysql_settings, task_id: int) -> int:
 def test_sigkill_at_any_moment_then_rerun(start_sandbox, crawls, env, mysql_settings, db, scheduler) -> None:
     site = start_sandbox(pages=PAGES, page_size=PAGE_SIZE)
     add_accounts(env, "demo1")
-    # Each SIGKILL counts an attempt when the next run recovers the claim; a task fails after
-    # max_attempts (5) of them. This test kills the same task more often than that on purpose.
+    # A SIGKILL before any page of the run commits counts an attempt (progress clears them), and
+    # a task fails after max_attempts (5). Several kills here may land before a commit, on purpose.
     task_id = scheduler.find_or_create_domain_task(DOMAIN, PAGES)
     with db.cursor() as cursor:
         cursor.execute("UPDATE tasks SET max_attempts = 50 WHERE id = %s", (task_id,))

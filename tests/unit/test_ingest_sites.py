@@ -14,7 +14,13 @@ from urllib.parse import quote
 import pytest
 from scrapy.http import HtmlResponse, Request, TextResponse
 
-from influencers.sites.base import MalformedPage, Outcome, SiteAdapter, load_adapter, parse_retry_after
+from influencers.sites.base import (
+    MalformedPage,
+    Outcome,
+    SiteAdapter,
+    load_adapter,
+    parse_retry_after,
+)
 from influencers.sites.sandbox import SandboxAdapter
 
 PAGES = Path(__file__).with_name("pages")
