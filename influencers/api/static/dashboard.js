@@ -12,6 +12,7 @@
 
   let timer = null;
   let refreshes = 0;
+  let generation = 0; // a refresh started later wins over one still in flight
   let tz = undefined;
 
   // -- token: #token=… once, then sessionStorage ---------------------------------------------
@@ -28,7 +29,7 @@
     const token = sessionStorage.getItem(TOKEN_KEY);
     if (token) headers.Authorization = "Bearer " + token;
     const response = await fetch(path, { headers, cache: "no-store" });
-    if (response.status === 401) throw Object.assign(new Error("需要 API 令牌"), { unauthorized: true });
+    if (response.status === 401) throw Object.assign(new Error("需要 API 令牌"), { unauthorized: true, token });
     const body = await response.json().catch(() => null);
     if (!response.ok) {
       const message = body && body.error ? body.error.message : "HTTP " + response.status;
@@ -184,11 +185,13 @@
 
   async function refresh() {
     clearTimeout(timer);
+    const mine = ++generation;
     const live = document.getElementById("live");
     try {
       const [status, ingestion, exported] = await Promise.all([
         api("/api/v1/status"), api("/api/v1/reports/ingestion"), api("/api/v1/reports/export"),
       ]);
+      if (mine !== generation) return;
       tz = status.tz;
       renderStateCards(status.task_counts);
       renderTasks(status.tasks);
@@ -206,8 +209,9 @@
       refreshes += 1;
       document.body.dataset.refreshes = String(refreshes);
     } catch (error) {
+      if (mine !== generation) return;
       if (error.unauthorized) {
-        sessionStorage.removeItem(TOKEN_KEY);
+        if (sessionStorage.getItem(TOKEN_KEY) === error.token) sessionStorage.removeItem(TOKEN_KEY);
         document.getElementById("login").hidden = false;
         document.getElementById("content").hidden = true;
         live.textContent = "未认证";
