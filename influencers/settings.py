@@ -63,6 +63,7 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 4  # per account: each account has its own down
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60
 COOKIES_DEBUG = False  # never log cookies
+LOG_FORMATTER = "influencers.extensions.logformatter.PrivateLogFormatter"  # no contact data in logs
 LOG_LEVEL = "INFO"
 TELNETCONSOLE_ENABLED = False
 REMOTE_CONTROL_ENABLED = False  # no code-execution endpoint in a process holding decrypted passwords

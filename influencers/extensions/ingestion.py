@@ -294,8 +294,8 @@ class IngestionService:
         plan = PagePlan(task.page_from or 1, task.page_to, marker=task.marker_value, committed=committed,
                         window=self.settings.pages_in_flight)
         assert self.adapter is not None
-        run = TaskRun(claim=claim, plan=plan, render=self.adapter.check_render(self.settings.render
-                                                                                 or getattr(self.spider, "render", None)))
+        render = getattr(self.spider, "render", None) or self.settings.render  # -a render= wins
+        run = TaskRun(claim=claim, plan=plan, render=self.adapter.check_render(render))
         self.runs[task.id] = run
         self.stats.inc_value("ingest/tasks_claimed")
         span = f"{plan.page_from}-{plan.page_to}" if plan.page_to else f"{plan.page_from}-end"

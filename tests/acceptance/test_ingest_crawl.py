@@ -89,3 +89,23 @@ def test_credentials_never_reach_the_log(sandbox, crawls, env, db) -> None:
     assert "logged in" in crawl.log
     assert "sandbox-demo7" not in crawl.log
     assert "sid=" not in crawl.log
+
+
+def test_failed_pages_keep_the_task_open_with_the_reason(sandbox, crawls, env, mysql_settings, db) -> None:
+    add_accounts(env, "demo8")
+    sandbox.configure(error_rate=1.0)  # every listing request answers 5xx
+    try:
+        crawl = crawls.run(sandbox.url, "domain=母婴", "pages=2", RETRY_TIMES=1, INGEST_FAILED_PAGES_RETRY_AFTER=1)
+    finally:
+        sandbox.reset()
+    assert "'finish_reason': 'pages_failed'" in crawl.log, crawl.log[-3000:]
+    (task,) = tasks(mysql_settings, "母婴")
+    assert task["status"] == "paused"  # not completed: its pages are not in
+    assert "2 page(s) failed" in task["last_error"] and "page 1: server_error" in task["last_error"]
+    assert page_logs(mysql_settings, task["id"]) == []
+    # The platform behaves again: the same command picks the task up and reads the failed pages.
+    crawl = crawls.run(sandbox.url, "domain=母婴", "pages=2")
+    assert crawl.process.returncode == 0
+    (task,) = tasks(mysql_settings, "母婴")
+    assert (task["status"], task["progress_marker"]) == ("completed", "page=2")
+    assert_matches_truth(mysql_settings, "母婴", sandbox.truth("母婴", 1, 2))
