@@ -131,8 +131,11 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(pymysql.err.MySQLError, on_mysql)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """An HTTPException, so FastAPI's body reader lets it through to `on_http` unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__(413, f"the request body exceeds {MAX_BODY_BYTES} bytes")
 
 
 class CatchAllMiddleware:
@@ -179,9 +182,9 @@ class CatchAllMiddleware:
             if too_large:
                 raise _BodyTooLarge()
             await self.app(scope, receive_wrapper, send_wrapper)
-        except _BodyTooLarge:
+        except _BodyTooLarge as exc:
             if not started:
-                await _send_json(send, 413, "payload_too_large", f"the request body exceeds {MAX_BODY_BYTES} bytes")
+                await _send_json(send, 413, "payload_too_large", str(exc.detail))
         except Exception:  # noqa: BLE001 - the last resort must catch everything
             logger.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
             if not started:
