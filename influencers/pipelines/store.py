@@ -1,6 +1,7 @@
 """The SQL of ingestion: one transaction commits a batch of whole pages.
 
-For every page of the batch: its `ingestion_logs` row; for all of them: one `executemany`
+For every page of the batch: its `ingestion_logs` row (one multi-row insert per task, then one
+query for their ids); for all of them: one `executemany`
 upsert of the influencers (sorted by uid, so concurrent writers lock rows in the same order and
 do not deadlock; the multi-row form pymysql turns `INSERT … VALUES (%s, …) ON DUPLICATE KEY
 UPDATE …` into); for every task: the fence (`check_claim`) first and the progress marker last.
@@ -29,13 +30,13 @@ DOMAIN_MAX = 100
 SOURCE_PAGE_MAX = 255
 SOURCE_URL_MAX = 1024
 
-INSERT_LOG = (
+INSERT_LOGS = (
     "INSERT INTO ingestion_logs (task_id, account_id, domain, page_number, ingested_count, start_time, end_time,"
     " source_url) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-    " ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), account_id = VALUES(account_id),"
-    " ingested_count = VALUES(ingested_count), start_time = VALUES(start_time), end_time = VALUES(end_time),"
-    " source_url = VALUES(source_url)"
+    " ON DUPLICATE KEY UPDATE account_id = VALUES(account_id), ingested_count = VALUES(ingested_count),"
+    " start_time = VALUES(start_time), end_time = VALUES(end_time), source_url = VALUES(source_url)"
 )
+SELECT_LOG_IDS = "SELECT id, page_number FROM ingestion_logs WHERE task_id = %s AND page_number IN ({pages})"
 UPSERT_INFLUENCERS = (
     "INSERT INTO influencers (uid, nickname, domain, source_page, raw_data, ingestion_log_id)"
     " VALUES (%s, %s, %s, %s, %s, %s)"
@@ -96,12 +97,17 @@ def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch]) -> 
             raise TaskLost(batch.claim.task_id, str(exc)) from None
     newest: dict[str, tuple[Any, ...]] = {}
     for batch in work:
-        for page in sorted(batch.pages, key=lambda p: p.page_number):
-            cursor.execute(INSERT_LOG, (
-                page.task_id, page.account_id, page.domain[:DOMAIN_MAX], page.page_number, len(page.rows),
-                page.started_at, page.finished_at, page.source_url[:SOURCE_URL_MAX],
-            ))
-            log_id = cursor.lastrowid
+        pages = sorted(batch.pages, key=lambda p: p.page_number)
+        cursor.executemany(INSERT_LOGS, [
+            (page.task_id, page.account_id, page.domain[:DOMAIN_MAX], page.page_number, len(page.rows),
+             page.started_at, page.finished_at, page.source_url[:SOURCE_URL_MAX])
+            for page in pages
+        ])
+        cursor.execute(SELECT_LOG_IDS.format(pages=", ".join(["%s"] * len(pages))),
+                       (batch.claim.task_id, *[page.page_number for page in pages]))
+        log_ids = {row["page_number"]: row["id"] for row in cursor.fetchall()}
+        for page in pages:
+            log_id = log_ids[page.page_number]
             for uid, nickname, domain, source_page, raw in page.rows:
                 newest[uid] = (uid, nickname, domain, source_page, raw, log_id)
     if newest:
