@@ -26,6 +26,8 @@ from influencers.events import record_event
 logger = logging.getLogger(__name__)
 
 STATUSES = ("idle", "ingesting", "exporting", "disabled")
+#: A Fernet token of 127 bytes of plaintext is 248 characters: the most `accounts.password` (VARCHAR(255)) holds.
+MAX_PASSWORD_BYTES = 127
 # Today's count, or zero when the stored count belongs to an earlier quota day.
 _USED_TODAY = f"IF(quota_date <=> {LOCAL_TODAY_SQL}, today_export_count, 0)"
 _COLUMNS = (
@@ -65,6 +67,8 @@ class AccountManager:
             raise InvalidArgument("username must be 1 to 255 characters")
         if not password:
             raise InvalidArgument("password must not be empty")
+        if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+            raise InvalidArgument(f"password must be at most {MAX_PASSWORD_BYTES} bytes (its encrypted form must fit the column)")
         if daily_export_limit < 0:
             raise InvalidArgument("daily export limit must be 0 or more")
         token = self._require_cipher().encrypt(password)

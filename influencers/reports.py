@@ -89,7 +89,7 @@ def _filters(alias: str, domain: str | None, account: str | None) -> tuple[str, 
         clauses.append(f"{alias}.domain = %s")
         params.append(domain)
     if account:
-        if account.isdigit():
+        if account.isascii() and account.isdecimal():
             clauses.append("(a.username = %s OR a.id = %s)")
             params.extend([account, int(account)])
         else:

@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium >/dev/null 2>&1; then
+fonts_missing() { [ ! -d /usr/share/fonts/opentype/noto ] && [ ! -d /usr/share/fonts/truetype/noto ]; }
+if ! command -v chromium >/dev/null 2>&1 || fonts_missing; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: installing Debian's chromium (for JavaScript-only pages)" >&2
-    apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+    echo "bootstrap: installing Debian's chromium and CJK fonts (JavaScript pages, dashboard screenshots)" >&2
+    packages="chromium fonts-noto-cjk fonts-noto-color-emoji"
+    apt-get install -y -qq $packages >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq $packages >/dev/null; }
   else
     echo "bootstrap: chromium is missing; install it with: sudo apt-get install -y chromium" >&2
     exit 1

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.processes",
     "tests.fixtures.sandbox",
     "tests.fixtures.scrapyd",
+    "tests.fixtures.api",
 ]

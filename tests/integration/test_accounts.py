@@ -106,3 +106,9 @@ def test_set_account_status_validates(accounts: AccountManager):
     assert accounts.get(account_id).status == "ingesting"
     with pytest.raises(InvalidArgument):
         accounts.set_account_status(account_id, "sleeping")
+
+
+def test_overlong_password_is_refused_before_the_database(accounts: AccountManager):
+    accounts.add("ok", "密" * 42)  # 126 bytes
+    with pytest.raises(InvalidArgument, match="at most 127 bytes"):
+        accounts.add("long", "x" * 128)
