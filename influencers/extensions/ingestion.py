@@ -27,19 +27,28 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider, IgnoreRequest
 from scrapy.utils.asyncio import create_looping_call, sleep
-from scrapy.utils.defer import _schedule_coro, maybe_deferred_to_future
+from scrapy.utils.defer import _schedule_coro
 
 from influencers.accounts import AccountManager
 from influencers.config import Config, get_config
 from influencers.credentials import CredentialCipher
 from influencers.errors import ClaimLost, InfluencersError
 from influencers.extensions.dbthread import DatabaseThread
+from influencers.extensions.queries import (
+    committed_pages,
+    seconds_until_an_account,
+    seconds_until_an_account_now,
+)
+from influencers.extensions.runs import (
+    Gate,
+    IngestSettings,
+    TaskRun,
+)
 from influencers.sites.base import SiteAdapter, load_adapter
 from influencers.spiders.plan import PagePlan
 from influencers.tasks import Claim, TaskScheduler, Worker
@@ -49,92 +58,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Request.meta keys shared by the spider, the middleware and the pipeline.
-META_TASK = "influencers_task"
-META_PAGE = "influencers_page"
-META_STARTED = "influencers_started"
-META_ACCOUNT = "influencers_account"
-META_LOGIN = "influencers_login"
-
 _SERVICES: weakref.WeakKeyDictionary[Any, IngestionService] = weakref.WeakKeyDictionary()
-
-
-class Gate:
-    """Something others wait for until it opens (a login, an account switch)."""
-
-    def __init__(self) -> None:
-        from twisted.internet.defer import Deferred
-
-        self._deferred_cls = Deferred
-        self._waiters: list[Any] = []
-        self.is_open = False
-
-    async def wait(self) -> None:
-        if self.is_open:
-            return
-        deferred = self._deferred_cls()
-        self._waiters.append(deferred)
-        await maybe_deferred_to_future(deferred)
-
-    def open(self) -> None:
-        self.is_open = True
-        waiters, self._waiters = self._waiters, []
-        for deferred in waiters:
-            deferred.callback(None)
-
-
-@dataclass(eq=False)
-class TaskRun:
-    """One claimed task being crawled by this process."""
-
-    claim: Claim
-    plan: PagePlan
-    render: str
-    stop: tuple[str, str] | None = None  # (pause|release|fail|lost, reason)
-    resume_after: float | None = 0.0  # for a pause: seconds until claimable again (None: operator)
-    switching: Gate | None = None
-    retired: set[int] = field(default_factory=set)
-    finishing: bool = False
-    done: Gate = field(default_factory=Gate)
-    outcome: str | None = None
-
-    @property
-    def task_id(self) -> int:
-        return self.claim.task_id
-
-    @property
-    def domain(self) -> str:
-        return self.claim.task.domain
-
-
-@dataclass(frozen=True)
-class IngestSettings:
-    lease_seconds: float
-    heartbeat_interval: float
-    poll_interval: float
-    max_tasks: int
-    pages_in_flight: int
-    claim_wait: float
-    failed_pages_retry_after: float
-    adapter_path: str
-    site_url: str | None
-    render: str | None
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> IngestSettings:
-        lease = settings.getfloat("INGEST_LEASE_SECONDS", 60.0)
-        return cls(
-            lease_seconds=lease,
-            heartbeat_interval=settings.getfloat("INGEST_HEARTBEAT_INTERVAL", 0.0) or lease / 3,
-            poll_interval=settings.getfloat("INGEST_POLL_INTERVAL", 5.0),
-            max_tasks=max(1, settings.getint("INGEST_MAX_TASKS", 2)),
-            pages_in_flight=max(1, settings.getint("INGEST_PAGES_IN_FLIGHT", 1)),
-            claim_wait=settings.getfloat("INGEST_CLAIM_WAIT", 60.0),
-            failed_pages_retry_after=settings.getfloat("INGEST_FAILED_PAGES_RETRY_AFTER", 300.0),
-            adapter_path=settings.get("SITE_ADAPTER", "influencers.sites.sandbox.SandboxAdapter"),
-            site_url=settings.get("SITE_URL") or None,
-            render=settings.get("SITE_RENDER") or None,
-        )
 
 
 class IngestionService:
@@ -290,7 +214,7 @@ class IngestionService:
 
     async def _begin(self, claim: Claim) -> None:
         task = claim.task
-        committed = await self.db.run(_committed_pages, task.id)
+        committed = await self.db.run(committed_pages, task.id)
         plan = PagePlan(task.page_from or 1, task.page_to, marker=task.marker_value, committed=committed,
                         window=self.settings.pages_in_flight)
         assert self.adapter is not None
@@ -447,7 +371,7 @@ class IngestionService:
                 logger.info("task %s now uses account %s", task_id, claim.account_id,
                             extra={"task_id": task_id, "account_id": claim.account_id})
             else:
-                wait = await self.db.run(_seconds_until_an_account)
+                wait = await self.db.run(seconds_until_an_account_now)
                 self.stats.inc_value("accounts/exhausted")
                 run.claim = _without_account(run.claim)
                 self.stop_task(task_id, "pause", f"no idle account left to continue ({reason})",
@@ -608,38 +532,3 @@ def _without_account(claim: Claim) -> Claim:
     from dataclasses import replace
 
     return replace(claim, account_id=None)
-
-
-def _committed_pages(conn: Any, task_id: int) -> set[int]:
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT page_number FROM ingestion_logs WHERE task_id = %s", (task_id,))
-        pages = {row["page_number"] for row in cursor.fetchall()}
-    conn.commit()
-    return pages
-
-
-def _seconds_until_an_account(conn: Any) -> float | None:
-    with conn.cursor() as cursor:
-        wait = seconds_until_an_account(cursor)
-    conn.commit()
-    return wait
-
-
-def seconds_until_an_account(cursor: Any) -> float | None:
-    """Seconds until some account may be idle again: 0 if one is idle now, the end of the
-    earliest cool-down, a poll interval if all usable ones are busy; None if all are disabled."""
-    cursor.execute(
-        "SELECT SUM(status = 'idle' AND (cooldown_until IS NULL OR cooldown_until <= UTC_TIMESTAMP(6))) AS ready,"
-        " MIN(IF(status = 'idle' AND cooldown_until > UTC_TIMESTAMP(6),"
-        "        TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), cooldown_until), NULL)) AS cooling_us,"
-        " SUM(status IN ('ingesting', 'exporting')) AS busy FROM accounts"
-    )
-    row = cursor.fetchone()
-    if row["ready"]:
-        return 0.0
-    if row["cooling_us"] is not None:
-        return float(row["cooling_us"]) / 1_000_000
-    if row["busy"]:
-        return 30.0
-    return None
-

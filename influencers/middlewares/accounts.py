@@ -39,13 +39,8 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.asyncio import sleep
 
-from influencers.extensions.ingestion import (
-    META_ACCOUNT,
-    META_LOGIN,
-    META_TASK,
-    Gate,
-    IngestionService,
-)
+from influencers.extensions.ingestion import IngestionService
+from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, Gate
 from influencers.sites.base import ACCOUNT_OUTCOMES, MalformedPage, Outcome, Verdict
 
 if TYPE_CHECKING:

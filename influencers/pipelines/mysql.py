@@ -27,7 +27,8 @@ from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import _schedule_coro
 
 from influencers.extensions.dbthread import DatabaseThread
-from influencers.extensions.ingestion import Gate, IngestionService
+from influencers.extensions.ingestion import IngestionService
+from influencers.extensions.runs import Gate
 from influencers.items import InfluencerItem, PageDone
 from influencers.pipelines.store import (
     DOMAIN_MAX,

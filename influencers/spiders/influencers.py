@@ -25,12 +25,12 @@ from scrapy.http import Response
 from twisted.python.failure import Failure
 
 from influencers.errors import InfluencersError
-from influencers.extensions.ingestion import (
+from influencers.extensions.ingestion import IngestionService
+from influencers.extensions.runs import (
     META_ACCOUNT,
     META_PAGE,
     META_STARTED,
     META_TASK,
-    IngestionService,
     TaskRun,
 )
 from influencers.items import InfluencerItem, PageDone
