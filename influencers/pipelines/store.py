@@ -112,9 +112,15 @@ def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch]) -> 
                 newest[uid] = (uid, nickname, domain, source_page, raw, log_id)
     if newest:
         cursor.executemany(UPSERT_INFLUENCERS, [
-            (uid, nickname, domain, source_page, json.dumps(raw, ensure_ascii=False, separators=(",", ":")), log_id)
+            (uid, nickname, domain, source_page, _json_bytes(raw), log_id)
             for uid, nickname, domain, source_page, raw, log_id in (newest[key] for key in sorted(newest))
         ])
     for batch in work:
         if batch.marker > batch.current_marker:
             scheduler.set_progress(cursor, batch.claim, f"page={batch.marker}")
+
+
+def _json_bytes(raw: dict[str, Any]) -> bytes:
+    """raw_data as UTF-8 bytes: pymysql sends bytes as a hex literal, several times cheaper to
+    build than an escaped string (the column stores the same utf8mb4 JSON text)."""
+    return json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

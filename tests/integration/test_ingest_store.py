@@ -142,3 +142,13 @@ def test_throughput(db, scheduler, accounts, writer, capsys) -> None:
         print(f"\nwrite_batch: {total} rows in {elapsed:.2f}s = {rate:,.0f} rows/s (batches of 2000)")
     assert query(db, "SELECT COUNT(*) AS n FROM influencers") == [{"n": total}]
     assert rate > 5_000  # a floor against regressions; the figure is printed above
+
+
+def test_hostile_values_round_trip(db, scheduler, accounts, writer) -> None:
+    nickname = "他说\"买\", '走了' \\ 反斜杠\n第二行 小\u200b美\ufeff🎉 <script>alert(1)</script> =SUM(A1)"
+    raw = {"uid": "h1", "nickname": nickname, "tags": ["a'b", "c\\d"], "contact": {"wechat": None}}
+    claim = claim_task(scheduler, accounts)
+    write_batch(writer, [TaskBatch(claim, [page(claim.task_id, 1, [("h1", nickname, "游戏", None, raw)])], 1, 0)])
+    (stored,) = query(db, "SELECT nickname, raw_data FROM influencers")
+    assert stored["nickname"] == nickname
+    assert json.loads(stored["raw_data"]) == raw
