@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider, IgnoreRequest
-from scrapy.utils.asyncio import create_looping_call, sleep
+from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import _schedule_coro
 
 from influencers.accounts import AccountManager
@@ -163,8 +163,13 @@ class IngestionService:
                     await self._nothing_claimed()
                     break
                 self._waiting_since = None
-                await self._begin(claim)
-        except InfluencersError as exc:
+                try:
+                    await self._begin(claim)
+                except Exception:
+                    self.runs.pop(claim.task_id, None)
+                    await self.db.run(lambda conn, claim=claim: self.scheduler.release(claim, "could not start"))
+                    raise
+        except Exception as exc:  # noqa: BLE001 - the database hiccuped: the next poll tries again
             logger.error("claiming failed: %s", exc)
         finally:
             self._filling = False
@@ -524,7 +529,6 @@ class IngestionService:
         if db is not None:
             if worker is not None:
                 await db.run(lambda conn: worker.close())
-            await sleep(0)
             db.close()
 
 
