@@ -1,5 +1,5 @@
-"""Unknown query parameters are an error, not silently ignored: `?stat=paused` (a typo for
-`state`) would otherwise return every task. The allowed names per operation are read from the
+"""Unknown or repeated query parameters are an error, not silently ignored: `?stat=paused` (a
+typo for `state`) would otherwise return every task. The allowed names per operation are read from the
 OpenAPI document, so they are exactly what the document says."""
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ async def reject_unknown_query(request: Request) -> None:
         expected = ", ".join(sorted(allowed)) or "none"
         message = f"query.{unknown[0]}: unknown parameter (this operation takes: {expected})"
         raise ApiError(422, "invalid_request", message)
+    # Every parameter is a single value: `?domain=a&domain=b` is ambiguous, not "the last one".
+    repeated = sorted(name for name in set(request.query_params) if len(request.query_params.getlist(name)) > 1)
+    if repeated:
+        raise ApiError(422, "invalid_request", f"query.{repeated[0]}: given more than once")
 
 
 def allowed_query(app: FastAPI, method: str, path: str) -> frozenset[str]:

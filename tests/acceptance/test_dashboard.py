@@ -14,8 +14,6 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.api"]  # until tests/conftest.py lists it
-
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

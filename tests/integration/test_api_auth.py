@@ -8,8 +8,6 @@ import socket
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.api"]  # until tests/conftest.py lists it
-
 pytestmark = pytest.mark.usefixtures("db")
 
 

@@ -8,8 +8,6 @@ import pytest
 
 from influencers import reports
 
-pytest_plugins = ["tests.fixtures.api"]  # until tests/conftest.py lists it
-
 pytestmark = pytest.mark.usefixtures("db")
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.api"]  # until tests/conftest.py lists it
-
 pytestmark = pytest.mark.usefixtures("db")
 
 
