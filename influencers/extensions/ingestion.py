@@ -77,6 +77,7 @@ class IngestionService:
         self._target_task: int | None = None  # domain mode: the one task to crawl
         self._once = False
         self._filling = False
+        self._filled: Gate | None = None
         self._beating = False
         self._close_reason: str | None = None
         self._waiting_since: float | None = None
@@ -130,7 +131,9 @@ class IngestionService:
             loop = create_looping_call(lambda tick=tick: _schedule_coro(tick()))
             loop.start(interval, now=False)
             self._loops.append(loop)
-        await self._fill()
+        # Its own task, not part of Spider.start(): a shutdown cancels start(), and a claim
+        # being made must still be begun or released, never dropped on the floor.
+        _schedule_coro(self._fill())
 
     def _open(self, conn: Any) -> None:
         assert self.config is not None
@@ -155,12 +158,16 @@ class IngestionService:
         if self._filling or not self._accepting():
             return
         self._filling = True
+        filled = self._filled = Gate()
         try:
             limit = 1 if self._target_task is not None else self.settings.max_tasks
             while len(self.runs) < limit and self._accepting():
                 claim = await self.db.run(lambda conn: self.scheduler.claim("ingestion", task_id=self._target_task))
                 if claim is None:
                     await self._nothing_claimed()
+                    break
+                if not self._accepting():  # a stop arrived while we were claiming
+                    await self.db.run(lambda conn, claim=claim: self.scheduler.release(claim, "worker stopping"))
                     break
                 self._waiting_since = None
                 try:
@@ -173,6 +180,7 @@ class IngestionService:
             logger.error("claiming failed: %s", exc)
         finally:
             self._filling = False
+            filled.open()
 
     async def _nothing_claimed(self) -> None:
         if self.runs:
@@ -515,6 +523,8 @@ class IngestionService:
             if getattr(loop, "running", False):
                 loop.stop()
         self._loops.clear()
+        if self._filled is not None:
+            await self._filled.wait()  # a claim under way is begun or released first
         for run in list(self.runs.values()):
             if run.finishing:
                 await run.done.wait()
