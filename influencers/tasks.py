@@ -194,18 +194,27 @@ class TaskScheduler:
         return run_transaction(self.conn, create)
 
     def find_or_create_domain_task(self, domain: str, pages: int | None = None) -> int:
-        """The unfinished stand-alone ingestion task of a domain, or a new one (`-a domain=`)."""
+        """The unfinished stand-alone ingestion task of a domain, or a new one (`-a domain=`).
+
+        A failed one counts as unfinished: running the crawl again resumes from its marker.
+        """
         domain = validate_domain(domain)
         if pages is not None and pages < 1:
             raise InvalidArgument("pages must be 1 or more")
 
         def find_or_create(cursor: Any) -> int:
             cursor.execute(
-                "SELECT id FROM tasks WHERE task_type = 'ingestion' AND domain = %s AND parent_id IS NULL"
-                " AND NOT is_parent AND status IN ('pending', 'in_progress', 'paused') ORDER BY id LIMIT 1",
+                "SELECT id, status FROM tasks WHERE task_type = 'ingestion' AND domain = %s AND parent_id IS NULL"
+                " AND NOT is_parent AND status IN ('pending', 'in_progress', 'paused', 'failed')"
+                " ORDER BY status = 'failed', id DESC LIMIT 1 FOR UPDATE",
                 (domain,),
             )
             row = cursor.fetchone()
+            if row and row["status"] == "failed":  # rerunning a failed crawl resumes from its marker
+                cursor.execute("UPDATE tasks SET status = 'pending', attempts = 0, not_before = NULL WHERE id = %s",
+                               (row["id"],))
+                record_event(cursor, "task", row["id"], "resumed", from_status="failed", to_status="pending",
+                             task_id=row["id"], reason="crawl of the domain started again")
             if row:
                 return row["id"]
             cursor.execute(
@@ -352,13 +361,14 @@ class TaskScheduler:
     def set_progress(self, cursor: Any, claim: Claim, marker: str, *, exported: int | None = None) -> None:
         """Move the progress marker inside the caller's transaction (which committed the work).
 
-        Progress also clears `attempts`: they count workers lost *without* progress, so a long
-        task that survives many crashes keeps going, while one that kills every worker fails.
+        A marker that moves also clears `attempts`: they count rounds lost *without* progress, so
+        a long task that survives many crashes keeps going, while one that never gets further fails.
         """
         self.check_claim(cursor, claim)
-        cursor.execute(
-            "UPDATE tasks SET progress_marker = %s, exported_count = exported_count + %s, attempts = 0 WHERE id = %s",
-            (marker[:255], exported or 0, claim.task_id),
+        cursor.execute(  # `attempts` first: MySQL assigns left to right, so it compares the old marker
+            "UPDATE tasks SET attempts = IF(progress_marker <=> %s, attempts, 0), progress_marker = %s,"
+            " exported_count = exported_count + %s WHERE id = %s",
+            (marker[:255], marker[:255], exported or 0, claim.task_id),
         )
 
     # -- finishing -----------------------------------------------------------------------------
@@ -373,15 +383,30 @@ class TaskScheduler:
         """Give the task back untouched (shutdown): pending again, no attempt counted."""
         self._finish(claim, "pending", "released", reason)
 
-    def pause(self, claim: Claim, marker: str | None, reason: str, *, resume_after: float | None = 0) -> None:
+    def pause(self, claim: Claim, marker: str | None, reason: str, *, resume_after: float | None = 0,
+              count_attempt: bool = False) -> None:
         """Pause with the marker to resume from; `resume_after` seconds until it is claimable
-        again by itself (None: only an operator's `resume` restarts it)."""
-        self._finish(claim, "paused", "paused", reason, marker=marker, resume_after=resume_after)
+        again by itself (None: only an operator's `resume` restarts it).
+
+        `count_attempt` is for pauses caused by the task itself (pages that keep failing): such a
+        round counts like a lost worker, and the task fails once `max_attempts` rounds made no
+        progress, instead of being retried forever.
+        """
+        self._finish(claim, "paused", "paused", reason, marker=marker, resume_after=resume_after,
+                     count_attempt=count_attempt)
 
     def _finish(self, claim: Claim, status: str, event: str, reason: str | None, *, marker: str | None = None,
-                resume_after: float | None = None) -> None:
+                resume_after: float | None = None, count_attempt: bool = False) -> None:
         def finish(cursor: Any) -> None:
             self.check_claim(cursor, claim)
+            nonlocal status, event, reason
+            if count_attempt:
+                cursor.execute("UPDATE tasks SET attempts = attempts + 1 WHERE id = %s", (claim.task_id,))
+                cursor.execute("SELECT attempts, max_attempts FROM tasks WHERE id = %s", (claim.task_id,))
+                row = cursor.fetchone()
+                if row["attempts"] >= row["max_attempts"]:
+                    status, event = "failed", "failed"
+                    reason = f"{reason}; failed after {row['attempts']} rounds without progress"
             not_before = "UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND" if resume_after is not None else "NULL"
             params: list[Any] = []
             if resume_after is not None:

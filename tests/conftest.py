@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.scrapyd",
     "tests.fixtures.api",
+    "tests.fixtures.crawl",
 ]

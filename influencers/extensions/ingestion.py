@@ -440,7 +440,7 @@ class IngestionService:
                 retry_after = self.settings.failed_pages_retry_after
                 await self.db.run(lambda conn: self.scheduler.pause(
                     claim, marker, f"{len(plan.failed)} page(s) failed, retried in {retry_after:.0f}s: {failed}"[:1000],
-                    resume_after=retry_after))
+                    resume_after=retry_after, count_attempt=True))
             elif action == "pause":
                 run.outcome = "paused"
                 await self.db.run(lambda conn: self.scheduler.pause(claim, marker, reason,

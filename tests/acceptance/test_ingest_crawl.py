@@ -12,7 +12,6 @@ from tests.fixtures.crawl import (
     tasks,
 )
 
-pytest_plugins = ["tests.fixtures.crawl"]  # until tests/conftest.py lists it
 pytestmark = pytest.mark.timeout(180)
 
 DOMAINS = ("美妆", "游戏", "美食")

@@ -20,7 +20,6 @@ from tests.fixtures.crawl import (
     tasks,
 )
 
-pytest_plugins = ["tests.fixtures.crawl"]  # until tests/conftest.py lists it
 pytestmark = pytest.mark.timeout(240)
 
 DOMAIN = "美妆"

@@ -10,7 +10,6 @@ import pytest
 from tests.fixtures.crawl import add_accounts, assert_matches_truth, query, tasks
 from tests.fixtures.processes import run_cli
 
-pytest_plugins = ["tests.fixtures.crawl"]  # until tests/conftest.py lists it
 pytestmark = pytest.mark.timeout(180)
 
 DOMAIN = "母婴"

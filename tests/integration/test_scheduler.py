@@ -156,3 +156,23 @@ def test_progress_clears_attempts(scheduler, accounts, mysql_settings):
     assert soon(scheduler.recover) == 1
     task = scheduler.get(2)
     assert (task.status, task.attempts, task.progress_marker) == ("pending", 1, "page=7")
+
+
+def test_pauses_without_progress_fail_the_task_at_max_attempts(scheduler, accounts):
+    accounts.add("demo1", "pw")
+    task_id = scheduler.find_or_create_domain_task("游戏", 5)
+    with scheduler.conn.cursor() as cursor:
+        cursor.execute("UPDATE tasks SET max_attempts = 3 WHERE id = %s", (task_id,))
+    scheduler.conn.commit()
+    for round_ in range(3):
+        claim = scheduler.claim("ingestion")
+        assert claim is not None, round_
+        with transaction(scheduler.conn) as cursor:
+            scheduler.set_progress(cursor, claim, "page=2")  # the same marker: no progress
+        scheduler.pause(claim, "page=2", "page 3 failed", resume_after=0, count_attempt=True)
+    task = scheduler.get(task_id)
+    assert task.status == "failed" and "3 rounds without progress" in task.last_error
+    # running the domain's crawl again resumes the failed task from its marker
+    assert scheduler.find_or_create_domain_task("游戏", 5) == task_id
+    again = scheduler.get(task_id)
+    assert (again.status, again.attempts, again.progress_marker) == ("pending", 0, "page=2")
