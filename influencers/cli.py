@@ -11,13 +11,13 @@ import getpass
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
 from typing import Any
 
 import pymysql
 
 from influencers import dispatch, reports
 from influencers.accounts import AccountManager
+from influencers.argtypes import iso_date, non_negative_int, positive_int
 from influencers.api import register as register_api
 from influencers.config import Config, get_config
 from influencers.credentials import CredentialCipher
@@ -228,31 +228,7 @@ EVENT_COLUMNS = [
 # -- parser -----------------------------------------------------------------------------------
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
-    return value
 
-
-def non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be 0 or more")
-    return value
-
-
-def iso_date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-11-27") from None
 
 
 def build_parser() -> argparse.ArgumentParser:

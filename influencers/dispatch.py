@@ -51,6 +51,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import pymysql
 import requests
 
+from influencers.argtypes import positive_float, positive_int
 from influencers.config import Config
 from influencers.db import describe_mysql_error, ensure_connected, run_transaction
 from influencers.errors import DatabaseUnavailable, InfluencersError, InvalidArgument
@@ -528,24 +529,6 @@ class Dispatcher:
 # -- command -----------------------------------------------------------------------------------
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
-    return value
-
-
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
-    return value
 
 
 def nodes_from_args(urls: Sequence[str], slots: Sequence[int] | None, config: Config) -> list[Node]:

@@ -12,6 +12,7 @@ import ipaddress
 import logging
 from typing import Any
 
+from influencers.argtypes import port_number
 from influencers.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -54,12 +55,3 @@ def is_loopback(host: str) -> bool:
     except ValueError:
         return False
 
-
-def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{text} is not a port number (0-65535)")
-    return value
