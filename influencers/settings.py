@@ -44,7 +44,12 @@ MYSQL_FLUSH_INTERVAL = 1.0
 MYSQL_MAX_PENDING_ITEMS = 20000
 
 # -- components ------------------------------------------------------------------------------
-EXTENSIONS = {"influencers.extensions.ingestion.IngestionService": 0}
+EXTENSIONS = {
+    "influencers.extensions.ingestion.IngestionService": 0,
+    "influencers.extensions.progress.CrawlProgress": 500,
+}
+PROGRESS_ENABLED = None  # None: a one-line progress display when stderr is a terminal
+PROGRESS_INTERVAL = 1.0
 DOWNLOADER_MIDDLEWARES = {
     # between RedirectMiddleware (600) and CookiesMiddleware (700): it picks the cookiejar
     # before cookies are added, and sees 302s/429s before redirects and retries do.

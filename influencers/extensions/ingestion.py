@@ -475,6 +475,13 @@ class IngestionService:
             return
         _schedule_coro(self._fill())
 
+    def stop_for_configuration(self, reason: str, message: str) -> None:
+        """Stop the crawl on a setting no retry can fix (e.g. a key that cannot decrypt the
+        passwords): one error line, claims released by the normal shutdown."""
+        if self._close_reason is None:
+            logger.error("stopping the crawl: %s", message)
+        self._close(reason)
+
     def _close(self, reason: str) -> None:
         if self._close_reason is not None:
             return

@@ -39,6 +39,7 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.asyncio import sleep
 
+from influencers.errors import SecretKeyError
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, Gate
 from influencers.sites.base import ACCOUNT_OUTCOMES, MalformedPage, Outcome, Verdict
@@ -231,7 +232,11 @@ class AccountsMiddleware:
     async def _login(self, state: AccountState) -> None:
         adapter = self.service.adapter
         engine = self.crawler.engine
-        username, password = await self.service.credentials(state.id)
+        try:
+            username, password = await self.service.credentials(state.id)
+        except SecretKeyError as exc:  # a configuration error, not the account's or the page's
+            self.service.stop_for_configuration("secret_key", str(exc))
+            raise IgnoreRequest(str(exc)) from None
         last = Verdict(Outcome.SERVER_ERROR, message="login failed")
         for _ in range(self.login_attempts):
             await self.pace(state)

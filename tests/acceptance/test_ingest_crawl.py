@@ -74,6 +74,20 @@ def test_a_bad_setting_is_one_clear_line(sandbox, crawls, env, db) -> None:
     assert "'finish_reason': 'cannot_start'" in crawl.log
 
 
+def test_a_wrong_secret_key_stops_the_crawl_at_once(sandbox, crawls, env, mysql_settings, db) -> None:
+    from cryptography.fernet import Fernet
+
+    add_accounts(env, "demo5")
+    crawls.env = {**env, "INFLUENCERS_SECRET_KEY": Fernet.generate_key().decode()}
+    crawl = crawls.run(sandbox.url, "domain=母婴", "pages=3", timeout=60)
+    assert "stopping the crawl: The credential key cannot decrypt stored passwords" in crawl.log
+    assert "'finish_reason': 'secret_key'" in crawl.log
+    assert "Traceback" not in crawl.log
+    (task,) = tasks(mysql_settings, "母婴")
+    assert task["status"] in ("pending", "paused") and task["claimed_by"] is None
+    assert query(mysql_settings, "SELECT status FROM accounts") == [{"status": "idle"}]
+
+
 def test_no_account_says_so(sandbox, crawls, env, mysql_settings, db) -> None:
     crawl = crawls.run(sandbox.url, "domain=游戏", "pages=2")
     assert "no usable account: none exists or all are disabled" in crawl.log, crawl.log[-3000:]
