@@ -241,6 +241,30 @@ class AccountManager:
             raise AccountNotFound(f"no account with id {account_id}")
         return int(row["remaining"])
 
+    def next_available_in(self, *, cursor: Any = None) -> float | None:
+        """Seconds until some account may be handed out: 0 if one is idle now, the end of the
+        earliest cool-down, a poll interval (30) if all usable ones are busy; None if every
+        account is disabled or there is none."""
+        sql = (
+            "SELECT SUM(status = 'idle' AND (cooldown_until IS NULL OR cooldown_until <= UTC_TIMESTAMP(6))) AS ready,"
+            " MIN(IF(status = 'idle' AND cooldown_until > UTC_TIMESTAMP(6),"
+            "        TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), cooldown_until), NULL)) AS cooling_us,"
+            " SUM(status IN ('ingesting', 'exporting')) AS busy FROM accounts"
+        )
+        if cursor is not None:
+            cursor.execute(sql)
+            row = cursor.fetchone()
+        else:
+            with self.conn.cursor() as own:
+                own.execute(sql)
+                row = own.fetchone()
+            self.conn.commit()
+        if row["ready"]:
+            return 0.0
+        if row["cooling_us"] is not None:
+            return float(row["cooling_us"]) / 1_000_000
+        return 30.0 if row["busy"] else None
+
     # -- operator actions ---------------------------------------------------------------------
 
     def cool_down(self, account_id: int, seconds: float, reason: str, *, cursor: Any = None,

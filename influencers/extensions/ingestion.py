@@ -39,11 +39,7 @@ from influencers.config import Config, get_config
 from influencers.credentials import CredentialCipher
 from influencers.errors import ClaimLost, InfluencersError
 from influencers.extensions.dbthread import DatabaseThread
-from influencers.extensions.queries import (
-    committed_pages,
-    seconds_until_an_account,
-    seconds_until_an_account_now,
-)
+from influencers.extensions.queries import committed_pages
 from influencers.extensions.runs import (
     Gate,
     IngestSettings,
@@ -215,7 +211,7 @@ class IngestionService:
             cursor.execute("SELECT not_before > UTC_TIMESTAMP(6) AS later, not_before IS NULL AS manual"
                            " FROM tasks WHERE id = %s", (task_id,))
             row = cursor.fetchone()
-            wait = seconds_until_an_account(cursor)
+            wait = self.accounts.next_available_in(cursor=cursor)
         conn.commit()
         if task.status == "paused" and row["manual"]:
             return f"task paused: {task.last_error or 'by an operator'} (resume it first)", False
@@ -384,7 +380,7 @@ class IngestionService:
                 logger.info("task %s now uses account %s", task_id, claim.account_id,
                             extra={"task_id": task_id, "account_id": claim.account_id})
             else:
-                wait = await self.db.run(seconds_until_an_account_now)
+                wait = await self.db.run(lambda conn: self.accounts.next_available_in())
                 self.stats.inc_value("accounts/exhausted")
                 run.claim = _without_account(run.claim)
                 self.stop_task(task_id, "pause", f"no idle account left to continue ({reason})",
