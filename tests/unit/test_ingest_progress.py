@@ -26,7 +26,7 @@ def test_line_reads_the_pipeline_stats(monkeypatch):
     terminal = Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     crawler = get_crawler(settings_dict={"PROGRESS_ENABLED": None})
-    crawler.stats.open_spider(None)
+    crawler.stats.open_spider()
     progress = CrawlProgress.from_crawler(crawler)
     for name, value in {"pipeline/pages": 12, "pipeline/items": 240, "ingest/pages_fetched": 13,
                         "ingest/tasks_completed": 1}.items():
