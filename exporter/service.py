@@ -39,6 +39,7 @@ from exporter.batches import (
     LIMIT_REACHED,
     NO_ROWS_LEFT,
     QUOTA_SPENT,
+    Batch,
     BatchExporter,
     Reservation,
 )
@@ -135,11 +136,12 @@ class ExportService:
         self.accounts = AccountManager(self.conn, utc_offset=self.config.utc_offset)
         self.scheduler = TaskScheduler(self.conn, self.worker, self.accounts, lease_seconds=self.settings.lease_seconds)
         self.batches = BatchExporter(self.conn, self.scheduler, self.accounts, self.export_dir,
-                                     batch_size=self.settings.batch_size)
+                                     batch_size=self.settings.batch_size,
+                                     stream_connect=lambda: connect(self.config.mysql))
 
     def close(self) -> None:
         self.progress.clear()
-        for closable in (self.worker, self.conn):
+        for closable in (getattr(self, "batches", None), self.worker, self.conn):
             if closable is not None:
                 try:
                     closable.close()
@@ -192,16 +194,21 @@ class ExportService:
     # -- one task ---------------------------------------------------------------------------
 
     def drive(self, claim: Claim) -> None:
-        """Export batches for a claim until the task completes, pauses or the service stops."""
+        """Export batches for a claim until the task completes, pauses or the service stops.
+
+        Files are written in the background while the next batch is reserved (see
+        exporter/batches.py); every change of the task's state waits for the batch in flight.
+        """
         try:
             self.batches.recover(task_id=claim.task_id)
             while True:
                 if self.stopping.is_set():
+                    self._batches_done(self.batches.drain())
                     self.scheduler.release(claim, "exporter stopped by signal")
                     return
                 reservation = self.batches.export_next(claim)
+                self._batches_done(reservation.finished)
                 if reservation.batch is not None:
-                    self._batch_done(claim, reservation)
                     if not self.scheduler.heartbeat(claim):
                         raise ClaimLost(f"task {claim.task_id} is no longer held by {claim.worker_id}")
                     continue
@@ -211,25 +218,28 @@ class ExportService:
                 claim = next_claim
                 self.batches.recover(task_id=claim.task_id)
         except ClaimLost as exc:
+            self._batches_done(self.batches.drain(quiet=True))
             logger.warning("%s; leaving it to its new holder", exc, extra={"task_id": claim.task_id})
         except (OSError, ExporterError) as exc:
+            self._batches_done(self.batches.drain(quiet=True))
             logger.error("task %s: export failed: %s; retrying in %.0fs", claim.task_id, exc, ERROR_BACKOFF_SECONDS,
                          extra={"task_id": claim.task_id, "account_id": claim.account_id})
             try:
                 self.scheduler.pause(claim, None, f"export error: {exc}", resume_after=ERROR_BACKOFF_SECONDS)
             except ClaimLost:
                 pass
+        finally:
+            self._batches_done(self.batches.drain(quiet=True))  # after any other error, too
 
-    def _batch_done(self, claim: Claim, reservation: Reservation) -> None:
-        batch = reservation.batch
-        assert batch is not None
-        logger.info(
-            "task %s: exported %d %s rows (ids %d-%d) with account %s to %s; quota left %s",
-            batch.task_id, batch.count, batch.domain, batch.first_id, batch.last_id, batch.account_id,
-            batch.file_path, batch.quota_left,
-            extra={"task_id": batch.task_id, "account_id": batch.account_id, "export_log_id": batch.id},
-        )
-        self.progress.batch(batch.task_id, batch.domain, batch.account_id, batch.count, batch.quota_left)
+    def _batches_done(self, batches: tuple[Batch, ...]) -> None:
+        for batch in batches:
+            logger.info(
+                "task %s: exported %d %s rows (ids %d-%d) with account %s to %s; quota left %s",
+                batch.task_id, batch.count, batch.domain, batch.first_id, batch.last_id, batch.account_id,
+                batch.file_path, batch.quota_left,
+                extra={"task_id": batch.task_id, "account_id": batch.account_id, "export_log_id": batch.id},
+            )
+            self.progress.batch(batch.task_id, batch.domain, batch.account_id, batch.count, batch.quota_left)
 
     def _no_batch(self, claim: Claim, reservation: Reservation) -> Claim | None:
         """The task cannot go on with this account: complete it, or relay to the next account."""

@@ -2,12 +2,18 @@
 
 Formats (one row per influencer, columns ``COLUMNS``):
 
-* ``csv``   UTF-8 with a BOM (Excel detects it and shows Chinese), RFC 4180 quoting, CRLF rows.
+* ``csv``   UTF-8 with a BOM (Excel detects it and shows Chinese), RFC 4180 quoting, CRLF rows;
+            a ``raw_data`` JSON object is written as the database holds it (the pipeline stores
+            compact UTF-8 JSON), other values are decoded and re-encoded compactly.
 * ``jsonl`` one JSON object per line, UTF-8, ``raw_data`` kept as a nested object.
 * ``xlsx``  openpyxl in write-only mode: rows stream to disk, memory stays flat.
 
 In the two spreadsheet formats a text cell that starts with ``= + - @``, a tab or a carriage
 return is prefixed with ``'`` so Excel shows it as text instead of running it as a formula.
+
+Rows are mappings (missing keys are empty) or sequences in ``COLUMNS`` order; the exporter streams
+tuples straight from its cursor, so the CSV path does one cheap conversion per cell and hands
+whole batches to the C ``csv`` writer (see bench/README.md for what that buys).
 
 Paths: ``<export dir>/<safe domain>/<local quota date>/task<T>_part<NNNN>_acct<A>_id<first>-<last>.<fmt>``.
 The domain goes through :func:`safe_domain` and the result is checked to stay inside the export
@@ -16,6 +22,7 @@ name in the same directory, fsynced, renamed over the final name and the directo
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import hashlib
@@ -25,7 +32,7 @@ import os
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -40,6 +47,7 @@ XLSX_MAX_CELL = 32767
 _XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 TEMP_SUFFIX = ".tmp"
+WRITE_BUFFER = 1 << 20  # bytes; fewer write() calls for multi-megabyte batch files
 _TEMP_NAME = re.compile(r"^\.(?P<final>.+)\.[0-9a-f]{8}\.tmp$")
 _DOMAIN_UNSAFE = re.compile(r"[^\w.-]")
 _DOMAIN_MAX = 40
@@ -85,26 +93,66 @@ def _sheet_cell(value: Any) -> Any:
     return neutralise(str(value))
 
 
+_FORMULA_FIRST = frozenset(FORMULA_PREFIXES)  # every prefix is one character
+
+
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell, same result as ``_sheet_cell`` + ISO dates + None as empty, text first (the
+    common case) without a chain of isinstance checks."""
+    if type(value) is str:
+        return "'" + value if value[:1] in _FORMULA_FIRST else value
+    if value is None:
+        return ""
+    if isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return neutralise(str(value))
+
+
+def _raw_csv_text(value: Any) -> str | None:
+    """``raw_data`` for a CSV cell: a JSON object's text as stored (it cannot start like a formula),
+    anything else (numbers, strings, ``\\u`` escapes, invalid text) through ``_raw_text``."""
+    if type(value) is str and value[:1] == "{" and "\\u" not in value:
+        return value
+    return _raw_text(value)
+
+
+def _as_tuple(row: Mapping[str, Any] | tuple) -> tuple:
+    if type(row) is tuple:
+        return row
+    if isinstance(row, Mapping):
+        return tuple(row.get(col) for col in COLUMNS)
+    return tuple(row)
+
+
 # --------------------------------------------------------------------------- writers
 
 
 class _CsvWriter:
     def __init__(self, fh: BinaryIO) -> None:
-        self._text = io.TextIOWrapper(fh, encoding="utf-8-sig", newline="")
+        # The BOM by hand: TextIOWrapper encodes "utf-8" in C, "utf-8-sig" in Python on every write.
+        fh.write(codecs.BOM_UTF8)
+        self._text = io.TextIOWrapper(fh, encoding="utf-8", newline="")
         self._csv = csv.writer(self._text)
         self._csv.writerow(COLUMNS)
 
-    def write(self, row: Mapping[str, Any]) -> None:
-        cells = []
-        for col in COLUMNS:
-            value = _raw_text(row.get(col)) if col == "raw_data" else row.get(col)
-            value = _sheet_cell(value)
-            if isinstance(value, dt.datetime):
-                value = value.isoformat(sep=" ")
-            elif isinstance(value, dt.date):
-                value = value.isoformat()
-            cells.append("" if value is None else value)
-        self._csv.writerow(cells)
+    def write_all(self, rows: Iterable[Mapping[str, Any] | tuple]) -> int:
+        count = 0
+        cell, raw = _csv_cell, _raw_csv_text
+
+        def cells() -> Iterator[tuple]:
+            nonlocal count
+            for row in rows:
+                id_, uid, nickname, domain, source_page, ingested_at, raw_data = _as_tuple(row)
+                count += 1
+                yield (cell(id_), cell(uid), cell(nickname), cell(domain), cell(source_page), cell(ingested_at),
+                       cell(raw(raw_data)))
+
+        self._csv.writerows(cells())
+        return count
 
     def close(self) -> None:
         self._text.flush()
@@ -115,10 +163,9 @@ class _JsonlWriter:
     def __init__(self, fh: BinaryIO) -> None:
         self._text = io.TextIOWrapper(fh, encoding="utf-8", newline="\n")
 
-    def write(self, row: Mapping[str, Any]) -> None:
+    def write(self, row: tuple) -> None:
         obj = {}
-        for col in COLUMNS:
-            value = row.get(col)
+        for col, value in zip(COLUMNS, row):
             if col == "raw_data":
                 value = _raw_json(value)
             elif isinstance(value, (dt.datetime, dt.date)):
@@ -148,9 +195,9 @@ class _XlsxWriter:
             value = _XML_ILLEGAL.sub("\ufffd", value)[:XLSX_MAX_CELL]
         return value
 
-    def write(self, row: Mapping[str, Any]) -> None:
+    def write(self, row: tuple) -> None:
         self._sheet.append(
-            [self._cell(_raw_text(row.get(c)) if c == "raw_data" else row.get(c)) for c in COLUMNS]
+            [self._cell(_raw_text(value) if col == "raw_data" else value) for col, value in zip(COLUMNS, row)]
         )
 
     def close(self) -> None:
@@ -160,16 +207,20 @@ class _XlsxWriter:
 _WRITERS = {"csv": _CsvWriter, "jsonl": _JsonlWriter, "xlsx": _XlsxWriter}
 
 
-def write_rows(fmt: str, fh: BinaryIO, rows: Iterable[Mapping[str, Any]]) -> int:
-    """Write ``rows`` to the open binary file ``fh`` in format ``fmt``; return the row count."""
+def write_rows(fmt: str, fh: BinaryIO, rows: Iterable[Mapping[str, Any] | tuple]) -> int:
+    """Write ``rows`` (mappings, or tuples in ``COLUMNS`` order) to the open binary file ``fh`` in
+    format ``fmt``; return the row count."""
     try:
         writer = _WRITERS[fmt](fh)
     except KeyError:
         raise ValueError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}") from None
-    count = 0
-    for row in rows:
-        writer.write(row)
-        count += 1
+    if hasattr(writer, "write_all"):
+        count = writer.write_all(rows)
+    else:
+        count = 0
+        for row in rows:
+            writer.write(_as_tuple(row))
+            count += 1
     writer.close()
     return count
 
@@ -300,7 +351,7 @@ def publish(
         final.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(final)
     try:
-        with open(tmp, "xb") as fh:
+        with open(tmp, "xb", buffering=WRITE_BUFFER) as fh:
             count = write_rows(fmt, fh, rows)
             fh.flush()
             os.fsync(fh.fileno())
