@@ -51,6 +51,10 @@ class Context:
     def scheduler(self) -> TaskScheduler:
         return TaskScheduler(self.conn, None, self.accounts())
 
+    def local(self, row: dict[str, Any], *keys: str) -> dict[str, Any]:
+        """A copy of `row` with the named UTC datetimes in INFLUENCERS_TZ (what operators read)."""
+        return {**row, **{key: reports.to_local(row.get(key), self.config.utc_offset) for key in keys}}
+
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
@@ -85,7 +89,7 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def cmd_accounts_list(args: argparse.Namespace, ctx: Context) -> int:
-    rows = [account.__dict__ for account in ctx.accounts().list()]
+    rows = [ctx.local(account.__dict__, "cooldown_until", "last_used_at") for account in ctx.accounts().list()]
     print(render(rows, ACCOUNT_COLUMNS, args.format))
     return 0
 
@@ -134,7 +138,8 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     sections = [
         ("Tasks by state", reports.task_counts(ctx.conn), COUNT_COLUMNS),
         ("Tasks", tasks, TASK_COLUMNS),
-        ("Accounts", [a.__dict__ for a in accounts.list()], ACCOUNT_COLUMNS),
+        ("Accounts", [ctx.local(a.__dict__, "cooldown_until", "last_used_at") for a in accounts.list()],
+         ACCOUNT_COLUMNS),
         ("Pending export backlog", reports.backlog(ctx.conn, accounts), BACKLOG_COLUMNS),
     ]
     if args.format == "table":
@@ -176,7 +181,7 @@ def cmd_task_show(args: argparse.Namespace, ctx: Context) -> int:
     print(f"task {task.id}: {task.task_type} {task.domain} {task.status} marker={task.progress_marker or '-'}"
           f" account={task.assigned_account_id or '-'} attempts={task.attempts}"
           + (f" last_error={task.last_error}" if task.last_error else ""))
-    print(render(scheduler.events(args.id), EVENT_COLUMNS, args.format))
+    print(render([ctx.local(event, "created_at") for event in scheduler.events(args.id)], EVENT_COLUMNS, args.format))
     return 0
 
 
@@ -195,8 +200,8 @@ def cmd_task_resume(args: argparse.Namespace, ctx: Context) -> int:
 ACCOUNT_COLUMNS = [
     ("id", "id"), ("username", "username"), ("status", "status"), ("status_reason", "reason"),
     ("remaining_quota", "quota left today"), ("daily_export_limit", "daily limit"),
-    ("today_export_count", "exported today"), ("cooldown_until", "cool-down until (UTC)"),
-    ("last_used_at", "last used (UTC)"),
+    ("today_export_count", "exported today"), ("cooldown_until", "cool-down until"),
+    ("last_used_at", "last used"),
 ]
 COUNT_COLUMNS = [("task_type", "type"), ("status", "state"), ("tasks", "subtasks")]
 TASK_COLUMNS = [
@@ -219,7 +224,7 @@ EXPORT_COLUMNS = [
 BACKLOG_COLUMNS = [("domain", "domain"), ("pending", "pending rows"), ("daily_quota", "quota/day"),
                    ("days_needed", "days needed")]
 EVENT_COLUMNS = [
-    ("created_at", "time (UTC)"), ("entity", "entity"), ("entity_id", "id"), ("event", "event"),
+    ("created_at", "time"), ("entity", "entity"), ("entity_id", "id"), ("event", "event"),
     ("from_status", "from"), ("to_status", "to"), ("account_id", "account"), ("worker", "worker"),
     ("reason", "reason"),
 ]

@@ -77,6 +77,13 @@ def local_day_bounds(day: date | None, utc_offset: str) -> tuple[datetime, datet
     return start, start + timedelta(days=1), day
 
 
+def to_local(value: Any, utc_offset: str) -> Any:
+    """A stored (UTC, naive) datetime in the local zone; anything else unchanged."""
+    if isinstance(value, datetime):
+        return (value + _offset(utc_offset)).replace(microsecond=0)
+    return value
+
+
 def _offset(utc_offset: str) -> timedelta:
     sign = -1 if utc_offset.startswith("-") else 1
     hours, minutes = utc_offset.lstrip("+-").split(":")

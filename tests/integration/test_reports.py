@@ -118,3 +118,27 @@ def test_report_cli_formats(db, known_data, env):
     assert as_csv.stdout.splitlines()[0] == "account,domain,rows_exported,files,first_time,last_time,paths"
     table = run_cli(env, "report", "ingestion", "--date", "2026-11-27", "--details")
     assert table.returncode == 0 and "😀" in table.stdout and "ingestion report for 2026-11-27" in table.stdout
+
+
+def test_report_table_keeps_chinese_columns_aligned(db, known_data, env):
+    import unicodedata
+
+    def width(text: str) -> int:
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+    table = run_cli(env, "report", "ingestion", "--date", "2026-11-27")
+    header, rule, *rows = table.stdout.splitlines()[1:]
+    column = header.index("influencers")
+    assert any("账号" in row for row in rows)
+    for row in rows:  # every count starts at the header's display column, whatever the names before it
+        cut = next(i for i in range(len(row) + 1) if width(row[:i]) >= column)
+        assert width(row[:cut]) == column and row[cut].isdigit(), row
+
+
+def test_times_are_shown_in_the_local_zone(db, known_data, env):
+    with db.cursor() as cursor:
+        cursor.execute("UPDATE accounts SET last_used_at = '2026-11-27 16:30:00' WHERE username = 'demo3'")
+    db.commit()
+    listing = run_cli(env, "accounts", "list", "--format", "json")
+    demo3 = next(a for a in json.loads(listing.stdout) if a["username"] == "demo3")
+    assert demo3["last_used_at"] == "2026-11-28 00:30:00"  # UTC+8
