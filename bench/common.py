@@ -200,13 +200,13 @@ class Row:
     raw: dict[str, Any]
 
 
-def synthetic_rows(count: int, *, domain: str = "美妆", page_size: int = 20, repeat_share: float = 0.0,
-                   seed: int = 7) -> list[Row]:
+def iter_synthetic_rows(count: int, *, domain: str = "美妆", page_size: int = 20, repeat_share: float = 0.0,
+                        seed: int = 7) -> Iterator[Row]:
     """``count`` rows in page order; ``repeat_share`` of them (after the first page) carry the uid
-    of an earlier row with fresh values, as a re-crawled influencer does."""
+    of an earlier row with fresh values, as a re-crawled influencer does. Deterministic: the same
+    arguments give the same rows in every process."""
     rng = random.Random(seed)
     uids: list[str] = []
-    rows = []
     for index in range(count):
         page = index // page_size + 1
         if uids and page > 1 and rng.random() < repeat_share:
@@ -215,8 +215,11 @@ def synthetic_rows(count: int, *, domain: str = "美妆", page_size: int = 20, r
             uid = f"bench-{len(uids) + 1:08d}"
             uids.append(uid)
         raw = make_raw(rng, domain, uid, index)
-        rows.append(Row(uid, raw["nickname"], domain, f"https://sandbox.invalid/api?page={page}", raw))
-    return rows
+        yield Row(uid, raw["nickname"], domain, f"https://sandbox.invalid/api?page={page}", raw)
+
+
+def synthetic_rows(count: int, **kwargs: Any) -> list[Row]:
+    return list(iter_synthetic_rows(count, **kwargs))
 
 
 def dumps(raw: Any) -> str:

@@ -1,7 +1,7 @@
 """Export throughput: `python -m exporter run --once` against plain keyset SELECT → CSV.
 
     python -m bench.export [--rows 50000,500000] [--repeat 3] [--batch-size N] [--accounts 4]
-                           [--per-row-rows 5000]
+                           [--per-row-rows 5000] [--compare-ref GIT_REF]
 
 For every size in ``--rows``, ``--repeat`` times, each path starts from the same freshly loaded
 table (TRUNCATE + LOAD DATA of the same file: N pending 美妆 rows with ~600 bytes of raw_data
@@ -17,6 +17,9 @@ JSON with Chinese text, emoji and 2% spreadsheet-hostile nicknames):
                  fsync dir) → finalize per batch, the account relay (``--accounts`` accounts,
                  each with a quota of a third of the rows), export_logs and events. Its peak RSS
                  and CPU come from wait4. Afterwards the rows, batches and quotas are checked.
+
+With ``--compare-ref`` the exporter of an earlier commit (``git archive`` of its ``exporter/``,
+``influencers/`` and ``sql/``) runs too, on the same data in the same repeats: before/after.
 
 Prints rows/s (median, min–max) per path, the ratio to ``plain`` from the same run, the server's
 CPU seconds per path (``pidof mariadbd``), and the exporter's peak RSS per size.
@@ -37,6 +40,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.common import (
+    REPO_ROOT,
     add_accounts,
     bench_database,
     child_env,
@@ -134,8 +138,21 @@ def timed(fn, *args, **kwargs) -> tuple[int, float, float]:
     return rows, time.monotonic() - started, cpu_seconds(server) - cpu0
 
 
-def run_exporter(settings, workdir: Path, batch_size: int | None, rows: int, log: Path) -> dict:
+def checkout(ref: str, workdir: Path) -> Path:
+    """The exporter and core of an earlier commit, unpacked beside the bench's files."""
+    target = workdir / f"ref-{ref.replace('/', '_')}"
+    target.mkdir()
+    archive = subprocess.run(["git", "archive", ref, "exporter", "influencers", "sql"], cwd=REPO_ROOT,
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def run_exporter(settings, workdir: Path, batch_size: int | None, rows: int, log: Path,
+                 code: Path | None = None) -> dict:
     env = child_env(settings, workdir)
+    if code is not None:
+        env["PYTHONPATH"] = f"{code}{os.pathsep}{REPO_ROOT}"  # its packages first; bench.measure from here
     args = python_module("exporter", "run", "--once", "--poll-interval", "1")
     if batch_size:
         args += ["--batch-size", str(batch_size)]
@@ -212,8 +229,17 @@ def bench_size(settings, conn, workdir: Path, rows: int, args) -> dict:
         rss.append(result["rss"])
         cpu.append(result["cpu"] / result["seconds"])
         shutil.rmtree(export_dir, ignore_errors=True)
+        if args.compare_code is not None:
+            reset(settings, conn, load_file, rows, args.accounts)
+            result = run_exporter(settings, workdir, args.batch_size, rows, workdir / f"ref-{rows}-{attempt}.log",
+                                  code=args.compare_code)
+            check_export(settings, export_dir, rows)
+            rates["ref"].append(rows / result["seconds"])
+            server_cpu["ref"].append(result["server_cpu"] / result["seconds"])
+            shutil.rmtree(export_dir, ignore_errors=True)
+        before = f", exporter@{args.compare_ref} {rates['ref'][-1]:,.0f}" if args.compare_code else ""
         print(f"  run {attempt}: plain {rates['plain'][-1]:,.0f}, update {rates['update'][-1]:,.0f},"
-              f" per-row {rates['per-row'][-1]:,.0f}, exporter {rates['exporter'][-1]:,.0f} rows/s,"
+              f" per-row {rates['per-row'][-1]:,.0f}, exporter {rates['exporter'][-1]:,.0f}{before} rows/s,"
               f" exporter peak RSS {rss[-1]:.1f} MB", flush=True)
     load_file.unlink()
 
@@ -228,10 +254,14 @@ def bench_size(settings, conn, workdir: Path, rows: int, args) -> dict:
         "per-row": f"SELECT → CSV + per-row UPDATE+COMMIT ({per_row:,})",
         "exporter": "python -m exporter run --once",
     }
+    if args.compare_code is not None:
+        labels["ref"] = f"the same, exporter of {args.compare_ref}"
     for key, label in labels.items():
         print(f"  {label:<46} {spread(rates[key]):>34} {median(rates[key]) / plain:>8.2f}x"
               f" {median(server_cpu[key]):>10.2f}c")
     print(f"  exporter: peak RSS {spread(rss)} MB, CPU {median(cpu):.2f} cores while it ran")
+    if args.compare_code is not None:
+        print(f"  exporter now vs {args.compare_ref}: {median(rates['exporter']) / median(rates['ref']):.2f}x")
     return {"rows": rows, "exporter": median(rates["exporter"]), "plain": plain, "rss": max(rss)}
 
 
@@ -244,10 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=5000, help="rows per SELECT of the baselines")
     parser.add_argument("--accounts", type=int, default=4, help="accounts, each with a quota of a third of the rows")
     parser.add_argument("--per-row-rows", type=int, default=5000, help="rows for the per-row UPDATE+COMMIT anchor")
+    parser.add_argument("--compare-ref", metavar="GIT_REF", help="also run the exporter of this commit (before/after)")
     args = parser.parse_args(argv)
     print(machine_line())
     results = []
     with bench_database() as settings, tempfile.TemporaryDirectory(prefix="bench-export-") as tmp:
+        args.compare_code = checkout(args.compare_ref, Path(tmp)) if args.compare_ref else None
         conn = connect_infile(settings)
         try:
             print(server_line(conn), flush=True)
