@@ -56,7 +56,7 @@ from influencers.config import Config
 from influencers.db import describe_mysql_error, ensure_connected, run_transaction
 from influencers.errors import DatabaseUnavailable, InfluencersError, InvalidArgument
 from influencers.events import record_event
-from influencers.tasks import TaskScheduler
+from influencers.tasks import TaskScheduler, claimable_sql
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +74,8 @@ MAX_BACKOFF = 30.0  # a failing node is polled again after at most this many sec
 DISPATCH_EVENTS = ("dispatched", "undispatched", "claimed", "recovered", "released", "paused", "resumed")
 _REASON = re.compile(r"^scrapyd job (?P<job>\S+) on (?P<node>\S+)")
 
-#: Claimable, as in `TaskScheduler.claim` (kept in step with it): pending and not held back, or
-#: paused by a worker with an auto-resume time that has passed.
-_CLAIMABLE = (
-    "t.task_type = 'ingestion' AND NOT t.is_parent AND t.parent_id IS NOT NULL"
-    " AND (t.status = 'pending' AND (t.not_before IS NULL OR t.not_before <= UTC_TIMESTAMP(6))"
-    " OR t.status = 'paused' AND t.not_before IS NOT NULL AND t.not_before <= UTC_TIMESTAMP(6))"
-)
+#: A subtask a worker could claim now (the same condition `TaskScheduler.claim` uses).
+_CLAIMABLE = f"t.task_type = 'ingestion' AND NOT t.is_parent AND t.parent_id IS NOT NULL AND {claimable_sql('t')}"
 _IN = ", ".join(f"'{name}'" for name in DISPATCH_EVENTS)
 _LAST_DISPATCH_EVENT = (
     "SELECT x.id FROM events x WHERE x.entity = 'task' AND x.entity_id = t.id"

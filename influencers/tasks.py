@@ -88,6 +88,14 @@ class Claim:
         return self.task.id
 
 
+def claimable_sql(alias: str = "") -> str:
+    """The condition a claim looks for: pending and not held back, or paused by a worker with an
+    auto-resume time that has passed (an operator's pause has none and waits for `resume`)."""
+    t = f"{alias}." if alias else ""
+    return (f"({t}status = 'pending' AND ({t}not_before IS NULL OR {t}not_before <= UTC_TIMESTAMP(6))"
+            f" OR {t}status = 'paused' AND {t}not_before IS NOT NULL AND {t}not_before <= UTC_TIMESTAMP(6))")
+
+
 def parse_marker(marker: str | None) -> int:
     if not marker or "=" not in marker:
         return 0
@@ -289,11 +297,7 @@ class TaskScheduler:
         token = secrets.token_hex(16)
 
         def claim(cursor: Any) -> Claim | None:
-            conditions = [
-                "task_type = %s", "NOT is_parent",
-                "(status = 'pending' AND (not_before IS NULL OR not_before <= UTC_TIMESTAMP(6))"
-                " OR status = 'paused' AND not_before IS NOT NULL AND not_before <= UTC_TIMESTAMP(6))",
-            ]
+            conditions = ["task_type = %s", "NOT is_parent", claimable_sql()]
             params: list[Any] = [task_type]
             if task_id is not None:
                 conditions.append("id = %s")
