@@ -200,23 +200,6 @@ class NaivePipeline:
         return item
 
 
-class AckPipeline:
-    """No storage: a page counts as committed the moment its marker arrives. What Scrapy itself
-    costs per item of this shape (the ceiling for any pipeline in this crawl)."""
-
-    def __init__(self, service: IngestionService) -> None:
-        self.service = service
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> AckPipeline:
-        return cls(IngestionService.of(crawler))
-
-    def process_item(self, item: Any) -> Any:
-        if isinstance(item, PageDone):
-            self.service.pages_committed(item.task_id, [item.page_number])
-        return item
-
-
 @dataclass(slots=True)
 class PageOfItems:
     """One page as ONE Scrapy item: its rows and its marker (the recommended item shape)."""
@@ -252,8 +235,9 @@ def crawl(mode: str, items: int, result: str, pages_file: str, extra: list[str])
         settings.set(name, value, priority="cmdline")
     settings.set("LOG_FILE", f"{result}.log", priority="cmdline")
     if mode != "real":
-        pipeline = {"naive": "NaivePipeline", "none": "AckPipeline", "pages": "PageItemsPipeline"}[mode]
-        settings.set("ITEM_PIPELINES", {f"bench.ingest_pipeline.{pipeline}": 300}, priority="cmdline")
+        pipeline = {"naive": "bench.ingest_pipeline.NaivePipeline", "none": "bench.pipelines.AckPipeline",
+                    "pages": "bench.ingest_pipeline.PageItemsPipeline"}[mode]
+        settings.set("ITEM_PIPELINES", {pipeline: 300}, priority="cmdline")
     process = CrawlerProcess(settings, install_root_handler=True)
     pages = (items + PAGE_SIZE - 1) // PAGE_SIZE
     # The classes from the importable module, not __main__'s copies: the pipelines (loaded by
