@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_POLL_INTERVAL = 10.0
 DEFAULT_WORKER_NAME = "exporter"
 LEASE_SECONDS = 60.0
+HEARTBEATS_PER_LEASE = 6  # renew the lease every lease/6 seconds while batches go on
 ERROR_BACKOFF_SECONDS = 30.0
 EXPORT_DIR_MAX = 150  # leaves room for domain/date/file name in export_logs.file_path (255)
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_WORK_LEFT = 0, 1, 2, 3
@@ -199,6 +200,7 @@ class ExportService:
         Files are written in the background while the next batch is reserved (see
         exporter/batches.py); every change of the task's state waits for the batch in flight.
         """
+        beaten = time.monotonic()  # the claim itself set the lease
         try:
             self.batches.recover(task_id=claim.task_id)
             while True:
@@ -209,13 +211,18 @@ class ExportService:
                 reservation = self.batches.export_next(claim)
                 self._batches_done(reservation.finished)
                 if reservation.batch is not None:
-                    if not self.scheduler.heartbeat(claim):
-                        raise ClaimLost(f"task {claim.task_id} is no longer held by {claim.worker_id}")
+                    # Every reserve is fenced by the task row; the lease only needs renewing well
+                    # before it runs out, not a commit (and an fsync) per batch.
+                    if time.monotonic() - beaten >= self.settings.lease_seconds / HEARTBEATS_PER_LEASE:
+                        if not self.scheduler.heartbeat(claim):
+                            raise ClaimLost(f"task {claim.task_id} is no longer held by {claim.worker_id}")
+                        beaten = time.monotonic()
                     continue
                 next_claim = self._no_batch(claim, reservation)
                 if next_claim is None:
                     return
                 claim = next_claim
+                beaten = time.monotonic()
                 self.batches.recover(task_id=claim.task_id)
         except ClaimLost as exc:
             self._batches_done(self.batches.drain(quiet=True))
