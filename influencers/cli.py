@@ -17,8 +17,8 @@ import pymysql
 
 from influencers import dispatch, reports
 from influencers.accounts import AccountManager
-from influencers.argtypes import iso_date, non_negative_int, positive_int
 from influencers.api import register as register_api
+from influencers.argtypes import iso_date, non_negative_int, positive_int
 from influencers.config import Config, get_config
 from influencers.credentials import CredentialCipher
 from influencers.db import apply_schema, connect, describe_mysql_error

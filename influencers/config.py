@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -122,7 +122,7 @@ def _fixed_utc_offset(tz_name: str) -> str:
         zone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError("INFLUENCERS_TZ", f"unknown time zone {tz_name!r} (e.g. Asia/Shanghai)") from None
-    offset = datetime.now(timezone.utc).astimezone(zone).utcoffset()
+    offset = datetime.now(UTC).astimezone(zone).utcoffset()
     minutes = int(offset.total_seconds() // 60) if offset else 0
     sign = "+" if minutes >= 0 else "-"
     return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"

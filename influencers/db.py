@@ -19,8 +19,8 @@ from typing import TypeVar
 
 import pymysql
 import pymysql.cursors
-from pymysql.constants import CLIENT
 from pymysql.connections import Connection
+from pymysql.constants import CLIENT
 
 from influencers.config import MySQLSettings
 from influencers.errors import DatabaseUnavailable, SchemaMissing

@@ -5,7 +5,7 @@ Plain SELECTs over the tables the services write; nothing here changes state.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from pymysql.connections import Connection
@@ -72,7 +72,7 @@ def local_day_bounds(day: date | None, utc_offset: str) -> tuple[datetime, datet
     """The UTC interval [start, end) of a local calendar day (today's when `day` is None)."""
     offset = _offset(utc_offset)
     if day is None:
-        day = (datetime.now(timezone.utc) + offset).date()
+        day = (datetime.now(UTC) + offset).date()
     start = datetime.combine(day, time.min) - offset
     return start, start + timedelta(days=1), day
 

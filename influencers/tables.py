@@ -10,10 +10,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from tabulate import tabulate
-
 # tabulate measures cells with wcwidth when this is on, so 美妆 counts as four columns.
 import tabulate as _tabulate_module
+from tabulate import tabulate
 
 _tabulate_module.WIDE_CHARS_MODE = True
 

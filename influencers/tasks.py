@@ -16,6 +16,7 @@ immediately, and a task that keeps losing its worker without progress fails afte
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -152,10 +153,8 @@ class Worker:
             logger.warning("worker %s reconnected its liveness lock", self.worker_id)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing a dead connection is fine
             self._conn.close()
-        except Exception:  # noqa: BLE001 - closing a dead connection is fine
-            pass
 
 
 class TaskScheduler:

@@ -11,7 +11,7 @@ the zone's offset.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -274,7 +274,7 @@ class ExportReport(BaseModel):
 
 def as_utc(value: Any) -> Any:
     """A naive DATETIME read in the UTC session, marked as UTC."""
-    return value.replace(tzinfo=timezone.utc) if isinstance(value, datetime) and value.tzinfo is None else value
+    return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
 
 
 def as_local(value: Any, utc_offset: str) -> Any:

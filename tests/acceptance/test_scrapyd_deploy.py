@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.database import REPO_ROOT
-
 from tests.fixtures.scrapyd import BIN
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]

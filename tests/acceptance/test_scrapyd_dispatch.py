@@ -15,8 +15,7 @@ import pytest
 from influencers.dispatch import Dispatcher, DispatchLedger, ScrapydClient, parse_dispatch_reason, parse_node
 from influencers.tasks import TaskScheduler
 from tests.fixtures.processes import run_cli
-
-from tests.fixtures.scrapyd import free_port, project_egg
+from tests.fixtures.scrapyd import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 

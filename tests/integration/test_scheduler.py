@@ -97,7 +97,7 @@ def test_too_many_attempts_fail_the_task(scheduler, accounts, mysql_settings, co
     for _ in range(2):
         worker = Worker.start(mysql_settings, "doomed")
         doomed = TaskScheduler(connect(mysql_settings), worker, AccountManager(scheduler.conn), lease_seconds=30)
-        assert soon(lambda: doomed.claim("ingestion")) is not None
+        assert soon(lambda doomed=doomed: doomed.claim("ingestion")) is not None
         worker.close()  # the process "dies": its lock is released at once
     assert soon(scheduler.recover) == 1
     task = scheduler.get(2)
@@ -148,7 +148,7 @@ def test_progress_clears_attempts(scheduler, accounts, mysql_settings):
     for page in range(1, 8):  # more crashes than max_attempts, each after some progress
         worker = Worker.start(mysql_settings, "crashy")
         crashy = TaskScheduler(connect(mysql_settings), worker, AccountManager(scheduler.conn), lease_seconds=30)
-        claim = soon(lambda: crashy.claim("ingestion"))  # noqa: B023 - called at once
+        claim = soon(lambda crashy=crashy: crashy.claim("ingestion"))
         assert claim is not None, f"round {page}: task no longer claimable"
         with transaction(crashy.conn) as cursor:
             crashy.set_progress(cursor, claim, f"page={page}")

@@ -111,7 +111,7 @@ def test_dropped_and_uncommitted_pages_are_read_again() -> None:
 
 
 def test_bad_ranges() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="page_from must be >= 1"):
         PagePlan(0, 3)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="page_to must be >= page_from"):
         PagePlan(5, 4)

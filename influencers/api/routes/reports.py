@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -77,7 +77,7 @@ def status(core: CoreDep) -> Status:
     accounts = core.accounts()
     offset = core.config.utc_offset
     return Status(
-        generated_at=datetime.now(timezone.utc),
+        generated_at=datetime.now(UTC),
         today=_day(None, offset),
         tz=core.config.tz_name,
         task_counts=[TaskCount(**row) for row in reports.task_counts(core.conn)],
