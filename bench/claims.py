@@ -1,14 +1,16 @@
 """Claim throughput: 8 worker processes claiming and completing 5,000 tasks with TaskScheduler.
 
-    python -m bench.claims [--tasks 5000] [--workers 8] [--repeat 3] [--anchor-rows 200000]
+    python -m bench.claims [--tasks 5000] [--workers 8] [--accounts 16] [--repeat 3] [--anchor-rows 200000]
 
-Each repeat starts from fresh tables: ``--workers`` accounts and ``--tasks`` claimable ingestion
-subtasks (``start_crawl`` parents of 100 one-page subtasks, as ``--split 1`` makes them). The
+Each repeat starts from fresh tables: ``--accounts`` accounts (default two per worker: a claim
+needs an idle account) and ``--tasks`` claimable ingestion subtasks (``start_crawl`` parents of
+100 one-page subtasks, as ``--split 1`` makes them). The
 workers (``python -m bench.claims --worker``, each with its own ``Worker`` liveness lock) connect
 first and start together; each loops ``claim("ingestion")`` → ``complete()`` until no task is left.
 claims/s = tasks / (wall time from the start signal to the last worker's exit). Afterwards the
 events prove zero double claims: one ``claimed`` event per task, every task completed once (the
-workers' own lists agree), every account taken → freed → taken … and idle at the end.
+workers' own lists agree), every account taken → freed → taken … and idle at the end. "Empty
+claims" counts claims that found nothing to take while tasks were still left (lock contention).
 
 Anchors in the same run, on a bare table (no leases, events or accounts):
 
@@ -169,7 +171,7 @@ def race(workers: list[subprocess.Popen], timeout: float) -> tuple[float, float,
     return seconds, cpu_seconds(server) - cpu0, reports
 
 
-def prepare_tasks(settings, tasks: int, workers: int) -> None:
+def prepare_tasks(settings, tasks: int, accounts: int) -> None:
     conn = connect(settings)
     try:
         with conn.cursor() as cursor:
@@ -178,7 +180,7 @@ def prepare_tasks(settings, tasks: int, workers: int) -> None:
                 cursor.execute(f"TRUNCATE TABLE {table}")
             cursor.execute("SET FOREIGN_KEY_CHECKS = 1")
         conn.commit()
-        add_accounts(conn, workers)
+        add_accounts(conn, accounts)
         scheduler = TaskScheduler(conn, None, AccountManager(conn))
         left, number = tasks, 0
         while left > 0:
@@ -256,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.claims", description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--accounts", type=int, default=0, help="accounts in the pool (default: 2 per worker)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--anchor-rows", type=int, default=200_000, help="rows for the 1,000-a-claim anchor")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -277,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             print(server_line(conn), flush=True)
             timeout = 120 + args.tasks / 20
             for attempt in range(1, args.repeat + 1):
-                prepare_tasks(settings, args.tasks, args.workers)
+                prepare_tasks(settings, args.tasks, args.accounts or 2 * args.workers)
                 workers = start_workers([["--worker"]] * args.workers, env)
                 seconds, server, reports = race(workers, timeout)
                 checks.append(check_scheduler_run(settings, args.tasks, reports))
@@ -299,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
                 server_share["single"].append(server / seconds)
                 print(f"  run {attempt}: scheduler {rates['scheduler'][-1]:,.0f} claims/s"
                       f" (double claims {checks[-1]['double']}, per worker {checks[-1]['quietest']}–"
-                      f"{checks[-1]['busiest']}), batch anchor {rates['batch'][-1]:,.0f} rows/s,"
+                      f"{checks[-1]['busiest']}, empty claims while tasks were left {checks[-1]['idle_polls']}),"
+                      f" batch anchor {rates['batch'][-1]:,.0f} rows/s,"
                       f" single anchor {rates['single'][-1]:,.0f} rows/s", flush=True)
         finally:
             conn.close()
