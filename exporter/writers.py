@@ -165,7 +165,7 @@ class _JsonlWriter:
 
     def write(self, row: tuple) -> None:
         obj = {}
-        for col, value in zip(COLUMNS, row):
+        for col, value in zip(COLUMNS, row, strict=True):
             if col == "raw_data":
                 value = _raw_json(value)
             elif isinstance(value, (dt.datetime, dt.date)):
@@ -197,7 +197,7 @@ class _XlsxWriter:
 
     def write(self, row: tuple) -> None:
         self._sheet.append(
-            [self._cell(_raw_text(value) if col == "raw_data" else value) for col, value in zip(COLUMNS, row)]
+            [self._cell(_raw_text(value) if col == "raw_data" else value) for col, value in zip(COLUMNS, row, strict=True)]
         )
 
     def close(self) -> None:
