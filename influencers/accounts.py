@@ -149,7 +149,7 @@ class AccountManager:
             params.extend(excluded)
         cursor.execute(
             f"SELECT id FROM accounts WHERE {' AND '.join(conditions)}"
-            " ORDER BY last_used_at IS NOT NULL, last_used_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+            " ORDER BY last_used_at, id LIMIT 1 FOR UPDATE SKIP LOCKED",  # NULLs (never used) sort first
             params,
         )
         row = cursor.fetchone()

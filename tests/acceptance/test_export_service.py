@@ -256,18 +256,18 @@ def test_sigkill_at_random_moments_keeps_every_row_in_exactly_one_file(db, accou
 
 
 def test_three_exporters_on_one_domain_with_five_accounts(db, accounts, env):
-    insert_rows(db, "美妆", 20_000)
+    insert_rows(db, "美妆", 60_000)  # seconds of work, so the three processes really overlap
     for n in range(1, 6):
-        accounts.add(f"account{n}", "pw", daily_export_limit=3000)
+        accounts.add(f"account{n}", "pw", daily_export_limit=10_000)
     tasks = [start_export(env, "美妆") for _ in range(3)]
     procs = [exporter(env, "--once", "--batch-size", "700", "--worker-name", f"exp{n}") for n in range(3)]
     results = [(proc.wait(timeout=120), proc.stderr.read()) for proc in procs]
     for code, stderr in results:
         assert code == 3, stderr  # rows are left, waiting for tomorrow's quota
     owner = check_exactly_once(db, Path(env["INFLUENCERS_EXPORT_DIR"]))
-    assert len(owner) == 15_000  # every account's quota used, not one row more
+    assert len(owner) == 50_000  # every account's quota used, not one row more
     for account in accounts.list():
-        assert account.today_export_count == 3000 and account.status == "idle"
+        assert account.today_export_count == 10_000 and account.status == "idle"
     states = {r["id"]: r["status"] for r in query(db, "SELECT id, status FROM tasks")}
     # A task the quota ran out before it was ever claimed stays pending; none may finish or fail.
     assert set(states) == set(tasks) and set(states.values()) <= {"paused", "pending"} and "paused" in states.values()
