@@ -172,7 +172,7 @@ def check_export(settings, export_dir: Path, rows: int) -> dict:
     conn = connect(settings)
     try:
         with conn.cursor() as cursor:
-            cursor.execute("SELECT COUNT(*) AS n FROM influencers WHERE status = 'exported' AND export_log_id IS NOT NULL")
+            cursor.execute("SELECT COUNT(*) AS n FROM influencers WHERE status = 'exported' AND export_log_id <> 0")
             exported = cursor.fetchone()["n"]
             cursor.execute("SELECT COUNT(*) AS batches, SUM(exported_count) AS counted, SUM(state <> 'published') AS open,"
                            " COUNT(DISTINCT account_id) AS accounts FROM export_logs")

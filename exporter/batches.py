@@ -69,7 +69,7 @@ _ID_CHUNK = 1000
 TASK_FOR_BATCH = (
     "SELECT domain, progress_marker, export_limit, exported_count, export_format FROM tasks WHERE id = %s"
 )
-PENDING_FILTER = "domain = %s AND status = 'pending_export' AND export_log_id IS NULL AND id > %s"
+PENDING_FILTER = "domain = %s AND status = 'pending_export' AND export_log_id = 0 AND id > %s"
 LOCK_ROWS = f"SELECT id FROM influencers WHERE {PENDING_FILTER} ORDER BY id LIMIT %s FOR UPDATE"
 ANY_ROW_LEFT = f"SELECT id FROM influencers WHERE {PENDING_FILTER} ORDER BY id LIMIT 1"
 ACCOUNT_DAY = (
@@ -275,7 +275,7 @@ class BatchExporter:
             chunk = ids[start:start + _ID_CHUNK]
             cursor.execute(
                 f"UPDATE influencers SET export_log_id = %s WHERE id IN ({', '.join(['%s'] * len(chunk))})"
-                " AND export_log_id IS NULL",
+                " AND export_log_id = 0",
                 (batch_id, *chunk),
             )
             marked += cursor.rowcount

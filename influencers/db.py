@@ -91,9 +91,19 @@ def _describe(exc: pymysql.err.MySQLError) -> str:
     return f"error {code}"
 
 
+#: Isolation levels a transaction may ask for (they are put into SQL, so only these).
+ISOLATION_LEVELS = frozenset({"READ COMMITTED", "REPEATABLE READ"})
+
+
 @contextmanager
-def transaction(conn: Connection) -> Iterator[pymysql.cursors.Cursor]:
-    """One transaction: commit when the block ends, roll back if it raises."""
+def transaction(conn: Connection, isolation: str | None = None) -> Iterator[pymysql.cursors.Cursor]:
+    """One transaction: commit when the block ends, roll back if it raises. ``isolation`` sets
+    the level of this transaction only (the session's default, REPEATABLE READ, otherwise)."""
+    if isolation is not None:
+        if isolation not in ISOLATION_LEVELS:
+            raise ValueError(f"unknown isolation level {isolation!r}")
+        with conn.cursor() as cursor:
+            cursor.execute(f"SET TRANSACTION ISOLATION LEVEL {isolation}")
     conn.begin()
     cursor = conn.cursor()
     try:
@@ -110,11 +120,12 @@ def transaction(conn: Connection) -> Iterator[pymysql.cursors.Cursor]:
         cursor.close()
 
 
-def run_transaction(conn: Connection, work: Callable[[pymysql.cursors.Cursor], T], attempts: int = 6) -> T:
+def run_transaction(conn: Connection, work: Callable[[pymysql.cursors.Cursor], T], attempts: int = 6,
+                    isolation: str | None = None) -> T:
     """Run `work(cursor)` in a transaction, again from the start on deadlock or lock wait timeout."""
     for attempt in range(1, attempts + 1):
         try:
-            with transaction(conn) as cursor:
+            with transaction(conn, isolation) as cursor:
                 return work(cursor)
         except pymysql.err.OperationalError as exc:
             code = exc.args[0] if exc.args else 0
@@ -143,8 +154,35 @@ def apply_schema(mysql: MySQLSettings, schema_path: Path = SCHEMA_PATH) -> None:
             cursor.execute(f"USE `{mysql.database}`")
             for statement in split_sql(schema_path.read_text(encoding="utf-8")):
                 cursor.execute(statement)
+            _upgrade(cursor, mysql.database)
     finally:
         server.close()
+
+
+def _upgrade(cursor: pymysql.cursors.DictCursor, database: str) -> None:
+    """Bring a database made by an earlier schema up to date. `CREATE TABLE IF NOT EXISTS`
+    leaves an existing table alone, and operators keep their data across upgrades."""
+    cursor.execute(
+        "SELECT is_nullable AS nullable FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = 'influencers' AND column_name = 'export_log_id'",
+        (database,),
+    )
+    row = cursor.fetchone()
+    if row is None or row["nullable"] != "YES":
+        return
+    logger.info("upgrading influencers.export_log_id to NOT NULL DEFAULT 0 (see sql/schema.sql)")
+    cursor.execute(
+        "SELECT constraint_name AS name FROM information_schema.referential_constraints"
+        " WHERE constraint_schema = %s AND table_name = 'influencers' AND referenced_table_name = 'export_logs'",
+        (database,),
+    )
+    for found in cursor.fetchall():
+        cursor.execute(f"ALTER TABLE influencers DROP FOREIGN KEY `{found['name']}`")
+    cursor.execute("UPDATE influencers SET export_log_id = 0 WHERE export_log_id IS NULL")
+    cursor.execute(
+        "ALTER TABLE influencers MODIFY export_log_id BIGINT NOT NULL DEFAULT 0"
+        " COMMENT 'the export batch (file) this row went to; 0: none yet'"
+    )
 
 
 def split_sql(script: str) -> list[str]:
