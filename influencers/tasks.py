@@ -89,12 +89,19 @@ class Claim:
         return self.task.id
 
 
-def claimable_sql(alias: str = "") -> str:
-    """The condition a claim looks for: pending and not held back, or paused by a worker with an
-    auto-resume time that has passed (an operator's pause has none and waits for `resume`)."""
+def claimable_conditions(alias: str = "") -> tuple[str, str]:
+    """What a claim looks for, as (due paused, pending): paused by a worker with an auto-resume
+    time that has passed (an operator's pause has none and waits for `resume`), or pending and
+    not held back."""
     t = f"{alias}." if alias else ""
-    return (f"({t}status = 'pending' AND ({t}not_before IS NULL OR {t}not_before <= UTC_TIMESTAMP(6))"
-            f" OR {t}status = 'paused' AND {t}not_before IS NOT NULL AND {t}not_before <= UTC_TIMESTAMP(6))")
+    return (f"{t}status = 'paused' AND {t}not_before IS NOT NULL AND {t}not_before <= UTC_TIMESTAMP(6)",
+            f"{t}status = 'pending' AND ({t}not_before IS NULL OR {t}not_before <= UTC_TIMESTAMP(6))")
+
+
+def claimable_sql(alias: str = "") -> str:
+    """Either claimable condition, for queries that count or list claimable tasks."""
+    paused, pending = claimable_conditions(alias)
+    return f"({pending} OR {paused})"
 
 
 def parse_marker(marker: str | None) -> int:
@@ -296,7 +303,7 @@ class TaskScheduler:
         token = secrets.token_hex(16)
 
         def claim(cursor: Any) -> Claim | None:
-            conditions = ["task_type = %s", "NOT is_parent", claimable_sql()]
+            conditions = ["task_type = %s", "NOT is_parent"]
             params: list[Any] = [task_type]
             if task_id is not None:
                 conditions.append("id = %s")
@@ -304,11 +311,20 @@ class TaskScheduler:
             if domain is not None:
                 conditions.append("domain = %s")
                 params.append(domain)
-            cursor.execute(
-                f"SELECT id, status FROM tasks WHERE {' AND '.join(conditions)} ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
-                params,
-            )
-            row = cursor.fetchone()
+            # One status per query, so each walks ix_tasks_claim in id order and stops at the first
+            # row it can lock; an OR of both sorts every task of the type and locks them all
+            # (bench/README.md, claims). Due paused tasks first: under a steady flow of new tasks
+            # they would otherwise never be resumed.
+            row = None
+            for status_condition in claimable_conditions():
+                cursor.execute(
+                    f"SELECT id, status FROM tasks WHERE {' AND '.join([*conditions, status_condition])}"
+                    " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    params,
+                )
+                row = cursor.fetchone()
+                if row is not None:
+                    break
             if row is None:
                 return None
             account = self.accounts.take_idle_account(
@@ -332,7 +348,10 @@ class TaskScheduler:
             )
             return Claim(self.get(row["id"], cursor=cursor), token, account.id, self.worker_id or "")
 
-        claimed = run_transaction(self.conn, claim)
+        # READ COMMITTED: the SKIP LOCKED scans then lock the one row they return and no gaps in
+        # ix_tasks_claim; under REPEATABLE READ their gap locks and the status change of the
+        # claimed row (an index insert) deadlock concurrent claimers.
+        claimed = run_transaction(self.conn, claim, isolation="READ COMMITTED")
         if claimed:
             logger.info("claimed task %s (%s %s) with account %s", claimed.task_id, task_type,
                         claimed.task.domain, claimed.account_id,
