@@ -9,11 +9,16 @@ the top) cannot hide a row, because every row only ever moves to a page not yet 
 A page moves through: wanted → in flight → fetched (rows handed to the pipeline) → committed,
 or → failed (with a reason) once its retries are spent. The task is finished when every page up
 to the end is committed or failed and nothing is in flight or waiting for the pipeline.
+
+Every question and event costs time in the pages it touches, not in the task's length: a cursor
+stands on the first page never handed out and one on the end of the committed prefix, and both
+only move forward (a 10,000-page task would otherwise spend seconds of the reactor's CPU
+rescanning its range on every page).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 
 class PagePlan:
@@ -39,9 +44,11 @@ class PagePlan:
         self.fetched: set[int] = set()
         self.failed: dict[int, str] = {}
         self.end_page: int | None = None  # the last page of the listing, once seen
-        first_open = self._first_open()
+        self._prefix_end = page_from - 1  # every page up to it is committed
+        self._cursor = page_from  # every page below it was committed or handed out at least once
+        self._returned: set[int] = set()  # pages below the cursor that are wanted again
         # Without page_to, read one page past what we know until the listing tells its length.
-        self._horizon = page_to if page_to is not None else first_open
+        self._horizon = page_to if page_to is not None else self._first_open()
 
     # -- questions ----------------------------------------------------------------------------
 
@@ -58,13 +65,14 @@ class PagePlan:
             if len(self.in_flight) >= self.window:
                 break
             self.in_flight.add(page)
+            self._returned.discard(page)
             pages.append(page)
         return pages
 
     @property
     def finished(self) -> bool:
         """Nothing in flight, nothing waiting for the pipeline, nothing left to request."""
-        return not self.in_flight and not self.fetched and not self._open_pages()
+        return not self.in_flight and not self.fetched and not self._any_open()
 
     @property
     def succeeded(self) -> bool:
@@ -74,13 +82,13 @@ class PagePlan:
     @property
     def all_fetched(self) -> bool:
         """Nothing left to request or in flight (pages may still wait for the pipeline)."""
-        return not self.in_flight and not self._open_pages()
+        return not self.in_flight and not self._any_open()
 
     def marker(self, extra: Iterable[int] = ()) -> int:
         """The contiguous committed prefix: all pages up to it are committed (with ``extra``)."""
-        done = self.committed.union(extra)
-        page = self.page_from - 1
-        while page + 1 in done:
+        extra = set(extra)
+        page = self._first_open() - 1
+        while page + 1 in extra or page + 1 in self.committed:
             page += 1
         return page
 
@@ -107,30 +115,53 @@ class PagePlan:
     def on_dropped(self, page: int) -> None:
         """The page was not read (task stopping); it stays wanted for the next run."""
         self.in_flight.discard(page)
+        self._want_again(page)
 
     def on_committed(self, pages: Iterable[int]) -> None:
         for page in pages:
             self.fetched.discard(page)
             self.in_flight.discard(page)
+            self._returned.discard(page)
             self.committed.add(page)
 
     def on_uncommitted(self, pages: Iterable[int]) -> None:
         """The pipeline could not commit these pages: read them again."""
         for page in pages:
             self.fetched.discard(page)
+            self._want_again(page)
 
     # -- helpers ------------------------------------------------------------------------------
 
-    def _open_pages(self) -> list[int]:
-        """Pages not yet read, in order, up to what is known of the end."""
-        busy = self.committed | self.in_flight | self.fetched | self.failed.keys()
-        return [p for p in range(self.page_from, self._limit() + 1) if p not in busy]
+    def _busy(self, page: int) -> bool:
+        return page in self.committed or page in self.in_flight or page in self.fetched or page in self.failed
+
+    def _want_again(self, page: int) -> None:
+        if not self._busy(page) and page < self._cursor:
+            self._returned.add(page)
+
+    def _open_pages(self) -> Iterator[int]:
+        """Pages not yet read, in order, up to what is known of the end. Lazy: the caller may
+        mark each page busy before asking for the next."""
+        limit = self._limit()
+        for page in sorted(self._returned):
+            if page <= limit and not self._busy(page):
+                yield page
+        while self._cursor <= limit:
+            if self._busy(self._cursor):
+                self._cursor += 1
+            else:
+                yield self._cursor
+                if not self._busy(self._cursor):
+                    return  # the caller did not take it: it stays open
+
+    def _any_open(self) -> bool:
+        return next(self._open_pages(), None) is not None
 
     def _first_open(self) -> int:
-        page = self.page_from
-        while page in self.committed:
-            page += 1
-        return page
+        """The first page that is not committed (the committed prefix only grows)."""
+        while self._prefix_end + 1 in self.committed:
+            self._prefix_end += 1
+        return self._prefix_end + 1
 
     def _limit(self) -> int:
         last = self.last_page

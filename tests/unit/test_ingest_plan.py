@@ -110,6 +110,42 @@ def test_dropped_and_uncommitted_pages_are_read_again() -> None:
     assert plan.next_pages() == [1]
 
 
+def test_a_page_given_back_behind_others_is_read_again_first() -> None:
+    plan = PagePlan(1, 6, window=3)
+    assert plan.next_pages() == [1, 2, 3]
+    plan.on_fetched(1, has_more=True)
+    plan.on_committed([1])
+    plan.on_dropped(2)
+    plan.on_fetched(3, has_more=True)
+    assert plan.next_pages() == [2, 4, 5]
+    plan.on_uncommitted([3])
+    plan.on_fetched(2, has_more=True)
+    plan.on_committed([2])
+    assert plan.next_pages() == [3]
+    assert plan.marker() == 2 and plan.marker([3, 4]) == 4
+
+
+class CountingPlan(PagePlan):
+    checks = 0
+
+    def _busy(self, page: int) -> bool:
+        CountingPlan.checks += 1
+        return super()._busy(page)
+
+
+def test_a_long_task_costs_work_linear_in_its_pages() -> None:
+    """A 10,000-page task once spent seconds of reactor CPU rescanning its range on every page:
+    the page checks a whole run makes must grow with the pages, not with their square."""
+    counts = {}
+    for pages in (1_000, 4_000):
+        CountingPlan.checks = 0
+        plan = CountingPlan(1, None, committed=[50, 51, 52], window=2)
+        assert drain(plan, last=pages) == [p for p in range(1, pages + 1) if p not in (50, 51, 52)]
+        assert plan.marker() == pages and plan.succeeded
+        counts[pages] = CountingPlan.checks
+    assert counts[4_000] < 5 * counts[1_000], counts
+
+
 def test_bad_ranges() -> None:
     with pytest.raises(ValueError, match="page_from must be >= 1"):
         PagePlan(0, 3)
