@@ -1,15 +1,15 @@
 """Ingestion pipeline throughput: the project's MySQL pipeline inside a running crawler.
 
     python -m bench.ingest_pipeline [--items 200000] [--naive-items 20000] [--split 100] [--repeat 3]
-                                    [--set NAME=VALUE] [--no-page-items]
+                                    [--set NAME=VALUE]
 
 A crawl of the ``bench_pipeline`` spider (below) runs in its own process under the project's
 settings, in the operator's shape: ``start_crawl`` subtasks of ``--split`` pages, the real
 ingestion service claiming them with accounts in service mode (``INGEST_MAX_TASKS``, two at once),
 pages requested through the engine as ``data:`` URIs (no network, no platform; the middleware that
-logs in is off), and each page's callback yielding its 20 ``InfluencerItem``s and the ``PageDone``
-marker exactly like the ``influencers`` spider does, after one ``json.loads`` of the page as a
-listing costs. The pipeline commits them with everything a page costs: the upsert by uid, the
+logs in is off), and each page's callback yielding one ``InfluencerPage`` item with its 20 rows
+exactly like the ``influencers`` spider does, after one ``orjson.loads`` of the page, as the
+sandbox adapter parses a listing. The pipeline commits them with everything a page costs: the upsert by uid, the
 page's ``ingestion_logs`` row, the fence and the task's progress marker; every subtask ends
 ``completed`` at its last page. Items are synthetic (~600 bytes of JSON with Chinese text, emoji,
 2% spreadsheet-hostile nicknames), and 30% of them repeat the uid of an earlier item with fresh
@@ -24,9 +24,6 @@ In the same run, from the same empty tables:
 * ``none``      the same crawl with a pipeline that stores nothing and acknowledges each page
                 at once: what Scrapy and the ingestion service cost per item of this shape, the
                 ceiling for any pipeline in this crawl;
-* ``pages``     a prototype of the fix recommended in bench/README.md: the same pipeline class
-                (its batching, transaction and marker code) receiving one Scrapy item per page
-                (the 20 rows and the marker together) instead of 21;
 * ``write``     the pipeline's database side alone: ``influencers.pipelines.store.write_batch``
                 (the transaction its thread runs: log rows, upserts, fence, marker) called in a
                 loop on the same pages, 2,000 rows a transaction, no Scrapy;
@@ -46,12 +43,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import scrapy
-from scrapy.exceptions import DropItem
 
 from bench.common import (
     REPO_ROOT,
@@ -77,8 +73,7 @@ from bench.common import (
 from influencers.db import connect
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import META_ACCOUNT, META_PAGE, META_STARTED, META_TASK
-from influencers.items import InfluencerItem, PageDone
-from influencers.pipelines.mysql import MySQLPipeline
+from influencers.items import InfluencerPage
 from influencers.spiders.influencers import InfluencersSpider, utcnow
 from influencers.tasks import TaskScheduler
 
@@ -113,9 +108,8 @@ class BenchPipelineSpider(InfluencersSpider):
 
     name = "bench_pipeline"
 
-    def __init__(self, pages_file: str = "", result: str = "", page_items: str = "", **kwargs: Any) -> None:
+    def __init__(self, pages_file: str = "", result: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.page_items = bool(page_items)
         # One JSON array of rows per line, read when its page is parsed: the crawl's memory is the
         # pipeline's, and a page costs one json.loads, as a listing does.
         self.pages_file = open(pages_file, "rb")  # noqa: SIM115 - closed in closed()
@@ -135,7 +129,7 @@ class BenchPipelineSpider(InfluencersSpider):
 
     def listing(self, page: int) -> list[dict[str, Any]]:
         self.pages_file.seek(self.offsets[page - 1])
-        return json.loads(self.pages_file.readline())
+        return orjson.loads(self.pages_file.readline())  # what the sandbox adapter's parse costs
 
     def memory_page(self, response: scrapy.http.Response) -> Any:
         meta = response.meta
@@ -145,18 +139,9 @@ class BenchPipelineSpider(InfluencersSpider):
             if run is not None:
                 self.service.page_dropped(task_id, page, "task stopping")
             return
-        rows = self.listing(page)
-        source = source_page(page)
-        items = [InfluencerItem(uid=row.get("uid"), nickname=row.get("nickname"), domain=run.domain, source_page=source,
-                                raw_data=row, task_id=task_id, page_number=page) for row in rows]
-        done = PageDone(task_id=task_id, page_number=page, domain=run.domain, account_id=meta[META_ACCOUNT],
-                        source_url=response.url, row_count=len(rows), started_at=meta[META_STARTED],
-                        finished_at=utcnow())
-        if self.page_items:
-            yield PageOfItems(items, done)
-        else:
-            yield from items
-            yield done
+        yield InfluencerPage(task_id=task_id, page_number=page, domain=run.domain, account_id=meta[META_ACCOUNT],
+                             source_url=source_page(page), started_at=meta[META_STARTED], finished_at=utcnow(),
+                             rows=self.listing(page))
         self.crawler.stats.inc_value("ingest/pages_fetched")
         self.service.page_fetched(task_id, page, has_more=page < self.total_pages, total_pages=self.total_pages)
 
@@ -190,44 +175,21 @@ class NaivePipeline:
     def process_item(self, item: Any) -> Any:
         from influencers.pipelines.store import INSERT_LOGS, UPSERT_INFLUENCERS
 
+        if not isinstance(item, InfluencerPage):
+            return item
         with self.conn.cursor() as cursor:
-            if isinstance(item, InfluencerItem):
-                cursor.execute(UPSERT_INFLUENCERS, (item.uid, item.nickname, item.domain, item.source_page,
-                                                    dumps(item.raw_data), None))
+            for row in item.rows:
+                cursor.execute(UPSERT_INFLUENCERS, (row["uid"], row.get("nickname"), item.domain, item.source_url,
+                                                    dumps(row), None))
                 self.conn.commit()
-            elif isinstance(item, PageDone):
-                claim = self.service.claim_for(item.task_id)
-                cursor.execute(INSERT_LOGS, (item.task_id, item.account_id, item.domain, item.page_number,
-                                             item.row_count, item.started_at, item.finished_at, item.source_url))
-                marker = self.service.marker_for(item.task_id, [item.page_number])
-                TaskScheduler(self.conn, None, None).set_progress(cursor, claim, f"page={marker}")
-                self.conn.commit()
-                self.service.pages_committed(item.task_id, [item.page_number])
+            claim = self.service.claim_for(item.task_id)
+            cursor.execute(INSERT_LOGS, (item.task_id, item.account_id, item.domain, item.page_number,
+                                         len(item.rows), item.started_at, item.finished_at, item.source_url))
+            marker = self.service.marker_for(item.task_id, [item.page_number])
+            TaskScheduler(self.conn, None, None).set_progress(cursor, claim, f"page={marker}")
+            self.conn.commit()
+            self.service.pages_committed(item.task_id, [item.page_number])
         return item
-
-
-@dataclass(slots=True)
-class PageOfItems:
-    """One page as ONE Scrapy item: its rows and its marker (the recommended item shape)."""
-
-    items: list[InfluencerItem]
-    done: PageDone
-
-
-class PageItemsPipeline(MySQLPipeline):
-    """A PROTOTYPE of the recommended fix, not project code: the project's pipeline (same
-    buffering, batches, transaction and marker) fed a page per ``process_item`` call, so Scrapy's
-    per-item machinery runs once a page instead of 21 times. Uses the pipeline's internals."""
-
-    def process_item(self, item: Any) -> Any:
-        if not isinstance(item, PageOfItems):
-            return super().process_item(item)
-        for row in item.items:
-            try:
-                self._add_row(row)
-            except DropItem:
-                pass
-        return super().process_item(item.done)
 
 
 def crawl(mode: str, items: int, result: str, pages_file: str, extra: list[str], split: int) -> int:
@@ -241,20 +203,17 @@ def crawl(mode: str, items: int, result: str, pages_file: str, extra: list[str],
         settings.set(name, value, priority="cmdline")
     settings.set("LOG_FILE", f"{result}.log", priority="cmdline")
     if mode != "real":
-        pipeline = {"naive": "bench.ingest_pipeline.NaivePipeline", "none": "bench.pipelines.AckPipeline",
-                    "pages": "bench.ingest_pipeline.PageItemsPipeline"}[mode]
+        pipeline = {"naive": "bench.ingest_pipeline.NaivePipeline", "none": "bench.pipelines.AckPipeline"}[mode]
         settings.set("ITEM_PIPELINES", {pipeline: 300}, priority="cmdline")
     process = CrawlerProcess(settings, install_root_handler=True)
     pages = (items + PAGE_SIZE - 1) // PAGE_SIZE
-    # The classes from the importable module, not __main__'s copies: the pipelines (loaded by
-    # path from ITEM_PIPELINES) must see the same PageOfItems class the spider yields.
+    # The class from the importable module, not __main__'s copy (the pipelines are loaded by path).
     from bench.ingest_pipeline import BenchPipelineSpider as Spider
 
     # split > 0: service mode over the start_crawl subtasks the parent created (the operator's
     # shape); 0: one task over every page (`-a domain= -a pages=`).
     target = {"once": "1"} if split else {"domain": DOMAIN, "pages": str(pages)}
-    process.crawl(Spider, **target, pages_file=pages_file, result=result,
-                  page_items="1" if mode == "pages" else "")
+    process.crawl(Spider, **target, pages_file=pages_file, result=result)
     process.start()
     return 0
 
@@ -415,9 +374,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="pages per start_crawl subtask, crawled in service mode (0: one task over every page)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a Scrapy setting for every crawl of the run (e.g. CONCURRENT_ITEMS=32)")
-    parser.add_argument("--no-page-items", dest="page_items", action="store_false",
-                        help="skip the one-item-per-page prototype")
-    parser.add_argument("--crawl", choices=("real", "naive", "none", "pages"), help=argparse.SUPPRESS)
+    parser.add_argument("--crawl", choices=("real", "naive", "none"), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--pages-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -456,13 +413,6 @@ def main(argv: list[str] | None = None) -> int:
                     rates["naive"].append(naive_items / naive["seconds"])
                     server_share["naive"].append(naive["server_cpu"] / naive["wall"])
 
-                    if args.page_items:
-                        reset(settings, pages_of(args.items), args.split)
-                        paged = run_crawl(settings, workdir, "pages", args.items, attempt, args)
-                        check_crawl(settings, newest[args.items], args.items, ordered=not args.split)
-                        rates["pages"].append(args.items / paged["seconds"])
-                        server_share["pages"].append(paged["server_cpu"] / paged["wall"])
-
                     reset(settings, pages_of(args.items), args.split)
                     bare = run_crawl(settings, workdir, "none", args.items, attempt, args)
                     rates["none"].append(args.items / bare["seconds"])
@@ -499,7 +449,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'path':<58} {'items/s (min–max)':>30} {'vs naive':>9} {'vs LOAD':>8} {'server CPU':>11}")
     for key, label in (("real", "MySQLPipeline in a running crawl (batched, off-reactor)"),
                        ("naive", f"naive pipeline: per-item upsert + COMMIT ({naive_items:,})"),
-                       ("pages", "prototype: the same pipeline, ONE Scrapy item per page"),
                        ("none", "the same crawl, no storage (pages acknowledged at once)"),
                        ("write", f"the pipeline's write path alone, no Scrapy ({BATCH_ITEMS:,} a commit)"),
                        ("load", "LOAD DATA LOCAL INFILE … REPLACE (same rows)")):

@@ -38,6 +38,11 @@ ACCOUNTS_CAPTCHA_COOLDOWN = 300
 ACCOUNTS_DAILY_CAP_COOLDOWN = None  # None: until the next local midnight (INFLUENCERS_TZ)
 ACCOUNTS_LOGIN_FAILURE_COOLDOWN = 600
 
+# One item per page (influencers/items.py): Scrapy 2.19 starts CONCURRENT_ITEMS coroutines for
+# every response whatever it yields, which cost the crawler about half its CPU per page at the
+# default of 100 (bench/README.md).
+CONCURRENT_ITEMS = 1
+
 # -- MySQL pipeline --------------------------------------------------------------------------
 MYSQL_BATCH_ITEMS = 2000
 MYSQL_FLUSH_INTERVAL = 1.0
@@ -68,6 +73,10 @@ CONCURRENT_REQUESTS_PER_DOMAIN = 4  # per account: each account has its own down
 DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60
 COOKIES_DEBUG = False  # never log cookies
+# Scrapy re-reads and re-parses a generator callback's source on every response to warn about
+# `return value`; its cache is keyed by bound methods that die with each request. That was ~18%
+# of the crawler's CPU per page (bench/README.md); the spiders here return nothing.
+WARN_ON_GENERATOR_RETURN_VALUE = False
 LOG_FORMATTER = "influencers.extensions.logformatter.PrivateLogFormatter"  # no contact data in logs
 LOG_LEVEL = "INFO"
 TELNETCONSOLE_ENABLED = False

@@ -1,16 +1,16 @@
-"""MySQL item pipeline: buffers rows per page and commits whole pages in batches, off the reactor.
+"""MySQL item pipeline: commits whole pages in batches, off the reactor.
 
-`InfluencerItem`s are buffered under their (task, page); the spider's `PageDone` closes a page
-(once as many rows as it announced have arrived). Ready pages are written by `store.write_batch`
-in ONE transaction per batch on the pipeline's own database thread: ingestion log rows, the
-upsert by uid, and the task's progress marker moved to the contiguous committed prefix behind
+Each `InfluencerPage` item is one listing page. Its rows are checked and cut to their columns
+here, on the reactor thread (cheap), and the page waits in memory until a batch is written by
+`store.write_batch` in ONE transaction on the pipeline's own database thread: ingestion log rows,
+the upsert by uid, and the task's progress marker moved to the contiguous committed prefix behind
 the claim's fence. A batch is written when ``MYSQL_BATCH_ITEMS`` rows are ready, every
 ``MYSQL_FLUSH_INTERVAL`` seconds, when a task has read all its pages, and at close; with more
 than ``MYSQL_MAX_PENDING_ITEMS`` rows waiting, the spider is held back until a batch is in.
 
 Values longer than their column are cut (nickname, uid, source_page: 255 characters; the full
-row stays in raw_data); an item without a uid is dropped with a logged reason and the stats
-counter ``pipeline/dropped/missing_uid``.
+row stays in raw_data); a row without a uid is left out of its page with one logged line per
+page and the stats counter ``pipeline/dropped/missing_uid``; the page still commits.
 
 Settings: MYSQL_BATCH_ITEMS (2000), MYSQL_FLUSH_INTERVAL (1.0), MYSQL_MAX_PENDING_ITEMS (20000).
 """
@@ -19,23 +19,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from scrapy.exceptions import DropItem
 from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import _schedule_coro
 
 from influencers.extensions.dbthread import DatabaseThread
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import Gate
-from influencers.items import InfluencerItem, PageDone
+from influencers.items import InfluencerPage
 from influencers.pipelines.store import (
     DOMAIN_MAX,
     NICKNAME_MAX,
     SOURCE_PAGE_MAX,
     UID_MAX,
     PageBatch,
+    Row,
     TaskBatch,
     write_batch,
 )
@@ -44,13 +43,6 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _OpenPage:
-    rows: list[tuple[str, str | None, str, str | None, dict[str, Any]]] = field(default_factory=list)
-    received: int = 0
-    done: PageDone | None = None
 
 
 class MySQLPipeline:
@@ -62,7 +54,6 @@ class MySQLPipeline:
         self.flush_interval = flush_interval
         self.max_pending = max(self.batch_items, max_pending)
         self.db: DatabaseThread | None = None
-        self._open: dict[tuple[int, int], _OpenPage] = {}
         self._ready: list[PageBatch] = []
         self._ready_rows = 0
         self._flushing = False
@@ -99,25 +90,20 @@ class MySQLPipeline:
             for task_id, page in numbers:
                 self.service.pages_discarded(task_id, [page], "not committed at close")
             self._ready.clear()
-        if self._open:
-            partial = sorted(self._open)
-            logger.warning("%d page(s) were not complete at close and are not committed "
-                           "(they will be read again): %s", len(partial), partial[:20])
-            for task_id, page in partial:
-                self.service.pages_discarded(task_id, [page], "incomplete at close")
-            self._open.clear()
         if self.db is not None:
             self.db.close()
 
     # -- items --------------------------------------------------------------------------------
 
     def process_item(self, item: Any) -> Any:
-        if isinstance(item, InfluencerItem):
-            self._add_row(item)
-        elif isinstance(item, PageDone):
-            self._close_page(item)
-        else:
+        if not isinstance(item, InfluencerPage):
             return item
+        rows = self._rows_of(item)
+        self._ready.append(PageBatch(
+            task_id=item.task_id, page_number=item.page_number, domain=item.domain, account_id=item.account_id,
+            source_url=item.source_url, started_at=item.started_at, finished_at=item.finished_at, rows=rows,
+        ))
+        self._ready_rows += max(1, len(rows))
         if self._ready_rows >= self.batch_items:
             self.flush_soon()
         if self._ready_rows >= self.max_pending:
@@ -131,47 +117,33 @@ class MySQLPipeline:
             await self._idle.wait()
         return item
 
-    def _add_row(self, item: InfluencerItem) -> None:
-        key = (item.task_id, item.page_number)
-        page = self._open.get(key)
-        if page is None:
-            page = self._open[key] = _OpenPage()
-        page.received += 1
-        uid = item.uid.strip() if isinstance(item.uid, str) else (str(item.uid) if item.uid is not None else "")
-        if not uid:
-            self.stats.inc_value("pipeline/dropped/missing_uid")
-            self._maybe_ready(key, page)
-            raise DropItem(f"missing uid (task {item.task_id}, page {item.page_number}, "
-                           f"nickname {str(item.nickname)[:40]!r})")
-        nickname = item.nickname if isinstance(item.nickname, str) or item.nickname is None else str(item.nickname)
-        if len(uid) > UID_MAX:
-            self.stats.inc_value("pipeline/truncated/uid")
-            uid = uid[:UID_MAX]
-        if nickname is not None and len(nickname) > NICKNAME_MAX:
-            self.stats.inc_value("pipeline/truncated/nickname")
-            nickname = nickname[:NICKNAME_MAX]
-        source_page = item.source_page[:SOURCE_PAGE_MAX] if item.source_page else None
-        page.rows.append((uid, nickname, item.domain[:DOMAIN_MAX], source_page, item.raw_data))
-        self._maybe_ready(key, page)
-
-    def _close_page(self, done: PageDone) -> None:
-        key = (done.task_id, done.page_number)
-        page = self._open.get(key)
-        if page is None:
-            page = self._open[key] = _OpenPage()
-        page.done = done
-        self._maybe_ready(key, page)
-
-    def _maybe_ready(self, key: tuple[int, int], page: _OpenPage) -> None:
-        done = page.done
-        if done is None or page.received < done.row_count:
-            return
-        del self._open[key]
-        self._ready.append(PageBatch(
-            task_id=done.task_id, page_number=done.page_number, domain=done.domain, account_id=done.account_id,
-            source_url=done.source_url, started_at=done.started_at, finished_at=done.finished_at, rows=page.rows,
-        ))
-        self._ready_rows += max(1, len(page.rows))
+    def _rows_of(self, page: InfluencerPage) -> list[Row]:
+        """The page's rows as (uid, nickname, domain, source_page, raw), cut to their columns."""
+        domain = page.domain[:DOMAIN_MAX]
+        source_page = page.source_url[:SOURCE_PAGE_MAX] or None
+        rows: list[Row] = []
+        missing: list[str] = []
+        for raw in page.rows:
+            uid = raw.get("uid") if isinstance(raw, dict) else None
+            uid = uid.strip() if isinstance(uid, str) else ("" if uid is None else str(uid))
+            if not uid:
+                missing.append(str(raw.get("nickname") if isinstance(raw, dict) else type(raw).__name__)[:40])
+                continue
+            nickname = raw.get("nickname")
+            if nickname is not None and not isinstance(nickname, str):
+                nickname = str(nickname)
+            if len(uid) > UID_MAX:
+                self.stats.inc_value("pipeline/truncated/uid")
+                uid = uid[:UID_MAX]
+            if nickname is not None and len(nickname) > NICKNAME_MAX:
+                self.stats.inc_value("pipeline/truncated/nickname")
+                nickname = nickname[:NICKNAME_MAX]
+            rows.append((uid, nickname, domain, source_page, raw))
+        if missing:
+            self.stats.inc_value("pipeline/dropped/missing_uid", len(missing))
+            logger.warning("task %s page %s: %d row(s) without a uid left out (nicknames %s)", page.task_id,
+                           page.page_number, len(missing), missing[:5], extra={"task_id": page.task_id})
+        return rows
 
     # -- flushing -----------------------------------------------------------------------------
 

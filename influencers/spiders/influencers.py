@@ -6,9 +6,9 @@
 
 Which pages, which account and when a task ends are decided by the ingestion service
 (`influencers.extensions.ingestion`); this class turns a page into a request and a response
-into items: one `InfluencerItem` per row, then a `PageDone` that lets the pipeline commit the
-page. A page that comes back malformed or with a server error is fetched again (Scrapy's retry
-budget, ``RETRY_TIMES``); when the budget is spent the page is recorded as failed on its task.
+into one `InfluencerPage` item: the page's rows and what its ingestion log records. A page
+that comes back malformed or with a server error is fetched again (Scrapy's retry budget,
+``RETRY_TIMES``); when the budget is spent the page is recorded as failed on its task.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from influencers.extensions.runs import (
     META_TASK,
     TaskRun,
 )
-from influencers.items import InfluencerItem, PageDone
+from influencers.items import InfluencerPage
 from influencers.sites.base import MalformedPage, Outcome
 
 logger = logging.getLogger(__name__)
@@ -127,26 +127,15 @@ class InfluencersSpider(scrapy.Spider):
         except MalformedPage as exc:
             yield from self._retry_or_fail(response, Outcome.MALFORMED.value, f"malformed: {exc}")
             return
-        source = response.url[:255]
-        for row in listing.rows:
-            yield InfluencerItem(
-                uid=row.get("uid"),
-                nickname=row.get("nickname"),
-                domain=run.domain,
-                source_page=source,
-                raw_data=row,
-                task_id=task_id,
-                page_number=page,
-            )
-        yield PageDone(
+        yield InfluencerPage(
             task_id=task_id,
             page_number=page,
             domain=run.domain,
             account_id=meta.get(META_ACCOUNT),
             source_url=response.url,
-            row_count=len(listing.rows),
             started_at=meta.get(META_STARTED) or utcnow(),
             finished_at=utcnow(),
+            rows=listing.rows,
         )
         self.crawler.stats.inc_value("ingest/pages_fetched")
         service.page_fetched(task_id, page, has_more=listing.has_more, total_pages=listing.total_pages)

@@ -1,14 +1,15 @@
-"""The MySQL pipeline's buffering: pages close on their marker, bad rows are dropped or cut."""
+"""The MySQL pipeline's intake: a page item becomes a ready page, bad rows are left out or cut."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from datetime import datetime
+from typing import Any
 
 import pytest
-from scrapy.exceptions import DropItem
 
-from influencers.items import InfluencerItem, PageDone
+from influencers.items import InfluencerPage
 from influencers.pipelines.mysql import MySQLPipeline
 
 
@@ -25,61 +26,64 @@ def pipeline() -> MySQLPipeline:
     return MySQLPipeline(service=None, stats=Stats(), batch_items=1000, flush_interval=1.0, max_pending=5000)
 
 
-def row(uid: str | None, page: int = 1, nickname: str = "小鹿") -> InfluencerItem:
-    return InfluencerItem(uid=uid, nickname=nickname, domain="游戏", source_page="http://x/p", raw_data={"uid": uid},
-                          task_id=7, page_number=page)
-
-
-def done(page: int, rows: int) -> PageDone:
+def page(number: int, rows: list[Any], url: str = "http://x/p") -> InfluencerPage:
     now = datetime(2026, 1, 1)
-    return PageDone(task_id=7, page_number=page, domain="游戏", account_id=1, source_url="http://x/p",
-                    row_count=rows, started_at=now, finished_at=now)
+    return InfluencerPage(task_id=7, page_number=number, domain="游戏", account_id=1, source_url=url,
+                          started_at=now, finished_at=now, rows=rows)
 
 
-def test_a_page_is_ready_when_its_marker_and_all_its_rows_are_in(pipeline: MySQLPipeline) -> None:
-    pipeline.process_item(row("a"))
-    pipeline.process_item(done(1, 2))
-    assert pipeline._ready == []  # one row still missing
-    pipeline.process_item(row("b"))
+def row(uid: Any, nickname: Any = "小鹿") -> dict[str, Any]:
+    return {"uid": uid, "nickname": nickname, "fans": 12}
+
+
+def test_a_page_is_ready_with_its_rows_in_order(pipeline: MySQLPipeline) -> None:
+    item = page(1, [row("a"), row("b")])
+    assert pipeline.process_item(item) is item  # later pipelines and feeds still see the page
     (ready,) = pipeline._ready
     assert (ready.page_number, [r[0] for r in ready.rows]) == (1, ["a", "b"])
-
-
-def test_rows_after_the_marker_still_close_the_page(pipeline: MySQLPipeline) -> None:
-    pipeline.process_item(done(2, 1))
-    pipeline.process_item(row("c", page=2))
-    assert [p.page_number for p in pipeline._ready] == [2]
+    assert ready.rows[0] == ("a", "小鹿", "游戏", "http://x/p", {"uid": "a", "nickname": "小鹿", "fans": 12})
+    assert pipeline._ready_rows == 2
 
 
 def test_an_empty_page_is_ready_at_once(pipeline: MySQLPipeline) -> None:
-    pipeline.process_item(done(3, 0))
+    pipeline.process_item(page(3, []))
     assert [(p.page_number, p.rows) for p in pipeline._ready] == [(3, [])]
+    assert pipeline._ready_rows == 1  # an empty page still costs a log row
 
 
-def test_a_row_without_uid_is_dropped_with_its_reason_and_counted(pipeline: MySQLPipeline) -> None:
-    with pytest.raises(DropItem, match="missing uid"):
-        pipeline.process_item(row(None))
-    with pytest.raises(DropItem):
-        pipeline.process_item(row("   "))
-    pipeline.process_item(row("ok"))
-    pipeline.process_item(done(1, 3))
+def test_rows_without_uid_are_left_out_with_one_line_and_counted(pipeline: MySQLPipeline, caplog) -> None:
+    caplog.set_level(logging.WARNING, logger="influencers.pipelines.mysql")
+    pipeline.process_item(page(1, [row(None), row("   "), {"nickname": "无号"}, "not a row", row("ok"), row(42)]))
     (ready,) = pipeline._ready
-    assert [r[0] for r in ready.rows] == ["ok"]  # the page closes; ingested_count will be 1
-    assert pipeline.stats.values["pipeline/dropped/missing_uid"] == 2
+    assert [r[0] for r in ready.rows] == ["ok", "42"]  # the page commits; ingested_count will be 2
+    assert pipeline.stats.values["pipeline/dropped/missing_uid"] == 4
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert "task 7 page 1: 4 row(s) without a uid" in line and "无号" in line
 
 
 def test_values_too_long_for_their_column_are_cut(pipeline: MySQLPipeline) -> None:
     long_name = "超长昵称测试🎉" * 60
-    item = row("u" * 300, nickname=long_name)
-    item.source_page = "http://x/" + "p" * 400
-    pipeline.process_item(item)
-    pipeline.process_item(done(1, 1))
-    uid, nickname, _domain, source_page, raw = pipeline._ready[0].rows[0]
+    raw = row("u" * 300, nickname=long_name)
+    pipeline.process_item(page(1, [raw, row("n", nickname=12345)], url="http://x/" + "p" * 400))
+    (uid, nickname, _domain, source_page, kept), (_, number_name, *_rest) = pipeline._ready[0].rows
     assert (len(uid), len(nickname), len(source_page)) == (255, 255, 255)
-    assert nickname == long_name[:255] and raw == {"uid": "u" * 300}  # raw_data keeps everything
+    assert nickname == long_name[:255] and kept["uid"] == "u" * 300  # raw_data keeps everything
+    assert number_name == "12345"
     assert pipeline.stats.values["pipeline/truncated/nickname"] == 1
+    assert pipeline.stats.values["pipeline/truncated/uid"] == 1
 
 
 def test_other_items_pass_through(pipeline: MySQLPipeline) -> None:
     other = {"something": "else"}
     assert pipeline.process_item(other) is other
+    assert pipeline._ready == []
+
+
+def test_raw_data_is_compact_utf8_json_even_for_values_json_cannot_hold() -> None:
+    from influencers.pipelines.store import _json_bytes
+
+    assert _json_bytes({"nickname": "小美😀", "fans": 12}) == '{"nickname":"小美😀","fans":12}'.encode()
+    # NaN would fail MySQL's JSON check and stall the batch forever; huge ints and non-string
+    # keys are what orjson refuses.
+    assert _json_bytes({"score": float("nan"), "big": 2**70, 3: [float("inf")]}) == \
+        b'{"score":null,"big":1180591620717411303424,"3":[null]}'
