@@ -10,6 +10,7 @@ once the script is done). Errors carry an ``E_*`` code in JSON (``error.code``) 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 from weakref import WeakKeyDictionary
@@ -279,10 +280,15 @@ def _number(value: Any) -> float | int | None:
 
 
 def _json_body(response: Response) -> Any:
-    """The response's JSON, parsed once (orjson: twice as fast as `json` on a listing page)."""
+    """The response's JSON, parsed once: orjson, twice as fast as `json` on a listing page, or
+    `json` for what only it accepts (a lone surrogate escape such as ``"\\ud800"``)."""
     try:
         return _PARSED[response]
     except KeyError:
         pass
-    data = _PARSED[response] = orjson.loads(response.body)  # orjson's error is a ValueError
+    try:
+        data = orjson.loads(response.body)
+    except ValueError:
+        data = json.loads(response.body)  # raises ValueError too, for what is not JSON at all
+    _PARSED[response] = data
     return data

@@ -152,3 +152,24 @@ def test_hostile_values_round_trip(db, scheduler, accounts, writer) -> None:
     (stored,) = query(db, "SELECT nickname, raw_data FROM influencers")
     assert stored["nickname"] == nickname
     assert json.loads(stored["raw_data"]) == raw
+
+
+def test_hostile_values_round_trip_exactly_through_the_json_upsert(db, scheduler, accounts, writer) -> None:
+    """Every value reaches its column as it was (the rows travel as one JSON document), and the
+    values JSON cannot hold are stored as null or '?' instead of failing the batch for good."""
+    hostile = ["'; DROP TABLE influencers; --", 'say "hi"\\n', "=HYPERLINK(\"x\")", "\x00nul\ttab\r\n", "😀🇨🇳 小美",
+               "\\u0000 literally", "a" * 255, None]
+    rows = [(f"h{i}", nickname, "游戏", f"http://x/?q={i}&'\"", {"uid": f"h{i}", "nickname": nickname, "n": 1e-7})
+            for i, nickname in enumerate(hostile)]
+    rows.append(("nan", "\ud800lone", "游戏", None, {"score": float("nan"), "big": 2**70, "inf": [float("-inf")]}))
+    claim = claim_task(scheduler, accounts)
+    committed, lost = write_batch(writer, [TaskBatch(claim, [page(claim.task_id, 1, rows)], 1, 0)])
+    assert (len(committed), lost) == (1, {})
+    stored = {r["uid"]: r for r in query(db, "SELECT uid, nickname, domain, source_page, raw_data FROM influencers")}
+    for uid, nickname, domain, source_page, raw in rows[:-1]:
+        assert (stored[uid]["nickname"], stored[uid]["domain"], stored[uid]["source_page"]) == (nickname, domain,
+                                                                                                 source_page)
+        assert json.loads(stored[uid]["raw_data"]) == raw
+    assert stored["nan"]["nickname"] == "?lone" and stored["nan"]["source_page"] is None
+    assert json.loads(stored["nan"]["raw_data"]) == {"score": None, "big": 2**70, "inf": [None]}
+    assert query(db, "SELECT COUNT(*) AS n FROM influencers")[0]["n"] == len(rows)

@@ -79,11 +79,12 @@ def test_other_items_pass_through(pipeline: MySQLPipeline) -> None:
     assert pipeline._ready == []
 
 
-def test_raw_data_is_compact_utf8_json_even_for_values_json_cannot_hold() -> None:
-    from influencers.pipelines.store import _json_bytes
+def test_rows_go_to_the_server_as_compact_utf8_json_even_with_values_json_cannot_hold() -> None:
+    from influencers.pipelines.store import rows_json
 
-    assert _json_bytes({"nickname": "小美😀", "fans": 12}) == '{"nickname":"小美😀","fans":12}'.encode()
-    # NaN would fail MySQL's JSON check and stall the batch forever; huge ints and non-string
-    # keys are what orjson refuses.
-    assert _json_bytes({"score": float("nan"), "big": 2**70, 3: [float("inf")]}) == \
-        b'{"score":null,"big":1180591620717411303424,"3":[null]}'
+    assert rows_json([("u1", "小美😀", "游戏", None, {"fans": 12}, 3)]) == \
+        '[["u1","小美😀","游戏",null,{"fans":12},3]]'.encode()
+    # NaN would fail MySQL's JSON check and stall the batch forever; huge ints, non-string keys
+    # and lone surrogates are what orjson refuses.
+    assert rows_json([("u2", "\ud800x", "游戏", None, {"score": float("nan"), "big": 2**70, 3: [float("inf")]}, 4)]) \
+        == b'[["u2","?x","\xe6\xb8\xb8\xe6\x88\x8f",null,{"score":null,"big":1180591620717411303424,"3":[null]},4]]'
