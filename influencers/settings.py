@@ -84,7 +84,10 @@ REMOTE_CONTROL_ENABLED = False  # no code-execution endpoint in a process holdin
 
 # -- JavaScript pages: scrapy-playwright on Debian's Chromium ---------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
-DOWNLOAD_HANDLERS = {
+# Installed as DOWNLOAD_HANDLERS by the spider only when pages are rendered as `js`: the handler
+# starts a Node.js Playwright driver per scheme at engine start (~250 MB and a tenth of a core
+# for a crawl that never needs them). An explicit -s DOWNLOAD_HANDLERS=... wins.
+SITE_JS_DOWNLOAD_HANDLERS = {
     "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
     "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
 }

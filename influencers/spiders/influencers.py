@@ -19,9 +19,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import scrapy
+from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Response
+from scrapy.settings import BaseSettings
+from scrapy.utils.misc import load_object
 from twisted.python.failure import Failure
 
 from influencers.errors import InfluencersError
@@ -60,6 +63,25 @@ class InfluencersSpider(scrapy.Spider):
         self.once = _flag(once) if once is not None else False
         self.render = render.strip() if render else None
         self.service: IngestionService | None = None
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> InfluencersSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        if spider.effective_render(crawler.settings) == "js":  # settings freeze after this returns
+            crawler.settings.set("DOWNLOAD_HANDLERS", crawler.settings.getdict("SITE_JS_DOWNLOAD_HANDLERS"),
+                                 priority="spider")
+        return spider
+
+    def effective_render(self, settings: BaseSettings) -> str | None:
+        """-a render=, else SITE_RENDER, else the adapter's default (None if it cannot be loaded:
+        the ingestion service reports that)."""
+        render = self.render or settings.get("SITE_RENDER")
+        if render:
+            return render
+        try:
+            return load_object(settings.get("SITE_ADAPTER")).default_render
+        except Exception:  # noqa: BLE001 - a bad SITE_ADAPTER is reported once, by the service
+            return None
 
     def _positive(self, name: str, value: str | None) -> int | None:
         if value in (None, ""):

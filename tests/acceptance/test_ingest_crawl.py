@@ -24,6 +24,7 @@ def test_clean_three_domains_equal_the_truth(sandbox, crawls, env, mysql_setting
     for crawl in running:
         assert crawl.wait(90) == 0, crawl.log[-3000:]
         assert "Traceback" not in crawl.log, crawl.log[-3000:]
+        assert "Starting download handler" not in crawl.log  # no Playwright driver for JSON pages
     used = set()
     platform = sandbox.admin_stats()["accounts"]
     for domain in DOMAINS:
@@ -50,6 +51,7 @@ def test_javascript_pages_through_chromium_equal_the_json_rows(sandbox, crawls, 
     crawl = crawls.run(sandbox.url, "domain=科技", "pages=2", "render=js", timeout=120)
     assert crawl.process.returncode == 0
     assert "as js with account" in crawl.log, crawl.log[-3000:]
+    assert "Starting download handler. Versions: scrapy-playwright" in crawl.log  # installed for js only
     json_rows = [row for page in (1, 2) for row in sandbox.logged_in("demo5").listing("科技", page).json()["items"]]
     assert_matches_truth(mysql_settings, "科技", json_rows)
     (task,) = tasks(mysql_settings, "科技")
