@@ -560,7 +560,9 @@ class TaskScheduler:
                 self._free_account(cursor, row["assigned_account_id"], row["id"], self.worker_id)
             return rows
 
-        rows = run_transaction(self.conn, recover)
+        # READ COMMITTED: the scan reads every in_progress task; under REPEATABLE READ it would keep
+        # all of them locked until commit, and concurrent claimers would skip or wait for them.
+        rows = run_transaction(self.conn, recover, isolation="READ COMMITTED")
         for parent_id in {row["parent_id"] for row in rows}:
             self._update_parent(parent_id)
         recovered = len(rows)
