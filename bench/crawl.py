@@ -220,8 +220,14 @@ def main(argv: list[str] | None = None) -> int:
               f" {med(label, 'crawler'):>8.2f}{platform}{server}")
     print(f"  crawler peak RSS: on {med('on', 'rss'):.0f} MB, off {med('off', 'rss'):.0f} MB")
     cost = 1 - on / off
+    # The same cost run by run: each on/off pair ran back to back, so drift between runs (other
+    # tenants of this VM steal CPU) cancels out of it.
+    paired = [1 - a["rate"] / b["rate"] for a, b in zip(results["on"], results["off"], strict=True)]
+    print(f"  persistence cost per run (on vs the off run next to it): {', '.join(f'{c:.0%}' for c in paired)};"
+          f" median {median(paired):.0%}")
     print("\ntargets:")
-    print(f"  persistence costs {cost:.0%} of pages/s ({'met' if cost < TARGET_COST else 'NOT met'}: < {TARGET_COST:.0%});"
+    print(f"  persistence costs {cost:.0%} of pages/s by the medians, {median(paired):.0%} by the per-run median"
+          f" ({'met' if max(cost, median(paired)) < TARGET_COST else 'NOT met'}: < {TARGET_COST:.0%} by both);"
           f" with persistence {on / bench:.0%} of scrapy bench ({'met' if on / bench >= TARGET_VS_BENCH else 'NOT met'}:"
           f" ≥ {TARGET_VS_BENCH:.0%})")
     return 0

@@ -304,6 +304,12 @@ class IngestionService:
             return None
         return run.claim
 
+    def draining(self, task_id: int) -> bool:
+        """True when the task reads no more pages (all fetched, or stopping): whatever of it is
+        waiting for the pipeline should be written now, not at the next flush interval."""
+        run = self.runs.get(task_id)
+        return run is not None and (run.stop is not None or run.plan.all_fetched)
+
     def marker_for(self, task_id: int, pages: list[int]) -> int:
         run = self.runs[task_id]
         return run.plan.marker(pages)

@@ -104,7 +104,10 @@ class MySQLPipeline:
             source_url=item.source_url, started_at=item.started_at, finished_at=item.finished_at, rows=rows,
         ))
         self._ready_rows += max(1, len(rows))
-        if self._ready_rows >= self.batch_items:
+        # A task's last page reaches the pipeline after the spider told the service it was fetched
+        # (Scrapy runs the callback on before it processes the item), so the service's own flush
+        # missed it: write it now, or the task waits up to MYSQL_FLUSH_INTERVAL to complete.
+        if self._ready_rows >= self.batch_items or (self.service is not None and self.service.draining(item.task_id)):
             self.flush_soon()
         if self._ready_rows >= self.max_pending:
             return self._held_back(item)

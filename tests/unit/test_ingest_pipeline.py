@@ -88,3 +88,22 @@ def test_rows_go_to_the_server_as_compact_utf8_json_even_with_values_json_cannot
     # and lone surrogates are what orjson refuses.
     assert rows_json([("u2", "\ud800x", "游戏", None, {"score": float("nan"), "big": 2**70, 3: [float("inf")]}, 4)]) \
         == b'[["u2","?x","\xe6\xb8\xb8\xe6\x88\x8f",null,{"score":null,"big":1180591620717411303424,"3":[null]},4]]'
+
+
+class DrainingService:
+    def __init__(self, draining: set[int]) -> None:
+        self._draining = draining
+
+    def draining(self, task_id: int) -> bool:
+        return task_id in self._draining
+
+
+@pytest.mark.parametrize(("draining", "flushes"), [(set(), 0), ({7}, 1)])
+def test_the_last_page_of_a_task_is_written_at_once(pipeline: MySQLPipeline, draining: set[int], flushes: int) -> None:
+    """The service's flush at "all pages fetched" runs before Scrapy hands the last page to the
+    pipeline; without this the task would wait for the next flush interval to complete."""
+    calls: list[int] = []
+    pipeline.service = DrainingService(draining)
+    pipeline.flush_soon = lambda: calls.append(1)
+    pipeline.process_item(page(1, [row("a")]))
+    assert len(calls) == flushes
