@@ -17,6 +17,7 @@ rows consistent, and a page is either wholly committed or not at all.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,11 +25,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import pymysql
 from pymysql.connections import Connection
 
 from influencers.db import run_transaction
 from influencers.errors import ClaimLost
 from influencers.tasks import Claim, TaskScheduler
+
+logger = logging.getLogger(__name__)
 
 # Column sizes from sql/schema.sql.
 UID_MAX = 255
@@ -71,6 +75,10 @@ UPSERT_INFLUENCERS_FROM_JSON = (
     " source_page = VALUES(source_page), raw_data = VALUES(raw_data), ingestion_log_id = VALUES(ingestion_log_id)"
 )
 ROWS_PER_STATEMENT = 500  # ~400 KB a statement, far below any max_allowed_packet default
+#: The server refused the document: nesting deeper than its JSON limit (MariaDB: 32 levels, 4040)
+#: or a failed JSON check (4025; MySQL 3140 for invalid JSON text).
+JSON_REFUSED = frozenset({4040, 4025, 3140})
+MAX_RAW_DEPTH = 24  # levels of raw_data kept as JSON: the rows array and a row take two of 32
 
 
 @dataclass
@@ -140,10 +148,37 @@ def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch]) -> 
                 newest[uid] = (uid, nickname, domain, source_page, raw, log_id)
     rows = [newest[uid] for uid in sorted(newest)]
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        cursor.execute(UPSERT_INFLUENCERS_FROM_JSON, (rows_json(rows[start:start + ROWS_PER_STATEMENT]),))
+        _upsert(cursor, rows[start:start + ROWS_PER_STATEMENT])
     for batch in work:
         if batch.marker > batch.current_marker:
             scheduler.set_progress(cursor, batch.claim, f"page={batch.marker}")
+
+
+def _upsert(cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+    """One upsert statement; rows nested deeper than the server's JSON limit are stored with their
+    deepest parts as JSON text rather than failing the batch on every retry (a failed statement
+    leaves the transaction open, so it is sent again at once)."""
+    try:
+        cursor.execute(UPSERT_INFLUENCERS_FROM_JSON, (rows_json(rows),))
+    except pymysql.err.MySQLError as exc:
+        if not exc.args or exc.args[0] not in JSON_REFUSED:
+            raise
+        flattened = [(*row[:4], _limit_depth(row[4], MAX_RAW_DEPTH), *row[5:]) for row in rows]
+        logger.warning("%d row(s) nest deeper than MySQL's JSON limit; their parts below depth %d are stored as"
+                       " JSON text (uids %s)", sum(a != b for a, b in zip(rows, flattened, strict=True)),
+                       MAX_RAW_DEPTH, [row[0] for row, flat in zip(rows, flattened, strict=True) if row != flat][:5])
+        cursor.execute(UPSERT_INFLUENCERS_FROM_JSON, (rows_json(flattened),))
+
+
+def _limit_depth(value: Any, levels: int) -> Any:
+    """``value`` with every container ``levels`` deep replaced by its JSON text."""
+    if not isinstance(value, (dict, list, tuple)):
+        return value
+    if levels <= 0:
+        return rows_json(value).decode("utf-8")
+    if isinstance(value, dict):
+        return {key: _limit_depth(item, levels - 1) for key, item in value.items()}
+    return [_limit_depth(item, levels - 1) for item in value]
 
 
 def rows_json(rows: Sequence[tuple[Any, ...]]) -> bytes:

@@ -173,3 +173,23 @@ def test_hostile_values_round_trip_exactly_through_the_json_upsert(db, scheduler
     assert stored["nan"]["nickname"] == "?lone" and stored["nan"]["source_page"] is None
     assert json.loads(stored["nan"]["raw_data"]) == {"score": None, "big": 2**70, "inf": [None]}
     assert query(db, "SELECT COUNT(*) AS n FROM influencers")[0]["n"] == len(rows)
+
+
+def test_a_row_nested_deeper_than_mysqls_json_limit_does_not_stall_its_batch(db, scheduler, accounts, writer,
+                                                                               caplog) -> None:
+    deep: object = "bottom"
+    for level in range(40):  # MariaDB refuses JSON nested more than 32 levels
+        deep = {"level": level, "next": deep}
+    rows = [row("plain"), ("deep", "深", "游戏", None, {"uid": "deep", "tree": deep})]
+    claim = claim_task(scheduler, accounts)
+    committed, lost = write_batch(writer, [TaskBatch(claim, [page(claim.task_id, 1, rows)], 1, 0)])
+    assert (len(committed), lost) == (1, {})
+    stored = {r["uid"]: json.loads(r["raw_data"]) for r in query(db, "SELECT uid, raw_data FROM influencers")}
+    assert stored["plain"] == rows[0][4]
+    original, kept, depth = rows[1][4], stored["deep"], 0
+    while isinstance(kept, dict):  # the top levels stay JSON objects ...
+        key = "tree" if depth == 0 else "next"
+        original, kept, depth = original[key], kept[key], depth + 1
+    assert isinstance(kept, str) and json.loads(kept) == original  # ... the rest is kept whole, as JSON text
+    assert 20 <= depth <= 25
+    assert "nest deeper than MySQL's JSON limit" in caplog.text and "deep" in caplog.text
