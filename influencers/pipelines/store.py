@@ -181,8 +181,8 @@ def _limit_depth(value: Any, levels: int) -> Any:
     return [_limit_depth(item, levels - 1) for item in value]
 
 
-def rows_json(rows: Sequence[tuple[Any, ...]]) -> bytes:
-    """The rows as one compact UTF-8 JSON array. Values orjson refuses (integers beyond 64 bits,
+def rows_json(rows: Any) -> bytes:
+    """The rows (or any value) as compact UTF-8 JSON. Values orjson refuses (integers beyond 64 bits,
     non-string keys, lone surrogates from a ``\\ud800`` escape) go through `json` after
     cleaning; NaN and infinity become null either way, as JSON has no literal for them and the
     server would refuse the whole batch."""
