@@ -1,7 +1,7 @@
 """Ingestion pipeline throughput: the project's MySQL pipeline inside a running crawler.
 
     python -m bench.ingest_pipeline [--items 200000] [--naive-items 20000] [--split 100] [--repeat 3]
-                                    [--set NAME=VALUE]
+                                    [--set NAME=VALUE] [--processes N]
 
 A crawl of the ``bench_pipeline`` spider (below) runs in its own process under the project's
 settings, in the operator's shape: ``start_crawl`` subtasks of ``--split`` pages, the real
@@ -18,6 +18,8 @@ batch committed). ``--split 0`` crawls one task over every page instead (``-a do
 
 In the same run, from the same empty tables:
 
+* ``parallel``  (``--processes N`` > 1) N such crawls at once over the same subtasks, as several
+                Scrapyd jobs on one node would run, each with two tasks and two accounts;
 * ``naive``     the same crawl with a per-item ``INSERT … ON DUPLICATE KEY UPDATE`` + ``COMMIT``
                 pipeline on the reactor thread (and a log row + marker per page), on
                 ``--naive-items`` items (its rate does not depend on the count);
@@ -51,6 +53,7 @@ import scrapy
 
 from bench.common import (
     REPO_ROOT,
+    Measured,
     Row,
     add_accounts,
     bench_database,
@@ -119,10 +122,11 @@ class BenchPipelineSpider(InfluencersSpider):
         self.total_pages = len(self.offsets) - 1
         self.result_path = result
         self.first_request: float | None = None
+        self.first_request_at: float | None = None  # wall clock, to join several processes' spans
 
     def page_request(self, run: Any, page: int) -> scrapy.Request:
         if self.first_request is None:
-            self.first_request = time.monotonic()
+            self.first_request, self.first_request_at = time.monotonic(), time.time()
         meta = {META_TASK: run.task_id, META_PAGE: page, META_STARTED: utcnow(), META_ACCOUNT: run.claim.account_id}
         return scrapy.Request(f"data:,{page}", callback=self.memory_page, errback=self.page_error, meta=meta,
                               dont_filter=True)
@@ -149,7 +153,8 @@ class BenchPipelineSpider(InfluencersSpider):
         self.pages_file.close()
         seconds = time.monotonic() - self.first_request if self.first_request else None
         stats = {k: v for k, v in self.crawler.stats.get_stats().items() if k.startswith(("pipeline/", "ingest/"))}
-        Path(self.result_path).write_text(json.dumps({"seconds": seconds, "reason": reason, "stats": stats}))
+        Path(self.result_path).write_text(json.dumps({"seconds": seconds, "reason": reason, "stats": stats,
+                                                      "started_at": self.first_request_at, "ended_at": time.time()}))
 
 
 class NaivePipeline:
@@ -221,8 +226,8 @@ def crawl(mode: str, items: int, result: str, pages_file: str, extra: list[str],
 # -- the parent -----------------------------------------------------------------------------------
 
 
-def reset(settings, pages: int = 0, split: int = 0) -> None:
-    """Empty tables, two accounts, and (``split`` > 0) the ``start_crawl`` subtasks of ``pages``."""
+def reset(settings, pages: int = 0, split: int = 0, accounts: int = 2) -> None:
+    """Empty tables, the accounts, and (``split`` > 0) the ``start_crawl`` subtasks of ``pages``."""
     conn = connect(settings)
     try:
         with conn.cursor() as cursor:
@@ -231,7 +236,7 @@ def reset(settings, pages: int = 0, split: int = 0) -> None:
                 cursor.execute(f"TRUNCATE TABLE {table}")
             cursor.execute("SET FOREIGN_KEY_CHECKS = 1")
         conn.commit()
-        add_accounts(conn, 2)
+        add_accounts(conn, accounts)
         if split and pages:
             TaskScheduler(conn, None, None).create_crawl(DOMAIN, pages, split)
     finally:
@@ -277,6 +282,35 @@ def run_crawl(settings, workdir: Path, mode: str, items: int, attempt: int, args
         raise RuntimeError(f"{mode} crawl closed with {data['reason']!r}: {log}")
     return {"seconds": data["seconds"], "wall": finished.wall, "cpu": finished.cpu, "rss": finished.maxrss_mb,
             "server_cpu": server_cpu, "stats": data["stats"]}
+
+
+def run_parallel_crawls(settings, workdir: Path, items: int, attempt: int, args: argparse.Namespace) -> dict:
+    """``--processes`` crawls of the real pipeline at once over the same subtasks (several Scrapyd
+    jobs on one node). Items/s = items / (first page requested by any → last spider closed)."""
+    env = child_env(settings, workdir)
+    results = [workdir / f"parallel-{items}-{attempt}-{n}.json" for n in range(args.processes)]
+    errors = [open(workdir / f"parallel-{n}.err", "w", encoding="utf-8") for n in range(args.processes)]  # noqa: SIM115
+    server = mariadb_pid()
+    cpu0 = cpu_seconds(server)
+    try:
+        crawls = [Measured(python_module("bench.ingest_pipeline", "--crawl", "real", "--items", str(items),
+                                         "--result", str(result), "--pages-file", str(workdir / f"pages-{items}.jsonl"),
+                                         "--split", str(args.split), *(f"--set={a}" for a in args.set)),
+                           workdir=workdir, env=env, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=err)
+                  for result, err in zip(results, errors, strict=True)]
+        finished = [crawl.wait(120 + items / 500) for crawl in crawls]
+    finally:
+        for err in errors:
+            err.close()
+    server_cpu = cpu_seconds(server) - cpu0
+    data = [json.loads(result.read_text()) for result in results if result.exists()]
+    if any(f.returncode != 0 for f in finished) or len(data) != args.processes:
+        raise RuntimeError(f"parallel crawls exited {[f.returncode for f in finished]}")
+    started = min(d["started_at"] for d in data if d["started_at"])
+    seconds = max(d["ended_at"] for d in data) - started
+    wall = max(f.wall for f in finished)
+    return {"seconds": seconds, "server_cpu": server_cpu, "wall": wall,
+            "cpu": sum(f.cpu for f in finished), "pages": [d["stats"].get("pipeline/pages", 0) for d in data]}
 
 
 def write_path_alone(settings, rows: list[Row], batch_items: int) -> float:
@@ -374,10 +408,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="pages per start_crawl subtask, crawled in service mode (0: one task over every page)")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a Scrapy setting for every crawl of the run (e.g. CONCURRENT_ITEMS=32)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="also run this many crawler processes at once with the real pipeline (service mode)")
     parser.add_argument("--crawl", choices=("real", "naive", "none"), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--pages-file", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.processes > 1 and not args.split:
+        parser.error("--processes needs subtasks to share (--split > 0)")
     if args.crawl:
         return crawl(args.crawl, args.items, args.result, args.pages_file, args.set, args.split)
 
@@ -406,6 +444,13 @@ def main(argv: list[str] | None = None) -> int:
                     rates["real"].append(args.items / real["seconds"])
                     server_share["real"].append(real["server_cpu"] / real["wall"])
                     real_runs.append(real)
+
+                    if args.processes > 1:
+                        reset(settings, pages_of(args.items), args.split, accounts=2 * args.processes)
+                        parallel = run_parallel_crawls(settings, workdir, args.items, attempt, args)
+                        check_crawl(settings, newest[args.items], args.items, ordered=False)
+                        rates["parallel"].append(args.items / parallel["seconds"])
+                        server_share["parallel"].append(parallel["server_cpu"] / parallel["wall"])
 
                     reset(settings, pages_of(naive_items), args.split)
                     naive = run_crawl(settings, workdir, "naive", naive_items, attempt, args)
@@ -448,6 +493,7 @@ def main(argv: list[str] | None = None) -> int:
           f" uids, {REPEAT_SHARE:.0%} repeats), medians of {args.repeat}")
     print(f"  {'path':<58} {'items/s (min–max)':>30} {'vs naive':>9} {'vs LOAD':>8} {'server CPU':>11}")
     for key, label in (("real", "MySQLPipeline in a running crawl (batched, off-reactor)"),
+                       ("parallel", f"the same, {args.processes} crawler processes at once"),
                        ("naive", f"naive pipeline: per-item upsert + COMMIT ({naive_items:,})"),
                        ("none", "the same crawl, no storage (pages acknowledged at once)"),
                        ("write", f"the pipeline's write path alone, no Scrapy ({BATCH_ITEMS:,} a commit)"),
