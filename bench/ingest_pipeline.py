@@ -481,7 +481,8 @@ def main(argv: list[str] | None = None) -> int:
                     server_share["load"].append((cpu_seconds(server) - cpu0) / seconds)
                     print(f"  run {attempt}: pipeline {rates['real'][-1]:,.0f} items/s"
                           f" (crawl process {real['cpu'] / real['wall']:.2f} cores, peak RSS {real['rss']:.0f} MB),"
-                          f" naive {rates['naive'][-1]:,.0f}, no storage {rates['none'][-1]:,.0f},"
+                          + (f" {args.processes} processes {rates['parallel'][-1]:,.0f}," if rates["parallel"] else "")
+                          + f" naive {rates['naive'][-1]:,.0f}, no storage {rates['none'][-1]:,.0f},"
                           f" write path {rates['write'][-1]:,.0f},"
                           f" LOAD DATA {rates['load'][-1]:,.0f} rows/s", flush=True)
         finally:
