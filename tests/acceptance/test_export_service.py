@@ -8,6 +8,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -52,6 +53,30 @@ def one(db, sql: str, params=()):
 def exporter(env, *args: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "exporter", "run", *args], cwd=REPO, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+class StderrWatch:
+    """Reads a process's stderr on a thread, and tells when a line containing ``marker`` came."""
+
+    def __init__(self, proc: subprocess.Popen, marker: str) -> None:
+        self.proc, self.marker, self.lines = proc, marker, []
+        self.seen = threading.Event()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            if self.marker in line:
+                self.seen.set()
+        self.seen.set()  # the process ended: nobody should wait any longer
+
+    def text(self, timeout: float = 30) -> str:
+        """Everything it wrote, once it has exited."""
+        self.proc.wait(timeout)
+        self.thread.join(timeout)
+        self.proc.stdout.close()
+        return "".join(self.lines)
 
 
 def run_exporter(env, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -227,10 +252,14 @@ def test_sigkill_at_random_moments_keeps_every_row_in_exactly_one_file(db, accou
         assert one(db, "SELECT status FROM tasks WHERE id = %s", (task_id,)) != "completed", \
             f"the export finished after only {kills} kills (seed {seed})"
         proc = exporter(env, "--poll-interval", "0.1", "--batch-size", "150")
-        # startup (~0.1s), recovery, claim, relay and batches (~13 ms each) all get hit
-        time.sleep(rng.uniform(0.05, 0.4))
+        watch = StderrWatch(proc, "claimed task")
+        if kills % 2:  # between batches (~13 ms each): after the claim, wherever start-up took
+            watch.seen.wait(15)
+            time.sleep(rng.uniform(0.0, 0.15))
+        else:  # start-up (~0.3 s of imports), recovery, claim and relay get hit too
+            time.sleep(rng.uniform(0.05, 0.4))
         proc.kill()  # SIGKILL, then restart at once
-        _, stderr = proc.communicate(timeout=30)
+        stderr = watch.text()
         assert "Traceback" not in stderr, stderr
         republished += stderr.count("re-published export batch")
         kills += 1
