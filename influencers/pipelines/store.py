@@ -164,9 +164,9 @@ def _upsert(cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
         if not exc.args or exc.args[0] not in JSON_REFUSED:
             raise
         flattened = [(*row[:4], _limit_depth(row[4], MAX_RAW_DEPTH), *row[5:]) for row in rows]
+        changed = [row[0] for row, flat in zip(rows, flattened, strict=True) if row != flat]
         logger.warning("%d row(s) nest deeper than MySQL's JSON limit; their parts below depth %d are stored as"
-                       " JSON text (uids %s)", sum(a != b for a, b in zip(rows, flattened, strict=True)),
-                       MAX_RAW_DEPTH, [row[0] for row, flat in zip(rows, flattened, strict=True) if row != flat][:5])
+                       " JSON text (uids %s)", len(changed), MAX_RAW_DEPTH, changed[:5])
         cursor.execute(UPSERT_INFLUENCERS_FROM_JSON, (rows_json(flattened),))
 
 
