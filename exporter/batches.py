@@ -10,8 +10,9 @@ default batch size of 5000 each account's segment of the seed's relay is one fil
    ``reserved``, file path, quota day, first/last id, format); point the rows at it
    (``export_log_id``); count n against the account's quota; move the task's marker to
    ``last_id=<last>``. Commit. From here the rows, the file name and the quota are decided.
-2. publish  stream exactly the batch's rows (``WHERE export_log_id = batch``) into a hidden temp
-   file beside the final name, fsync, rename over the final name, fsync the directory.
+2. publish  stream exactly the batch's rows (the domain's pending rows in [first_id, last_id]
+   with ``export_log_id = batch``) into a hidden temp file beside the final name, fsync, rename
+   over the final name, fsync the directory.
 3. finalize (one transaction): the batch becomes ``published``; its rows become ``exported``.
 
 A kill between any two steps leaves a ``reserved`` batch. Recovery (at start and before every
@@ -27,7 +28,7 @@ and then finalizes it, on a second connection, while this connection reserves ba
 order of the three steps of one batch never changes and a batch is finalized only after its file
 is complete; at most two batches are reserved and unfinished at any moment, and a kill leaves
 them ``reserved`` for recovery as above. What it buys: the database's work for one batch (the
-reserve's row UPDATE, which grows every row by its new BIGINT) and the next batch's streaming and
+reserve's row UPDATE and the finalize's) and the next batch's streaming and
 CSV formatting in Python run at the same time on two cores instead of one after the other.
 ``drain()`` waits for the batch in flight; the service calls it before every change of the task's
 state (complete, pause, release) and on every error.
@@ -62,7 +63,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
 FILE_PATH_MAX = 255  # export_logs.file_path
-_ID_CHUNK = 1000
 
 # -- SQL ----------------------------------------------------------------------------------------
 
@@ -88,12 +88,20 @@ BATCH_COLUMNS = (
 # Tuples in the writers' column order, streamed (SSCursor): memory stays flat whatever the batch size.
 # CSV takes `ingested_at` as the server's text ('YYYY-MM-DD HH:MM:SS', what isoformat(sep=" ") of
 # a DATETIME gives) instead of a datetime parsed and formatted again in Python for every row.
-BATCH_ROWS = f"SELECT {', '.join(writers.COLUMNS)} FROM influencers WHERE export_log_id = %s ORDER BY id"
+# A batch's rows: its domain's pending rows in [first_id, last_id] that point at it. The range
+# keeps the scan on ix_influencers_export_scan; export_log_id itself has no index (schema.sql).
+BATCH_FILTER = "domain = %s AND status = 'pending_export' AND id BETWEEN %s AND %s AND export_log_id = %s"
+BATCH_ROWS = f"SELECT {', '.join(writers.COLUMNS)} FROM influencers WHERE {BATCH_FILTER} ORDER BY id"
 CSV_BATCH_ROWS = BATCH_ROWS.replace("ingested_at,", "CAST(ingested_at AS CHAR) AS ingested_at,", 1)
 MARK_PUBLISHED = (
     "UPDATE export_logs SET state = 'published', end_time = UTC_TIMESTAMP() WHERE id = %s AND state = 'reserved'"
 )
-MARK_EXPORTED = "UPDATE influencers SET status = 'exported' WHERE export_log_id = %s AND status = 'pending_export'"
+MARK_EXPORTED = f"UPDATE influencers SET status = 'exported' WHERE {BATCH_FILTER}"
+# Under the reserve's row locks the filter's rows in [first, last] are exactly the locked ones.
+MARK_RESERVED = (
+    "UPDATE influencers SET export_log_id = %s"
+    " WHERE domain = %s AND status = 'pending_export' AND id BETWEEN %s AND %s AND export_log_id = 0"
+)
 ORPHANED_BATCHES = (
     "SELECT e.id FROM export_logs e JOIN tasks t ON t.id = e.task_id"
     " WHERE e.state = 'reserved' AND (t.status <> 'in_progress' OR t.id = %s) ORDER BY e.id"
@@ -270,15 +278,8 @@ class BatchExporter:
         cursor.execute(INSERT_BATCH, (claim.task_id, claim.account_id, domain, len(ids), str(path),
                                       account["quota_date"], ids[0], ids[-1], fmt))
         batch_id = cursor.lastrowid
-        marked = 0
-        for start in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[start:start + _ID_CHUNK]
-            cursor.execute(
-                f"UPDATE influencers SET export_log_id = %s WHERE id IN ({', '.join(['%s'] * len(chunk))})"
-                " AND export_log_id = 0",
-                (batch_id, *chunk),
-            )
-            marked += cursor.rowcount
+        cursor.execute(MARK_RESERVED, (batch_id, domain, ids[0], ids[-1]))
+        marked = cursor.rowcount
         if marked != len(ids):  # cannot happen under the row locks; never commit a short batch
             raise ExporterError(f"batch {batch_id}: marked {marked} of {len(ids)} locked rows")
         self.scheduler.set_progress(cursor, claim, f"last_id={ids[-1]}", exported=len(ids))
@@ -305,7 +306,7 @@ class BatchExporter:
         conn.commit()
 
     def finalize(self, batch: Batch) -> None:
-        run_transaction(self.conn, lambda cursor: self._finalize(cursor, batch.id))
+        run_transaction(self.conn, lambda cursor: self._finalize(cursor, batch))
 
     # -- recovery ---------------------------------------------------------------------------
 
@@ -338,7 +339,7 @@ class BatchExporter:
             batch = Batch.from_row(row)
             removed = self._remove_temp_files(batch.file_path)
             self._write(batch)
-            self._finalize(cursor, batch.id)
+            self._finalize(cursor, batch)
         logger.warning(
             "re-published export batch %s (task %s, account %s, %d rows) to %s%s", batch.id, batch.task_id,
             batch.account_id, batch.count, batch.file_path,
@@ -369,7 +370,7 @@ class BatchExporter:
         inside = _is_inside(self.export_dir, batch.file_path)
         rows = (conn or self.conn).cursor(pymysql.cursors.SSCursor)
         try:
-            rows.execute(CSV_BATCH_ROWS if batch.fmt == "csv" else BATCH_ROWS, (batch.id,))
+            rows.execute(CSV_BATCH_ROWS if batch.fmt == "csv" else BATCH_ROWS, _batch_filter_args(batch))
             writers.publish(batch.file_path, batch.fmt, rows, export_dir=self.export_dir if inside else None,
                             expect=batch.count)
         finally:
@@ -389,7 +390,7 @@ class BatchExporter:
         else:
             ensure_connected(self._stream_conn)
         self._publish_on(self._stream_conn, batch)
-        run_transaction(self._stream_conn, lambda cursor: self._finalize(cursor, batch.id))
+        run_transaction(self._stream_conn, lambda cursor: self._finalize(cursor, batch))
 
     def _wait_in_flight(self) -> Batch:
         assert self._in_flight is not None
@@ -399,9 +400,9 @@ class BatchExporter:
         return batch
 
     @staticmethod
-    def _finalize(cursor: Any, batch_id: int) -> None:
-        cursor.execute(MARK_PUBLISHED, (batch_id,))
-        cursor.execute(MARK_EXPORTED, (batch_id,))
+    def _finalize(cursor: Any, batch: Batch) -> None:
+        cursor.execute(MARK_PUBLISHED, (batch.id,))
+        cursor.execute(MARK_EXPORTED, _batch_filter_args(batch))
 
     def _state(self, batch_id: int, conn: Connection | None = None) -> str | None:
         with transaction(conn or self.conn) as cursor:
@@ -419,6 +420,10 @@ class BatchExporter:
                 temp.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _batch_filter_args(batch: Batch) -> tuple[str, int, int, int]:
+    return (batch.domain, batch.first_id, batch.last_id, batch.id)
 
 
 def _is_inside(root: Path, path: Path) -> bool:

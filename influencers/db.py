@@ -162,6 +162,11 @@ def apply_schema(mysql: MySQLSettings, schema_path: Path = SCHEMA_PATH) -> None:
 def _upgrade(cursor: pymysql.cursors.DictCursor, database: str) -> None:
     """Bring a database made by an earlier schema up to date. `CREATE TABLE IF NOT EXISTS`
     leaves an existing table alone, and operators keep their data across upgrades."""
+    _upgrade_nullable_export_log_id(cursor, database)
+    _drop_export_log_index(cursor, database)
+
+
+def _upgrade_nullable_export_log_id(cursor: pymysql.cursors.DictCursor, database: str) -> None:
     cursor.execute(
         "SELECT is_nullable AS nullable FROM information_schema.columns"
         " WHERE table_schema = %s AND table_name = 'influencers' AND column_name = 'export_log_id'",
@@ -183,6 +188,19 @@ def _upgrade(cursor: pymysql.cursors.DictCursor, database: str) -> None:
         "ALTER TABLE influencers MODIFY export_log_id BIGINT NOT NULL DEFAULT 0"
         " COMMENT 'the export batch (file) this row went to; 0: none yet'"
     )
+
+
+def _drop_export_log_index(cursor: pymysql.cursors.DictCursor, database: str) -> None:
+    """The exporter finds a batch's rows by its id range now; an index on ``export_log_id`` only
+    made every reserve and every new row pay for a secondary-index entry (sql/schema.sql)."""
+    cursor.execute(
+        "SELECT DISTINCT index_name AS name FROM information_schema.statistics"
+        " WHERE table_schema = %s AND table_name = 'influencers' AND column_name = 'export_log_id'",
+        (database,),
+    )
+    for found in cursor.fetchall():
+        logger.info("dropping index influencers.%s (see sql/schema.sql)", found["name"])
+        cursor.execute(f"ALTER TABLE influencers DROP INDEX `{found['name']}`")
 
 
 def split_sql(script: str) -> list[str]:

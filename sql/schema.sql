@@ -104,6 +104,9 @@ CREATE TABLE IF NOT EXISTS export_logs (
 -- the row and InnoDB re-inserts it, three times the cost of an in-place update on the
 -- exporter's hottest statement (bench/README.md). 0 has no parent row, so there is no foreign
 -- key; the exporter sets it only to a batch it inserted in the same transaction.
+-- It has no index either: a batch's rows are found through its domain and id range
+-- (export_logs.first_id/last_id) on ix_influencers_export_scan, so a reserve updates the row in
+-- place and a new row pays for one secondary index less (+17% in an SQL-only export prototype).
 -- `db init` upgrades a database made with the earlier nullable column (influencers/db.py).
 CREATE TABLE IF NOT EXISTS influencers (
     id                  BIGINT       NOT NULL AUTO_INCREMENT,
@@ -121,7 +124,6 @@ CREATE TABLE IF NOT EXISTS influencers (
     PRIMARY KEY (id),
     UNIQUE KEY uq_influencers_uid (uid),
     KEY ix_influencers_export_scan (domain, status, id),
-    KEY ix_influencers_export_log (export_log_id),
     KEY ix_influencers_ingestion_log (ingestion_log_id),
     CONSTRAINT fk_influencers_ingestion_log FOREIGN KEY (ingestion_log_id) REFERENCES ingestion_logs (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
