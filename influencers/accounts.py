@@ -158,8 +158,8 @@ class AccountManager:
         account_id = row["id"]
         cursor.execute(
             "UPDATE accounts SET status = %s, status_reason = NULL, cooldown_until = NULL,"
-            " last_used_at = UTC_TIMESTAMP() WHERE id = %s",
-            (purpose, account_id),
+            " last_used_at = UTC_TIMESTAMP(), held_by_task_id = %s WHERE id = %s",
+            (purpose, task_id, account_id),
         )
         record_event(cursor, "account", account_id, "taken", from_status="idle", to_status=purpose,
                      task_id=task_id, account_id=account_id, worker=worker)

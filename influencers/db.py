@@ -164,6 +164,7 @@ def _upgrade(cursor: pymysql.cursors.DictCursor, database: str) -> None:
     leaves an existing table alone, and operators keep their data across upgrades."""
     _upgrade_nullable_export_log_id(cursor, database)
     _drop_export_log_index(cursor, database)
+    _add_account_holder(cursor, database)
 
 
 def _upgrade_nullable_export_log_id(cursor: pymysql.cursors.DictCursor, database: str) -> None:
@@ -201,6 +202,21 @@ def _drop_export_log_index(cursor: pymysql.cursors.DictCursor, database: str) ->
     for found in cursor.fetchall():
         logger.info("dropping index influencers.%s (see sql/schema.sql)", found["name"])
         cursor.execute(f"ALTER TABLE influencers DROP INDEX `{found['name']}`")
+
+
+def _add_account_holder(cursor: pymysql.cursors.DictCursor, database: str) -> None:
+    cursor.execute(
+        "SELECT 1 FROM information_schema.columns"
+        " WHERE table_schema = %s AND table_name = 'accounts' AND column_name = 'held_by_task_id'",
+        (database,),
+    )
+    if cursor.fetchone() is not None:
+        return
+    logger.info("adding accounts.held_by_task_id (see sql/schema.sql)")
+    cursor.execute(
+        "ALTER TABLE accounts ADD COLUMN held_by_task_id BIGINT NULL"
+        " COMMENT 'the task that took it; only that task frees it' AFTER cooldown_until"
+    )
 
 
 def split_sql(script: str) -> list[str]:

@@ -476,6 +476,18 @@ class TaskScheduler:
 
         return run_transaction(self.conn, switch)
 
+    def hand_back_account(self, claim: Claim) -> Claim:
+        """Return the account to the pool while the task still holds its claim: an ingestion task
+        whose pages are all fetched only waits for its last writes, and its account can serve the
+        next task meanwhile. The claim returned has no account; ending it frees nothing."""
+
+        def hand_back(cursor: Any) -> None:
+            self.check_claim(cursor, claim)
+            self._free_account(cursor, claim.account_id, claim.task_id, claim.worker_id)
+
+        run_transaction(self.conn, hand_back)
+        return replace(claim, account_id=None)
+
     # -- operators -----------------------------------------------------------------------------
 
     def pause_task(self, task_id: int, reason: str = "paused by operator") -> None:
@@ -576,11 +588,17 @@ class TaskScheduler:
         return int(self.lease_seconds * 1_000_000)
 
     def _free_account(self, cursor: Any, account_id: int | None, task_id: int, worker: str | None) -> None:
-        """Back to `idle`, unless it was disabled or cooled down meanwhile (then it stays so)."""
+        """Back to `idle`, unless it was disabled or cooled down meanwhile (then it stays so), or
+        another task holds it now: a task may hand its account back before it ends
+        (`hand_back_account`), and a recovery or an operator's pause names the task's last
+        account, so only the holder's free counts (NULL: taken outside a task, or before the
+        column existed)."""
         if account_id is None:
             return
         cursor.execute(
-            "UPDATE accounts SET status = 'idle' WHERE id = %s AND status IN ('ingesting', 'exporting')", (account_id,)
+            "UPDATE accounts SET status = 'idle', held_by_task_id = NULL WHERE id = %s"
+            " AND status IN ('ingesting', 'exporting') AND (held_by_task_id IS NULL OR held_by_task_id = %s)",
+            (account_id, task_id),
         )
         if cursor.rowcount:
             record_event(cursor, "account", account_id, "freed", to_status="idle", task_id=task_id,

@@ -16,6 +16,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     -- guarantees
     quota_date          DATE         NULL COMMENT 'local day today_export_count belongs to',
     cooldown_until      DATETIME(6)  NULL COMMENT 'not handed out before this (UTC)',
+    held_by_task_id     BIGINT       NULL COMMENT 'the task that took it; only that task frees it',
     status_reason       VARCHAR(255) NULL,
     created_at          DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     PRIMARY KEY (id),

@@ -157,7 +157,7 @@ class IngestionService:
         filled = self._filled = Gate()
         try:
             limit = 1 if self._target_task is not None else self.settings.max_tasks
-            while len(self.runs) < limit and self._accepting():
+            while sum(run.holds_slot for run in self.runs.values()) < limit and self._accepting():
                 claim = await self.db.run(lambda conn: self.scheduler.claim("ingestion", task_id=self._target_task))
                 if claim is None:
                     await self._nothing_claimed()
@@ -258,6 +258,37 @@ class IngestionService:
         run.plan.on_fetched(page, has_more=has_more, total_pages=total_pages)
         self._pump(run)
         self._check_finish(run)
+        if run.plan.all_fetched and not run.finishing and self._target_task is None:
+            _schedule_coro(self._hand_back(run))
+
+    async def _hand_back(self, run: TaskRun) -> None:
+        """All pages are read, the last ones wait for the pipeline: let the account (and this
+        run's slot) take the next task meanwhile. Ending the task frees nothing then."""
+        if run.handed_back or run.stop or run.finishing or run.switching is not None or run.claim.account_id is None:
+            return
+        gate = run.switching = Gate()  # the task's end and account switches wait for it
+        lost: ClaimLost | None = None
+        account_id = run.claim.account_id
+        try:
+            run.claim = await self.db.run(lambda conn: self.scheduler.hand_back_account(run.claim))
+            run.handed_back = True
+            self.stats.inc_value("ingest/accounts_handed_back")
+            logger.info("task %s: all pages fetched; account %s goes back to the pool while the last pages commit",
+                        run.task_id, account_id, extra={"task_id": run.task_id, "account_id": account_id})
+        except ClaimLost as exc:
+            lost = exc
+        except Exception as exc:  # noqa: BLE001 - harmless: the task frees its account when it ends
+            logger.warning("task %s: could not hand its account back early: %s", run.task_id, exc,
+                           extra={"task_id": run.task_id})
+        finally:
+            run.switching = None
+            gate.open()
+        if lost is not None:
+            self.claim_lost(run.task_id, str(lost))
+            return
+        self._check_finish(run)  # a stop that arrived meanwhile waited for the gate
+        if run.handed_back:
+            _schedule_coro(self._fill())
 
     def page_failed(self, task_id: int, page: int, reason: str) -> None:
         run = self.runs.get(task_id)
@@ -419,6 +450,8 @@ class IngestionService:
         _schedule_coro(self._finalize(run))
 
     async def _finalize(self, run: TaskRun) -> None:
+        while run.switching is not None:  # an account switch or hand-back changes run.claim
+            await run.switching.wait()
         plan = run.plan
         action, reason = run.stop or ("", "")
         marker_page = plan.marker()

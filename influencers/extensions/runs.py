@@ -54,6 +54,12 @@ class TaskRun:
     finishing: bool = False
     done: Gate = field(default_factory=Gate)
     outcome: str | None = None
+    handed_back: bool = False  # its account went back to the pool: it only waits for its last writes
+
+    @property
+    def holds_slot(self) -> bool:
+        """Counts against INGEST_MAX_TASKS: a slot is an account reading pages."""
+        return not self.handed_back
 
     @property
     def task_id(self) -> int:

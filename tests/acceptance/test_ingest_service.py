@@ -39,6 +39,18 @@ def test_two_service_processes_run_each_subtask_once(start_sandbox, crawls, env,
         assert per_task[(row["id"], "claimed")] == 1 and per_task[(row["id"], "completed")] == 1
     workers = {row["worker"] for row in events if row["event"] == "claimed"}
     assert len(workers) == 2, "both processes should have taken subtasks"
+    # A subtask hands its account back once its pages are fetched, and the account may serve the
+    # next subtask before the first one completes; still no account is ever taken twice at once.
+    assert "goes back to the pool while the last pages commit" in first.log + second.log
+    account_events = query(mysql_settings, "SELECT entity_id, event FROM events WHERE entity = 'account'"
+                                           " AND event IN ('taken', 'freed') ORDER BY id")
+    per_account: dict[int, list[str]] = {}
+    for row in account_events:
+        per_account.setdefault(row["entity_id"], []).append(row["event"])
+    for sequence in per_account.values():
+        assert sequence == ["taken", "freed"] * (len(sequence) // 2), sequence
+    idle = query(mysql_settings, "SELECT COUNT(*) AS n FROM accounts WHERE status = 'idle' AND held_by_task_id IS NULL")
+    assert idle[0]["n"] == 4
 
     logs = query(mysql_settings, "SELECT l.page_number, t.page_from, t.page_to FROM ingestion_logs l"
                                  " JOIN tasks t ON t.id = l.task_id ORDER BY l.page_number")

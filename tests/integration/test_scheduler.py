@@ -56,6 +56,37 @@ def test_claim_binds_idle_account_and_completes(scheduler: TaskScheduler, accoun
     assert events[:3] == ["created", "taken", "claimed"] and "completed" in events and events[-1] == "freed"
 
 
+def test_an_account_handed_back_early_is_freed_only_by_the_task_holding_it(scheduler, accounts, mysql_settings, config):
+    """A crawl hands its account back once all its pages are fetched; ending that task later, or an
+    operator pausing it, must not free the account another task has taken meanwhile."""
+    account_id = accounts.add("demo1", "pw")
+    scheduler.create_crawl("游戏", 30, 10)
+    first = scheduler.claim("ingestion")
+    first = scheduler.hand_back_account(first)
+    assert first.account_id is None and accounts.get(account_id).status == "idle"
+    other = other_scheduler(mysql_settings, config)
+    second = other.claim("ingestion")
+    assert second is not None and second.account_id == account_id
+    scheduler.complete(first)
+    assert accounts.get(account_id).status == "ingesting"  # still the second task's
+    third_worker = other_scheduler(mysql_settings, config)
+    other.complete(second)
+    third = third_worker.claim("ingestion")
+    assert third is not None and third.account_id == account_id
+    third = third_worker.hand_back_account(third)
+    fourth = other.claim("ingestion")
+    assert fourth is None  # all three subtasks are taken: the account waits for the next one
+    scheduler.create_crawl("美食", 10, 10)
+    fourth = other.claim("ingestion")
+    assert fourth is not None and fourth.account_id == account_id
+    scheduler.pause_task(third.task_id)  # names the task's last account, which the fourth holds now
+    assert accounts.get(account_id).status == "ingesting"
+    other.complete(fourth)
+    assert accounts.get(account_id).status == "idle"
+    other.worker.close()
+    third_worker.worker.close()
+
+
 def test_no_account_no_claim(scheduler: TaskScheduler):
     scheduler.create_crawl("游戏", 10, 10)
     assert scheduler.claim("ingestion") is None
