@@ -106,12 +106,13 @@ def test_emoji_and_chinese_round_trip(db):
     assert "😀" in row["raw_data"]
 
 
-def test_db_init_upgrades_the_nullable_export_log_id_and_keeps_the_rows(scratch_settings):
+def test_db_init_upgrades_an_earlier_schema_and_keeps_the_rows(scratch_settings):
     apply_schema(scratch_settings)
     conn = connect(scratch_settings, autocommit=True)
     with conn.cursor() as cursor:  # the earlier schema: nullable, indexed, with a foreign key to export_logs
         cursor.execute("ALTER TABLE influencers MODIFY export_log_id BIGINT NULL")
         cursor.execute("ALTER TABLE influencers ADD INDEX ix_influencers_export_log (export_log_id)")
+        cursor.execute("ALTER TABLE accounts DROP COLUMN held_by_task_id")
         cursor.execute("ALTER TABLE influencers ADD CONSTRAINT fk_influencers_export_log"
                        " FOREIGN KEY (export_log_id) REFERENCES export_logs (id)")
         cursor.execute("INSERT INTO influencers (uid, domain, export_log_id) VALUES ('old', '美妆', NULL)")
@@ -128,10 +129,14 @@ def test_db_init_upgrades_the_nullable_export_log_id_and_keeps_the_rows(scratch_
         cursor.execute("SELECT COUNT(*) AS n FROM information_schema.statistics WHERE table_schema = %s"
                        " AND table_name = 'influencers' AND column_name = 'export_log_id'", (scratch_settings.database,))
         indexes = cursor.fetchone()["n"]
+        cursor.execute("SELECT COUNT(*) AS n FROM information_schema.columns WHERE table_schema = %s"
+                       " AND table_name = 'accounts' AND column_name = 'held_by_task_id'", (scratch_settings.database,))
+        holder_columns = cursor.fetchone()["n"]
         cursor.execute("SELECT uid, export_log_id FROM influencers")
         rows = cursor.fetchall()
     conn.close()
     assert column["n"] == "NO" and str(column["d"]) == "0"
     assert foreign_keys == 0
     assert indexes == 0  # a batch's rows are found by its id range (sql/schema.sql)
+    assert holder_columns == 1
     assert rows == [{"uid": "old", "export_log_id": 0}]
