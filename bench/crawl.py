@@ -1,7 +1,7 @@
 """Crawl throughput: the `influencers` spider against the reference platform, persistence on vs off,
 and `scrapy bench`, in the same run.
 
-    python -m bench.crawl [--pages 1000] [--tasks 2] [--split 10] [--repeat 3] [--bench-seconds 10]
+    python -m bench.crawl [--pages 1000] [--tasks 2] [--split 10] [--repeat 5] [--bench-seconds 10]
 
 The platform is ``python -m sandbox --profile clean --pages N --page-size 20`` (the JSON listing).
 Each crawl is the operator's own shape: ``start_crawl --domain 美妆 --pages N --split S`` (page-range
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=20)
     parser.add_argument("--tasks", type=int, default=2, help="INGEST_MAX_TASKS, and as many accounts")
     parser.add_argument("--split", type=int, default=10, help="pages per subtask (start_crawl --split)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="on/off pairs (the cost of one pair swings by ±10 points)")
     parser.add_argument("--bench-seconds", type=int, default=10, help="how long scrapy bench runs")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="a Scrapy setting for both crawls (e.g. INGEST_PAGES_IN_FLIGHT=4)")
