@@ -266,6 +266,8 @@ class IngestionService:
         run's slot) take the next task meanwhile. Ending the task frees nothing then."""
         if run.handed_back or run.stop or run.finishing or run.switching is not None or run.claim.account_id is None:
             return
+        if self.sink is not None and not self.sink.keeping_up():
+            return  # a crawl that outruns its writes would only pile up pages (bench/README.md)
         gate = run.switching = Gate()  # the task's end and account switches wait for it
         lost: ClaimLost | None = None
         account_id = run.claim.account_id

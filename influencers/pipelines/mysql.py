@@ -150,6 +150,12 @@ class MySQLPipeline:
 
     # -- flushing -----------------------------------------------------------------------------
 
+    def keeping_up(self) -> bool:
+        """At most one batch waiting: the database keeps pace with the crawl. While it does not,
+        the service keeps a fetched task's account (and slot) until its pages are in, so the
+        crawl does not run further ahead of the writes (memory, and CPU the writes need)."""
+        return self._ready_rows <= self.batch_items
+
     def flush_soon(self) -> None:
         """Start writing ready pages unless a write is under way (it picks them up)."""
         if self._ready and not self._flushing and self.db is not None:
