@@ -19,7 +19,9 @@ JSON with Chinese text, emoji and 2% spreadsheet-hostile nicknames):
                  and CPU come from wait4. Afterwards the rows, batches and quotas are checked.
 
 With ``--compare-ref`` the exporter of an earlier commit (``git archive`` of its ``exporter/``,
-``influencers/`` and ``sql/``) runs too, on the same data in the same repeats: before/after.
+``influencers/`` and ``sql/``) runs too, on the same data in the same repeats: before/after. It
+runs on this commit's schema, so only commits from ed2f88a on compare fairly: older exporters
+find a batch's rows through ``ix_influencers_export_log``, which the schema no longer has.
 
 Prints rows/s (median, min–max) per path, the ratio to ``plain`` from the same run, the server's
 CPU seconds per path (``pidof mariadbd``), and the exporter's peak RSS per size.
