@@ -31,9 +31,8 @@ reserved and unfinished at any moment, and a kill leaves them ``reserved`` for r
 What it buys: the database's row updates (the reserve's and the finalize's) run on one thread
 while the other streams rows and formats CSV in Python, on two cores instead of one after the
 other. (When the publisher finalized too, it had most of the work: 15,671 rows/s against 17,984
-now, bench/README.md.) ``drain()`` waits for the batch
-in flight and finalizes it; the service calls it before every change of the task's state
-(complete, pause, release) and on every error.
+now, bench/README.md.) ``drain()`` waits for the batch in flight and finalizes it; the service
+calls it before every change of the task's state (complete, pause, release) and on every error.
 
 Rows are locked with a plain ``FOR UPDATE`` (not ``SKIP LOCKED``): the marker only moves forward,
 so a row skipped because someone else (a spider upsert) held it for a moment would never be
@@ -99,11 +98,9 @@ MARK_PUBLISHED = (
     "UPDATE export_logs SET state = 'published', end_time = UTC_TIMESTAMP() WHERE id = %s AND state = 'reserved'"
 )
 MARK_EXPORTED = f"UPDATE influencers SET status = 'exported' WHERE {BATCH_FILTER}"
-# Under the reserve's row locks the filter's rows in [first, last] are exactly the locked ones.
-MARK_RESERVED = (
-    "UPDATE influencers SET export_log_id = %s"
-    " WHERE domain = %s AND status = 'pending_export' AND id BETWEEN %s AND %s AND export_log_id = 0"
-)
+# Under the reserve's row locks the filter's rows in [first, last] with no batch (0) are exactly
+# the locked ones.
+MARK_RESERVED = f"UPDATE influencers SET export_log_id = %s WHERE {BATCH_FILTER}"
 ORPHANED_BATCHES = (
     "SELECT e.id FROM export_logs e JOIN tasks t ON t.id = e.task_id"
     " WHERE e.state = 'reserved' AND (t.status <> 'in_progress' OR t.id = %s) ORDER BY e.id"
@@ -282,7 +279,7 @@ class BatchExporter:
         cursor.execute(INSERT_BATCH, (claim.task_id, claim.account_id, domain, len(ids), str(path),
                                       account["quota_date"], ids[0], ids[-1], fmt))
         batch_id = cursor.lastrowid
-        cursor.execute(MARK_RESERVED, (batch_id, domain, ids[0], ids[-1]))
+        cursor.execute(MARK_RESERVED, (batch_id, domain, ids[0], ids[-1], 0))
         marked = cursor.rowcount
         if marked != len(ids):  # cannot happen under the row locks; never commit a short batch
             raise ExporterError(f"batch {batch_id}: marked {marked} of {len(ids)} locked rows")

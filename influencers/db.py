@@ -167,13 +167,18 @@ def _upgrade(cursor: pymysql.cursors.DictCursor, database: str) -> None:
     _add_account_holder(cursor, database)
 
 
-def _upgrade_nullable_export_log_id(cursor: pymysql.cursors.DictCursor, database: str) -> None:
+def _column(cursor: pymysql.cursors.DictCursor, database: str, table: str, column: str) -> dict | None:
+    """The column's information_schema row (``nullable``), or None if the table lacks it."""
     cursor.execute(
         "SELECT is_nullable AS nullable FROM information_schema.columns"
-        " WHERE table_schema = %s AND table_name = 'influencers' AND column_name = 'export_log_id'",
-        (database,),
+        " WHERE table_schema = %s AND table_name = %s AND column_name = %s",
+        (database, table, column),
     )
-    row = cursor.fetchone()
+    return cursor.fetchone()
+
+
+def _upgrade_nullable_export_log_id(cursor: pymysql.cursors.DictCursor, database: str) -> None:
+    row = _column(cursor, database, "influencers", "export_log_id")
     if row is None or row["nullable"] != "YES":
         return
     logger.info("upgrading influencers.export_log_id to NOT NULL DEFAULT 0 (see sql/schema.sql)")
@@ -205,12 +210,7 @@ def _drop_export_log_index(cursor: pymysql.cursors.DictCursor, database: str) ->
 
 
 def _add_account_holder(cursor: pymysql.cursors.DictCursor, database: str) -> None:
-    cursor.execute(
-        "SELECT 1 FROM information_schema.columns"
-        " WHERE table_schema = %s AND table_name = 'accounts' AND column_name = 'held_by_task_id'",
-        (database,),
-    )
-    if cursor.fetchone() is not None:
+    if _column(cursor, database, "accounts", "held_by_task_id") is not None:
         return
     logger.info("adding accounts.held_by_task_id (see sql/schema.sql)")
     cursor.execute(
