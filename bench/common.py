@@ -66,7 +66,7 @@ def _drop(settings: MySQLSettings) -> None:
 
 
 def mysql_url(settings: MySQLSettings) -> str:
-    return f"mysql://{settings.user}:{settings.password}@{settings.host}:{settings.port}/{settings.database}"
+    return settings.connection_url
 
 
 def child_env(settings: MySQLSettings, workdir: Path, **extra: str) -> dict[str, str]:

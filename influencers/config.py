@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from ipaddress import ip_address
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from influencers.errors import ConfigError
@@ -24,6 +25,9 @@ DEFAULT_EXPORT_DIR = "./exports"
 DEFAULT_KEY_FILE = "./.influencers/secret.key"
 MIN_API_TOKEN_LENGTH = 16
 _SAFE_DB_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
+#: ``?tls=`` of the MySQL URL. auto: off on this machine's loopback (nothing to protect there, and
+#: the TLS context pymysql builds costs ~60 ms of CPU per connection), preferred elsewhere.
+TLS_MODES = ("auto", "disabled", "preferred", "required")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,26 @@ class MySQLSettings:
     user: str
     password: str = field(repr=False)
     database: str
+    tls: str = "auto"
+
+    @property
+    def tls_mode(self) -> str:
+        """disabled, preferred (TLS when the server offers it, unverified) or required (verified)."""
+        if self.tls != "auto":
+            return self.tls
+        try:
+            loopback = self.host == "localhost" or ip_address(self.host).is_loopback
+        except ValueError:
+            loopback = False
+        return "disabled" if loopback else "preferred"
+
+    @property
+    def connection_url(self) -> str:
+        """The URL with its password, for a child process's environment only (never a log)."""
+        tls = "" if self.tls == "auto" else f"?tls={self.tls}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (f"mysql://{quote(self.user, safe='')}:{quote(self.password, safe='')}@{host}:{self.port}"
+                f"/{self.database}{tls}")
 
     @property
     def display(self) -> str:
@@ -95,12 +119,18 @@ def parse_mysql_url(url: str) -> MySQLSettings:
         raise ConfigError(variable, "names no database (…:3306/influencers)")
     if not set(database) <= _SAFE_DB_NAME or len(database) > 64:
         raise ConfigError(variable, "the database name may use only letters, digits, _ and $")
+    options = parse_qs(parts.query)
+    unknown = sorted(set(options) - {"tls"})
+    tls = options.get("tls", ["auto"])[-1].strip().lower()
+    if unknown or tls not in TLS_MODES:
+        raise ConfigError(variable, f"takes one option, ?tls={'|'.join(TLS_MODES)}")
     return MySQLSettings(
         host=parts.hostname or "127.0.0.1",
         port=port,
         user=unquote(parts.username or "root"),
         password=unquote(parts.password or ""),
         database=database,
+        tls=tls,
     )
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pymysql
 import pymysql.cursors
@@ -59,6 +59,7 @@ def connect(
             local_infile=False,
             init_command="SET time_zone = '+00:00', group_concat_max_len = 1048576",
             client_flag=CLIENT.FOUND_ROWS,  # rowcount = rows matched, so fences read plainly
+            **_tls_arguments(mysql.tls_mode),
         )
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else 0
@@ -69,6 +70,15 @@ def connect(
             ) from None
         detail = _describe(exc)
         raise DatabaseUnavailable(mysql.host, mysql.port, detail) from None
+
+
+def _tls_arguments(mode: str) -> dict[str, Any]:
+    """pymysql's arguments for a `MySQLSettings.tls_mode`; preferred is pymysql's own default."""
+    if mode == "disabled":
+        return {"ssl_disabled": True}
+    if mode == "required":
+        return {"ssl_verify_cert": True, "ssl_verify_identity": True}
+    return {}
 
 
 def describe_mysql_error(exc: pymysql.err.MySQLError) -> str:
@@ -88,6 +98,8 @@ def _describe(exc: pymysql.err.MySQLError) -> str:
         return "access denied (check the user and password in INFLUENCERS_MYSQL_URL)"
     if code in (2003, 2002):
         return "connection refused or timed out (is MySQL/MariaDB running?)"
+    if code == 2026:
+        return "no TLS connection: the server offers none or its certificate failed the check (?tls= in INFLUENCERS_MYSQL_URL)"
     return f"error {code}"
 
 

@@ -122,7 +122,7 @@ class Demo:
         self.children: list[subprocess.Popen] = []
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("INFLUENCERS_")},
-            "INFLUENCERS_MYSQL_URL": f"mysql://{mysql.user}:{mysql.password}@{mysql.host}:{mysql.port}/{mysql.database}",
+            "INFLUENCERS_MYSQL_URL": mysql.connection_url,
             "INFLUENCERS_EXPORT_DIR": str(self.export_dir),
             "INFLUENCERS_KEY_FILE": str(workdir / "secret.key"),
             "INFLUENCERS_TZ": config.tz_name,

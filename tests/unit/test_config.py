@@ -51,3 +51,32 @@ def test_other_zone_offsets():
 def test_url_decoding():
     settings = parse_mysql_url("mysql://us%20er:p%3Aw@10.0.0.1/influencers")
     assert (settings.user, settings.password, settings.host, settings.port) == ("us er", "p:w", "10.0.0.1", 3306)
+
+
+@pytest.mark.parametrize(
+    ("url", "mode"),
+    [
+        ("mysql://root@127.0.0.1/x", "disabled"),  # loopback: no TLS context to build per connection
+        ("mysql://root@localhost/x", "disabled"),
+        ("mysql://root@[::1]/x", "disabled"),
+        ("mysql://root@db.internal/x", "preferred"),  # elsewhere: pymysql's default
+        ("mysql://root@10.0.0.1/x?tls=required", "required"),
+        ("mysql://root@127.0.0.1/x?tls=PREFERRED", "preferred"),
+        ("mysql://root@db/x?tls=disabled", "disabled"),
+    ],
+)
+def test_tls_mode_by_host_and_option(url, mode):
+    assert parse_mysql_url(url).tls_mode == mode
+
+
+@pytest.mark.parametrize("url", ["mysql://root@db/x?tls=maybe", "mysql://root@db/x?ssl=1", "mysql://root@db/x?tls=on&x=1"])
+def test_unknown_url_options_are_refused(url):
+    with pytest.raises(ConfigError, match=r"\?tls=auto\|disabled\|preferred\|required"):
+        parse_mysql_url(url)
+
+
+@pytest.mark.parametrize("url", ["mysql://us%20er:p%40ss%2Fw%3Ard@10.0.0.1:3307/db?tls=required",
+                                 "mysql://root:@[::1]:3306/influencers", "mysql://root:x@127.0.0.1:3306/a_b$"])
+def test_connection_url_reads_back_as_the_same_settings(url):
+    settings = parse_mysql_url(url)
+    assert parse_mysql_url(settings.connection_url) == settings
