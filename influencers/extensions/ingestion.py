@@ -54,6 +54,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Seconds a crawl trusts its last recovery scan and worker-lock check between claims: with
+#: subtasks of a few pages a slot claims many times a second, and each check is a round trip
+#: the slot waits for with nothing in flight (bench/README.md, crawl).
+LIVENESS_CHECK_EVERY = 1.0
+
 _SERVICES: weakref.WeakKeyDictionary[Any, IngestionService] = weakref.WeakKeyDictionary()
 
 
@@ -133,10 +138,11 @@ class IngestionService:
 
     def _open(self, conn: Any) -> None:
         assert self.config is not None
-        self.worker = Worker.start(self.config.mysql, "ingest")
+        self.worker = Worker.start(self.config.mysql, "ingest", check_every=LIVENESS_CHECK_EVERY)
         accounts = AccountManager(conn, utc_offset=self.config.utc_offset,
                                   cipher=CredentialCipher.from_config(self.config))
-        self.scheduler = TaskScheduler(conn, self.worker, accounts, lease_seconds=self.settings.lease_seconds)
+        self.scheduler = TaskScheduler(conn, self.worker, accounts, lease_seconds=self.settings.lease_seconds,
+                                       recover_every=LIVENESS_CHECK_EVERY)
         logger.info("ingestion worker %s started (site %s, adapter %s)", self.worker.worker_id,
                     self.adapter.base_url if self.adapter else "?", self.settings.adapter_path)
 
@@ -158,7 +164,7 @@ class IngestionService:
         try:
             limit = 1 if self._target_task is not None else self.settings.max_tasks
             while sum(run.holds_slot for run in self.runs.values()) < limit and self._accepting():
-                claim = await self.db.run(lambda conn: self.scheduler.claim("ingestion", task_id=self._target_task))
+                claim, committed = await self.db.run(self._claim_next)
                 if claim is None:
                     await self._nothing_claimed()
                     break
@@ -167,7 +173,7 @@ class IngestionService:
                     break
                 self._waiting_since = None
                 try:
-                    await self._begin(claim)
+                    self._begin(claim, committed)
                 except Exception:
                     self.runs.pop(claim.task_id, None)
                     await self.db.run(lambda conn, claim=claim: self.scheduler.release(claim, "could not start"))
@@ -221,9 +227,14 @@ class IngestionService:
             return "no usable account: none exists or all are disabled (add or enable one)", False
         return f"no idle account yet (one may be free in {wait:.0f}s)", True
 
-    async def _begin(self, claim: Claim) -> None:
+    def _claim_next(self, conn: Any) -> tuple[Claim | None, set[int]]:
+        """A claim and the pages its task has committed before, in one trip to the database
+        thread: a slot has nothing in flight until both are in."""
+        claim = self.scheduler.claim("ingestion", task_id=self._target_task)
+        return claim, (committed_pages(conn, claim.task_id) if claim is not None else set())
+
+    def _begin(self, claim: Claim, committed: set[int]) -> None:
         task = claim.task
-        committed = await self.db.run(committed_pages, task.id)
         plan = PagePlan(task.page_from or 1, task.page_to, marker=task.marker_value, committed=committed,
                         window=self.settings.pages_in_flight)
         assert self.adapter is not None

@@ -119,6 +119,44 @@ def test_lease_expiry_returns_task_and_account(scheduler, accounts, mysql_settin
     other.worker.close()
 
 
+def test_recovery_between_claims_is_rate_limited_but_never_hides_the_last_task(accounts, mysql_settings, config):
+    """With ``recover_every`` a worker claiming task after task skips the recovery scan between
+    claims; a dead worker's task then waits behind the pending ones, and a claim that finds
+    nothing else recovers first, so the dead worker's task is never reported as nothing to do."""
+    accounts.add("demo1", "pw")
+    accounts.add("demo2", "pw")
+    conn = connect(mysql_settings)
+    busy = TaskScheduler(conn, Worker.start(mysql_settings, "busy", check_every=3600),
+                         AccountManager(conn, utc_offset=config.utc_offset), recover_every=3600)
+    busy.create_crawl("游戏", 20, 10)  # tasks 2 and 3
+    first = busy.claim("ingestion")  # recovers (the first time), then claims task 2
+    doomed = other_scheduler(mysql_settings, config)
+    lost = doomed.claim("ingestion")  # task 3
+    assert (first.task_id, lost.task_id) == (2, 3)
+    doomed.worker.close()  # its process dies: task 3 is recoverable at once
+    busy.complete(first)
+    busy.create_crawl("游戏", 10, 10)  # task 5, pending
+    assert soon(lambda: _free_lock(busy.conn, lost.worker_id))
+    second = busy.claim("ingestion")
+    assert second.task_id == 5  # no recovery scan yet: the dead worker's task still looks busy
+    assert busy.get(3).status == "in_progress"
+    busy.complete(second)
+    third = busy.claim("ingestion")  # nothing pending: it recovers before saying so
+    assert third is not None and third.task_id == 3
+    assert "worker gone" in third.task.last_error
+    busy.complete(third)
+    assert busy.claim("ingestion") is None
+    busy.worker.close()
+
+
+def _free_lock(conn, name: str) -> bool:
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT IS_FREE_LOCK(%s) AS free", (name,))
+        free = cursor.fetchone()["free"] == 1
+    conn.commit()
+    return free
+
+
 def test_too_many_attempts_fail_the_task(scheduler, accounts, mysql_settings, config):
     accounts.add("demo1", "pw")
     scheduler.create_crawl("游戏", 1, 1)
