@@ -74,6 +74,11 @@ class IngestionService:
         self.spider: Any = None
         self.db: DatabaseThread | None = None
         self.scheduler: TaskScheduler | None = None
+        # A task's end (complete, pause, release, fail) goes through a connection of its own:
+        # with subtasks of a few pages the claims' thread was busy most of the crawl, and a slot
+        # waiting for its next claim queued behind the other task's completion (bench/README.md).
+        self.finish_db: DatabaseThread | None = None
+        self.finisher: TaskScheduler | None = None
         self.worker: Worker | None = None
         self._target_task: int | None = None  # domain mode: the one task to crawl
         self._once = False
@@ -120,6 +125,8 @@ class IngestionService:
         self._once = once
         self.db = DatabaseThread(self.config.mysql, "ingest-db")
         await self.db.run(self._open)
+        self.finish_db = DatabaseThread(self.config.mysql, "ingest-finish")
+        await self.finish_db.run(self._open_finisher)
         if task_id is not None:
             self._target_task = task_id
             await self.db.run(lambda conn: self.scheduler.get(task_id))  # TaskNotFound early
@@ -146,6 +153,11 @@ class IngestionService:
         logger.info("ingestion worker %s started (site %s, adapter %s)", self.worker.worker_id,
                     self.adapter.base_url if self.adapter else "?", self.settings.adapter_path)
 
+    def _open_finisher(self, conn: Any) -> None:
+        assert self.config is not None
+        self.finisher = TaskScheduler(conn, self.worker, AccountManager(conn, utc_offset=self.config.utc_offset),
+                                      lease_seconds=self.settings.lease_seconds)
+
     @property
     def accounts(self) -> AccountManager:
         assert self.scheduler is not None
@@ -168,16 +180,9 @@ class IngestionService:
                 if claim is None:
                     await self._nothing_claimed()
                     break
-                if not self._accepting():  # a stop arrived while we were claiming
-                    await self.db.run(lambda conn, claim=claim: self.scheduler.release(claim, "worker stopping"))
-                    break
-                self._waiting_since = None
-                try:
-                    self._begin(claim, committed)
-                except Exception:
-                    self.runs.pop(claim.task_id, None)
-                    await self.db.run(lambda conn, claim=claim: self.scheduler.release(claim, "could not start"))
-                    raise
+                await self._start_claimed(claim, committed)
+                if claim.task_id not in self.runs:
+                    break  # released: the crawl is stopping
         except Exception as exc:  # noqa: BLE001 - the database hiccuped: the next poll tries again
             logger.error("claiming failed: %s", exc)
         finally:
@@ -185,6 +190,8 @@ class IngestionService:
             filled.open()
 
     async def _nothing_claimed(self) -> None:
+        if self.sink is not None and not any(run.reading for run in self.runs.values()):
+            self.sink.flush_soon()  # the handed-back tasks' last pages wait for nobody else now
         if self.runs:
             return
         if self._target_task is None:
@@ -256,7 +263,7 @@ class IngestionService:
             return
         for page in run.plan.next_pages():
             self.crawler.engine.crawl(self.spider.page_request(run, page))
-        if run.plan.all_fetched and self.sink is not None:
+        if self.sink is not None and self.draining(run.task_id):
             self.sink.flush_soon()
 
     def run_for(self, task_id: int) -> TaskRun | None:
@@ -267,18 +274,26 @@ class IngestionService:
         if run is None:
             return
         run.plan.on_fetched(page, has_more=has_more, total_pages=total_pages)
+        if run.plan.all_fetched and self._may_hand_back(run):
+            run.handing_back = True  # before _pump: its last pages need not be written at once
+            _schedule_coro(self._hand_back(run))
         self._pump(run)
         self._check_finish(run)
-        if run.plan.all_fetched and not run.finishing and self._target_task is None:
-            _schedule_coro(self._hand_back(run))
+
+    def _may_hand_back(self, run: TaskRun) -> bool:
+        return not (run.handing_back or run.handed_back or run.stop or run.finishing or self._target_task is not None
+                    or run.switching is not None or run.claim.account_id is None
+                    # a crawl that outruns its writes would only pile up pages (bench/README.md)
+                    or (self.sink is not None and not self.sink.keeping_up()))
 
     async def _hand_back(self, run: TaskRun) -> None:
         """All pages are read, the last ones wait for the pipeline: let the account (and this
         run's slot) take the next task meanwhile. Ending the task frees nothing then."""
-        if run.handed_back or run.stop or run.finishing or run.switching is not None or run.claim.account_id is None:
+        if run.stop or run.finishing or run.switching is not None:
+            run.handing_back = False
+            if self.sink is not None:
+                self.sink.flush_soon()
             return
-        if self.sink is not None and not self.sink.keeping_up():
-            return  # a crawl that outruns its writes would only pile up pages (bench/README.md)
         gate = run.switching = Gate()  # the task's end and account switches wait for it
         lost: ClaimLost | None = None
         account_id = run.claim.account_id
@@ -294,14 +309,30 @@ class IngestionService:
             logger.warning("task %s: could not hand its account back early: %s", run.task_id, exc,
                            extra={"task_id": run.task_id})
         finally:
+            run.handing_back = False
             run.switching = None
             gate.open()
         if lost is not None:
             self.claim_lost(run.task_id, str(lost))
             return
+        if not run.handed_back and self.sink is not None:
+            self.sink.flush_soon()  # it keeps its account until its pages are in: write them now
         self._check_finish(run)  # a stop that arrived meanwhile waited for the gate
         if run.handed_back:
             _schedule_coro(self._fill())
+
+    async def _start_claimed(self, claim: Claim, committed: set[int]) -> None:
+        """Begin crawling a task just claimed, or give it back if the crawl is stopping."""
+        if not self._accepting():  # a stop arrived while we were claiming
+            await self.db.run(lambda conn: self.scheduler.release(claim, "worker stopping"))
+            return
+        self._waiting_since = None
+        try:
+            self._begin(claim, committed)
+        except Exception:
+            self.runs.pop(claim.task_id, None)
+            await self.db.run(lambda conn: self.scheduler.release(claim, "could not start"))
+            raise
 
     def page_failed(self, task_id: int, page: int, reason: str) -> None:
         run = self.runs.get(task_id)
@@ -349,10 +380,17 @@ class IngestionService:
         return run.claim
 
     def draining(self, task_id: int) -> bool:
-        """True when the task reads no more pages (all fetched, or stopping): whatever of it is
-        waiting for the pipeline should be written now, not at the next flush interval."""
+        """True when what the task has waiting for the pipeline should be written now, not with
+        the next full batch or flush interval: it reads no more pages (all fetched, or stopping)
+        and something waits for its end, its account or, when no other task is reading, the
+        crawl itself. A task that handed its account back holds nothing up while others read;
+        its pages go with theirs, in fewer and larger transactions (bench/README.md, crawl)."""
         run = self.runs.get(task_id)
-        return run is not None and (run.stop is not None or run.plan.all_fetched)
+        if run is None or run.reading:
+            return False
+        if run.stop is not None or not (run.handing_back or run.handed_back):
+            return True
+        return not any(other.reading for other in self.runs.values())
 
     def marker_for(self, task_id: int, pages: list[int]) -> int:
         run = self.runs[task_id]
@@ -476,28 +514,28 @@ class IngestionService:
                 logger.warning("task %s: claim lost: %s", run.task_id, reason, extra={"task_id": run.task_id})
             elif action == "fail":
                 run.outcome = "failed"
-                await self.db.run(lambda conn: self.scheduler.fail(claim, reason))
+                await self.finish_db.run(lambda conn: self.finisher.fail(claim, reason))
             elif plan.succeeded and action != "pause":
                 run.outcome = "completed"
-                await self.db.run(lambda conn: self.scheduler.complete(
+                await self.finish_db.run(lambda conn: self.finisher.complete(
                     claim, f"{len(plan.committed)} pages committed, last page {plan.last_page}"))
                 self.stats.inc_value("ingest/tasks_completed")
             elif plan.failed and plan.finished:
                 run.outcome = "pages_failed"
                 failed = "; ".join(f"page {p}: {why}" for p, why in sorted(plan.failed.items()))
                 retry_after = self.settings.failed_pages_retry_after
-                await self.db.run(lambda conn: self.scheduler.pause(
+                await self.finish_db.run(lambda conn: self.finisher.pause(
                     claim, marker, f"{len(plan.failed)} page(s) failed, retried in {retry_after:.0f}s: {failed}"[:1000],
                     resume_after=retry_after, count_attempt=True))
             elif action == "pause":
                 run.outcome = "paused"
-                await self.db.run(lambda conn: self.scheduler.pause(claim, marker, reason,
+                await self.finish_db.run(lambda conn: self.finisher.pause(claim, marker, reason,
                                                                     resume_after=run.resume_after))
                 logger.warning("task %s paused at %s: %s", run.task_id, marker, reason,
                                extra={"task_id": run.task_id})
             else:
                 run.outcome = "released"
-                await self.db.run(lambda conn: self.scheduler.release(claim, reason or "worker stopping"))
+                await self.finish_db.run(lambda conn: self.finisher.release(claim, reason or "worker stopping"))
         except ClaimLost as exc:
             run.outcome = "lost"
             logger.warning("task %s: %s", run.task_id, exc, extra={"task_id": run.task_id})
@@ -590,6 +628,8 @@ class IngestionService:
             run.finishing = True
             await self._finalize(run)
         self._closed = True
+        if self.finish_db is not None:
+            self.finish_db.close()
         db, worker = self.db, self.worker
         if db is not None:
             if worker is not None:

@@ -54,12 +54,18 @@ class TaskRun:
     finishing: bool = False
     done: Gate = field(default_factory=Gate)
     outcome: str | None = None
+    handing_back: bool = False  # its account is on its way back to the pool
     handed_back: bool = False  # its account went back to the pool: it only waits for its last writes
 
     @property
     def holds_slot(self) -> bool:
         """Counts against INGEST_MAX_TASKS: a slot is an account reading pages."""
         return not self.handed_back
+
+    @property
+    def reading(self) -> bool:
+        """Still fetching pages with its account (not stopping, not all read)."""
+        return self.stop is None and not self.plan.all_fetched
 
     @property
     def task_id(self) -> int:

@@ -5,8 +5,9 @@ here, on the reactor thread (cheap), and the page waits in memory until a batch 
 `store.write_batch` in ONE transaction on the pipeline's own database thread: ingestion log rows,
 the upsert by uid, and the task's progress marker moved to the contiguous committed prefix behind
 the claim's fence. A batch is written when ``MYSQL_BATCH_ITEMS`` rows are ready, every
-``MYSQL_FLUSH_INTERVAL`` seconds, when a task has read all its pages, and at close; with more
-than ``MYSQL_MAX_PENDING_ITEMS`` rows waiting, the spider is held back until a batch is in.
+``MYSQL_FLUSH_INTERVAL`` seconds, when a task has read all its pages and something waits for it
+(`IngestionService.draining`), and at close; with more than ``MYSQL_MAX_PENDING_ITEMS`` rows
+waiting, the spider is held back until a batch is in.
 
 Values longer than their column are cut (nickname, uid, source_page: 255 characters; the full
 row stays in raw_data); a row without a uid is left out of its page with one logged line per
@@ -57,6 +58,7 @@ class MySQLPipeline:
         self._ready: list[PageBatch] = []
         self._ready_rows = 0
         self._flushing = False
+        self._requested = False  # a flush was asked for: write what is ready, not only full batches
         self._idle = Gate()
         self._idle.open()
         self._loop: Any = None
@@ -157,8 +159,11 @@ class MySQLPipeline:
         return self._ready_rows <= self.batch_items
 
     def flush_soon(self) -> None:
-        """Start writing ready pages unless a write is under way (it picks them up)."""
-        if self._ready and not self._flushing and self.db is not None:
+        """Write every page ready now: start a write, or have the one under way go on to them."""
+        if not self._ready:
+            return
+        self._requested = True
+        if not self._flushing and self.db is not None:
             self._flushing = True
             self._idle = Gate()
             _schedule_coro(self._flush_loop())
@@ -169,8 +174,11 @@ class MySQLPipeline:
         return self._idle.wait()
 
     async def _flush_loop(self) -> None:
+        """Write until what was asked for is in. Pages that arrive meanwhile wait for a full batch
+        or a reason (a flush request, the interval): writing whatever trickled in during the
+        last write cut a crawl's commits into batches of a few pages (bench/README.md, crawl)."""
         try:
-            while self._ready and self.db is not None:
+            while self._ready and self.db is not None and (self._requested or self._ready_rows >= self.batch_items):
                 if not await self._write_some():
                     break
         finally:
@@ -184,6 +192,8 @@ class MySQLPipeline:
             taken.append(page)
             rows += len(page.rows)
         self._ready_rows = sum(max(1, len(p.rows)) for p in self._ready)
+        if not self._ready:
+            self._requested = False  # a request made during this write sets it again
         return taken
 
     async def _write_some(self) -> bool:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import pytest_twisted
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.task import deferLater
 
 from influencers.items import InfluencerPage
 from influencers.pipelines.mysql import MySQLPipeline
@@ -107,3 +113,68 @@ def test_the_last_page_of_a_task_is_written_at_once(pipeline: MySQLPipeline, dra
     pipeline.flush_soon = lambda: calls.append(1)
     pipeline.process_item(page(1, [row("a")]))
     assert len(calls) == flushes
+
+
+class RecordingService:
+    """The service's side of `_write_some`: every page is ours and commits."""
+
+    def __init__(self) -> None:
+        self.committed: list[int] = []
+
+    def draining(self, task_id: int) -> bool:
+        return False
+
+    def claim_for(self, task_id: int) -> Any:
+        return SimpleNamespace(task_id=task_id)
+
+    def marker_for(self, task_id: int, pages: list[int]) -> int:
+        return 0
+
+    def pages_committed(self, task_id: int, pages: list[int]) -> None:
+        self.committed.extend(pages)
+
+
+class HeldDatabase:
+    """A database thread whose writes finish when the test says so."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[int]] = []
+        self.pending: list[Deferred] = []
+
+    async def run(self, fn: Any, work: Any) -> Any:
+        self.writes.append([page.page_number for batch in work for page in batch.pages])
+        done: Deferred = Deferred()
+        self.pending.append(done)
+        await maybe_deferred_to_future(done)  # the flush loop runs as an asyncio task
+        return work, {}
+
+    async def finish(self) -> None:
+        self.pending.pop(0).callback(None)
+        await deferLater(reactor, 0, lambda: None)  # let the flush loop go on (or stop)
+
+
+@pytest_twisted.ensureDeferred
+async def test_pages_that_arrive_during_a_write_wait_for_a_reason_to_be_written() -> None:
+    """They used to be written the moment the write before them ended, so a crawl committed in
+    batches of a few pages, a transaction each (bench/README.md, crawl)."""
+    service = RecordingService()
+    pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=4, flush_interval=1.0, max_pending=100)
+    pipeline.db = database = HeldDatabase()
+    pipeline.process_item(page(1, [row("a")]))
+    pipeline.flush_soon()  # a reason: the flush interval, a task that holds something up, close
+    await deferLater(reactor, 0, lambda: None)
+    pipeline.process_item(page(2, [row("b")]))
+    pipeline.process_item(page(3, [row("c")]))
+    await database.finish()
+    assert database.writes == [[1]]  # pages 2 and 3 wait: no request, no full batch
+    pipeline.process_item(page(4, [row("d")]))
+    pipeline.process_item(page(5, [row("e")]))  # four rows ready: a full batch goes at once
+    await deferLater(reactor, 0, lambda: None)
+    assert database.writes == [[1], [2, 3, 4, 5]]
+    pipeline.process_item(page(6, [row("f")]))
+    pipeline.flush_soon()  # asked for during a write: written right after it
+    await database.finish()
+    assert database.writes == [[1], [2, 3, 4, 5], [6]]
+    await database.finish()
+    await pipeline.flush()
+    assert service.committed == [1, 2, 3, 4, 5, 6] and pipeline._ready == []
