@@ -113,8 +113,9 @@ def test_marker_does_not_move_past_a_gap(db, scheduler, accounts, writer) -> Non
     assert scheduler.get(claim.task_id).progress_marker is None
 
 
-def test_throughput(db, scheduler, accounts, writer, capsys) -> None:
-    """Rows per second through write_batch (the pipeline's database side), for the record."""
+def test_large_batches_of_many_pages(db, scheduler, accounts, writer, capsys) -> None:
+    """40,000 rows in batches of 100 pages, as a busy crawl writes them. Not timed: the rate it
+    prints is for the record; bench/ingest_pipeline.py measures it against baselines."""
     claim = claim_task(scheduler, accounts, pages=1000)
     raw = json.loads('{"uid":"u","nickname":"小鹿酱🍑","domain":"游戏","fans":34879,"avg_likes":1392,'
                      '"region":"安徽·合肥","gender":"male","tags":["手游","电竞"],'
@@ -141,7 +142,7 @@ def test_throughput(db, scheduler, accounts, writer, capsys) -> None:
     with capsys.disabled():
         print(f"\nwrite_batch: {total} rows in {elapsed:.2f}s = {rate:,.0f} rows/s (batches of 2000)")
     assert query(db, "SELECT COUNT(*) AS n FROM influencers") == [{"n": total}]
-    assert rate > 5_000  # a floor against regressions; the figure is printed above
+    assert query(db, "SELECT COUNT(*) AS n FROM ingestion_logs") == [{"n": number}]
 
 
 def test_hostile_values_round_trip(db, scheduler, accounts, writer) -> None:
