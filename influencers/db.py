@@ -177,6 +177,7 @@ def _upgrade(cursor: pymysql.cursors.DictCursor, database: str) -> None:
     _upgrade_nullable_export_log_id(cursor, database)
     _drop_export_log_index(cursor, database)
     _add_account_holder(cursor, database)
+    _drop_ingestion_log_foreign_keys(cursor, database)
 
 
 def _column(cursor: pymysql.cursors.DictCursor, database: str, table: str, column: str) -> dict | None:
@@ -206,6 +207,27 @@ def _upgrade_nullable_export_log_id(cursor: pymysql.cursors.DictCursor, database
         "ALTER TABLE influencers MODIFY export_log_id BIGINT NOT NULL DEFAULT 0"
         " COMMENT 'the export batch (file) this row went to; 0: none yet'"
     )
+
+
+def _drop_ingestion_log_foreign_keys(cursor: pymysql.cursors.DictCursor, database: str) -> None:
+    """A page's log row held shared locks on its task and account rows through the pipeline's
+    whole batch (the foreign keys' checks), so a task handing its account back or ending waited
+    for the batch (sql/schema.sql). The index MySQL made for a key goes with it."""
+    cursor.execute(
+        "SELECT constraint_name AS name FROM information_schema.referential_constraints"
+        " WHERE constraint_schema = %s AND table_name = 'ingestion_logs'",
+        (database,),
+    )
+    for found in cursor.fetchall():
+        logger.info("dropping foreign key ingestion_logs.%s (see sql/schema.sql)", found["name"])
+        cursor.execute(f"ALTER TABLE ingestion_logs DROP FOREIGN KEY `{found['name']}`")
+        cursor.execute(
+            "SELECT COUNT(*) AS n FROM information_schema.statistics"
+            " WHERE table_schema = %s AND table_name = 'ingestion_logs' AND index_name = %s",
+            (database, found["name"]),
+        )
+        if cursor.fetchone()["n"]:
+            cursor.execute(f"ALTER TABLE ingestion_logs DROP INDEX `{found['name']}`")
 
 
 def _drop_export_log_index(cursor: pymysql.cursors.DictCursor, database: str) -> None:

@@ -2,8 +2,8 @@
 
 For every page of the batch: its `ingestion_logs` row (one multi-row insert per task, then one
 query for their ids); for all of them: the upsert of the influencers, sorted by uid so
-concurrent writers lock rows in the same order and do not deadlock; for every task: the fence
-(`check_claim`) first and the progress marker last.
+concurrent writers lock rows in the same order and do not deadlock; for every task, at the end:
+the fence (`check_claim`) and the progress marker.
 
 The upsert sends its rows as ONE JSON document parameter that the server unpacks with
 `JSON_TABLE` (MariaDB 10.6+, MySQL 8.0.4+), ``ROWS_PER_STATEMENT`` rows a statement. The usual
@@ -126,11 +126,6 @@ def write_batch(conn: Connection, work: Sequence[TaskBatch]) -> tuple[list[TaskB
 
 
 def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch]) -> None:
-    for batch in work:  # fence first: lock the task rows (in id order) before writing anything
-        try:
-            scheduler.check_claim(cursor, batch.claim)
-        except ClaimLost as exc:
-            raise TaskLost(batch.claim.task_id, str(exc)) from None
     newest: dict[str, tuple[Any, ...]] = {}
     for batch in work:
         pages = sorted(batch.pages, key=lambda p: p.page_number)
@@ -149,6 +144,15 @@ def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch]) -> 
     rows = [newest[uid] for uid in sorted(newest)]
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
         _upsert(cursor, rows[start:start + ROWS_PER_STATEMENT])
+    # The fence last: the task rows (in id order) are locked from here to the commit only, so a
+    # task handing its account back or ending does not wait for the whole batch. The guarantee
+    # is the fence's own: nothing of this transaction commits unless every claim holds now, and
+    # nobody can take a task over between this check and the commit.
+    for batch in work:
+        try:
+            scheduler.check_claim(cursor, batch.claim)
+        except ClaimLost as exc:
+            raise TaskLost(batch.claim.task_id, str(exc)) from None
     for batch in work:
         if batch.marker > batch.current_marker:
             scheduler.set_progress(cursor, batch.claim, f"page={batch.marker}")

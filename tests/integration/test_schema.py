@@ -116,6 +116,10 @@ def test_db_init_upgrades_an_earlier_schema_and_keeps_the_rows(scratch_settings)
         cursor.execute("ALTER TABLE influencers ADD CONSTRAINT fk_influencers_export_log"
                        " FOREIGN KEY (export_log_id) REFERENCES export_logs (id)")
         cursor.execute("INSERT INTO influencers (uid, domain, export_log_id) VALUES ('old', '美妆', NULL)")
+        cursor.execute("ALTER TABLE ingestion_logs ADD CONSTRAINT fk_ingestion_logs_task"
+                       " FOREIGN KEY (task_id) REFERENCES tasks (id)")
+        cursor.execute("ALTER TABLE ingestion_logs ADD CONSTRAINT fk_ingestion_logs_account"
+                       " FOREIGN KEY (account_id) REFERENCES accounts (id)")  # MySQL adds an index for it
     apply_schema(scratch_settings)
     with conn.cursor() as cursor:
         cursor.execute("SELECT is_nullable AS n, column_default AS d FROM information_schema.columns"
@@ -134,7 +138,15 @@ def test_db_init_upgrades_an_earlier_schema_and_keeps_the_rows(scratch_settings)
         holder_columns = cursor.fetchone()["n"]
         cursor.execute("SELECT uid, export_log_id FROM influencers")
         rows = cursor.fetchall()
+        cursor.execute("SELECT COUNT(*) AS n FROM information_schema.referential_constraints"
+                       " WHERE constraint_schema = %s AND table_name = 'ingestion_logs'", (scratch_settings.database,))
+        log_foreign_keys = cursor.fetchone()["n"]
+        cursor.execute("SELECT DISTINCT index_name AS name FROM information_schema.statistics WHERE table_schema = %s"
+                       " AND table_name = 'ingestion_logs' ORDER BY index_name", (scratch_settings.database,))
+        log_indexes = [row["name"] for row in cursor.fetchall()]
     conn.close()
+    assert log_foreign_keys == 0
+    assert log_indexes == ["ix_ingestion_logs_day", "PRIMARY", "uq_ingestion_logs_task_page"]
     assert column["n"] == "NO" and str(column["d"]) == "0"
     assert foreign_keys == 0
     assert indexes == 0  # a batch's rows are found by its id range (sql/schema.sql)
