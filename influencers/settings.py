@@ -11,6 +11,7 @@ influencers/pipelines/mysql.py).
 BOT_NAME = "influencers"
 SPIDER_MODULES = ["influencers.spiders"]
 NEWSPIDER_MODULE = "influencers.spiders"
+COMMANDS_MODULE = "influencers.commands"  # `scrapy crawl` exits 2 when the crawl cannot start
 
 # -- the platform ----------------------------------------------------------------------------
 SITE_ADAPTER = "influencers.sites.sandbox.SandboxAdapter"  # dotted path of a SiteAdapter subclass

@@ -41,6 +41,8 @@ from influencers.errors import ClaimLost, InfluencersError
 from influencers.extensions.dbthread import DatabaseThread
 from influencers.extensions.queries import committed_pages
 from influencers.extensions.runs import (
+    EXIT_CONFIGURATION,
+    EXIT_STATUS_STAT,
     Gate,
     IngestSettings,
     TaskRun,
@@ -566,6 +568,7 @@ class IngestionService:
         passwords): one error line, claims released by the normal shutdown."""
         if self._close_reason is None:
             logger.error("stopping the crawl: %s", message)
+            self.stats.set_value(EXIT_STATUS_STAT, EXIT_CONFIGURATION)
         self._close(reason)
 
     def _close(self, reason: str) -> None:

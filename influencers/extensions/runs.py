@@ -18,6 +18,10 @@ META_STARTED = "influencers_started"
 META_ACCOUNT = "influencers_account"
 META_LOGIN = "influencers_login"
 
+#: A stat the crawl sets to the exit status `scrapy crawl` should return (influencers/commands).
+EXIT_STATUS_STAT = "influencers/exit_status"
+EXIT_CONFIGURATION = 2  # as `python -m exporter run`: an argument, a setting, the key or MySQL
+
 
 class Gate:
     """Something others wait for until it opens (a login, an account switch)."""

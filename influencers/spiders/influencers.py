@@ -30,6 +30,8 @@ from twisted.python.failure import Failure
 from influencers.errors import InfluencersError
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import (
+    EXIT_CONFIGURATION,
+    EXIT_STATUS_STAT,
     META_ACCOUNT,
     META_PAGE,
     META_STARTED,
@@ -106,6 +108,7 @@ class InfluencersSpider(scrapy.Spider):
                                      once=self.once)
         except (InfluencersError, ValueError) as exc:
             logger.error("cannot start the crawl: %s", exc)
+            self.crawler.stats.set_value(EXIT_STATUS_STAT, EXIT_CONFIGURATION)
             raise CloseSpider("cannot_start") from None
         return
         yield  # an async generator that yields nothing: requests come from the service

@@ -74,6 +74,7 @@ def test_a_bad_setting_is_one_clear_line(sandbox, crawls, env, db) -> None:
     assert "cannot start the crawl: INFLUENCERS_MYSQL_URL: must look like mysql://" in crawl.log
     assert "Traceback" not in crawl.log
     assert "'finish_reason': 'cannot_start'" in crawl.log
+    assert crawl.process.returncode == 2  # scripts and supervisors see that it did not run
 
 
 def test_a_wrong_secret_key_stops_the_crawl_at_once(sandbox, crawls, env, mysql_settings, db) -> None:
@@ -84,6 +85,7 @@ def test_a_wrong_secret_key_stops_the_crawl_at_once(sandbox, crawls, env, mysql_
     crawl = crawls.run(sandbox.url, "domain=母婴", "pages=3", timeout=60)
     assert "stopping the crawl: The credential key cannot decrypt stored passwords" in crawl.log
     assert "'finish_reason': 'secret_key'" in crawl.log
+    assert crawl.process.returncode == 2
     assert "Traceback" not in crawl.log
     (task,) = tasks(mysql_settings, "母婴")
     assert task["status"] in ("pending", "paused") and task["claimed_by"] is None
