@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -75,6 +76,8 @@ UPSERT_INFLUENCERS_FROM_JSON = (
     " source_page = VALUES(source_page), raw_data = VALUES(raw_data), ingestion_log_id = VALUES(ingestion_log_id)"
 )
 ROWS_PER_STATEMENT = 500  # ~400 KB a statement, far below any max_allowed_packet default
+STATEMENT_OVERHEAD = 64 * 1024  # the statement's text around the document, with room to spare
+_DOCUMENT_LIMITS: weakref.WeakKeyDictionary[Connection, int] = weakref.WeakKeyDictionary()
 #: The server refused the document: nesting deeper than its JSON limit (MariaDB: 32 levels, 4040)
 #: or a failed JSON check (4025; MySQL 3140 for invalid JSON text).
 JSON_REFUSED = frozenset({4040, 4025, 3140})
@@ -113,11 +116,12 @@ def write_batch(conn: Connection, work: Sequence[TaskBatch]) -> tuple[list[TaskB
     """Commit ``work`` in one transaction; tasks whose claim is lost are left out (and the rest
     committed). Returns (committed task batches, {lost task id: reason})."""
     scheduler = TaskScheduler(conn, None, None)  # only the fence and the marker are used
+    limit = document_limit(conn)
     pending = sorted(work, key=lambda batch: batch.claim.task_id)
     lost: dict[int, str] = {}
     while pending:
         try:
-            run_transaction(conn, lambda cursor, batches=pending: _write(cursor, scheduler, batches))
+            run_transaction(conn, lambda cursor, batches=pending: _write(cursor, scheduler, batches, limit))
             return pending, lost
         except TaskLost as exc:
             lost[exc.task_id] = str(exc)
@@ -125,7 +129,19 @@ def write_batch(conn: Connection, work: Sequence[TaskBatch]) -> tuple[list[TaskB
     return [], lost
 
 
-def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch]) -> None:
+def document_limit(conn: Connection) -> int:
+    """The largest rows document one upsert may carry on this connection's server: pymysql sends
+    it as a hex literal (twice its size) in a packet of at most ``max_allowed_packet`` bytes."""
+    limit = _DOCUMENT_LIMITS.get(conn)
+    if limit is None:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT @@max_allowed_packet AS packet")
+            packet = int(cursor.fetchone()["packet"])
+        limit = _DOCUMENT_LIMITS[conn] = max(1024, packet // 2 - STATEMENT_OVERHEAD)
+    return limit
+
+
+def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch], limit: int) -> None:
     newest: dict[str, tuple[Any, ...]] = {}
     for batch in work:
         pages = sorted(batch.pages, key=lambda p: p.page_number)
@@ -143,7 +159,7 @@ def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch]) -> 
                 newest[uid] = (uid, nickname, domain, source_page, raw, log_id)
     rows = [newest[uid] for uid in sorted(newest)]
     for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        _upsert(cursor, rows[start:start + ROWS_PER_STATEMENT])
+        _upsert_within(cursor, rows[start:start + ROWS_PER_STATEMENT], limit)
     # The fence last: the task rows (in id order) are locked from here to the commit only, so a
     # task handing its account back or ending does not wait for the whole batch. The guarantee
     # is the fence's own: nothing of this transaction commits unless every claim holds now, and
@@ -158,12 +174,32 @@ def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch]) -> 
             scheduler.set_progress(cursor, batch.claim, f"page={batch.marker}")
 
 
-def _upsert(cursor: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+def _upsert_within(cursor: Any, rows: Sequence[tuple[Any, ...]], limit: int) -> None:
+    """Upsert ``rows`` in statements whose document fits ``limit`` bytes, halving as needed (in
+    uid order still). A single row larger than that could never be sent: it is stored with a
+    note in place of its raw data, one warning line, rather than failing its batch for ever."""
+    document = rows_json(rows)
+    if len(document) <= limit:
+        _upsert(cursor, rows, document)
+    elif len(rows) > 1:
+        middle = len(rows) // 2
+        _upsert_within(cursor, rows[:middle], limit)
+        _upsert_within(cursor, rows[middle:], limit)
+    else:
+        (uid, nickname, domain, source_page, _raw, log_id), = rows
+        logger.warning("uid %s: its raw data (%d bytes as JSON) is more than one statement to MySQL can carry"
+                       " (%d, from max_allowed_packet); the row is stored with a note in its place",
+                       uid, len(document), limit)
+        noted = (uid, nickname, domain, source_page, {"raw_data_omitted_bytes": len(document)}, log_id)
+        _upsert(cursor, [noted], rows_json([noted]))
+
+
+def _upsert(cursor: Any, rows: Sequence[tuple[Any, ...]], document: bytes) -> None:
     """One upsert statement; rows nested deeper than the server's JSON limit are stored with their
     deepest parts as JSON text rather than failing the batch on every retry (a failed statement
     leaves the transaction open, so it is sent again at once)."""
     try:
-        cursor.execute(UPSERT_INFLUENCERS_FROM_JSON, (rows_json(rows),))
+        cursor.execute(UPSERT_INFLUENCERS_FROM_JSON, (document,))
     except pymysql.err.MySQLError as exc:
         if not exc.args or exc.args[0] not in JSON_REFUSED:
             raise

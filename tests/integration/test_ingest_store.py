@@ -194,3 +194,25 @@ def test_a_row_nested_deeper_than_mysqls_json_limit_does_not_stall_its_batch(db,
     assert isinstance(kept, str) and json.loads(kept) == original  # ... the rest is kept whole, as JSON text
     assert 20 <= depth <= 25
     assert "nest deeper than MySQL's JSON limit" in caplog.text and "deep" in caplog.text
+
+
+def test_rows_too_large_for_one_statement_are_split_and_a_row_too_large_for_any_is_noted(
+        db, scheduler, accounts, writer, caplog) -> None:
+    """The server refuses a packet over max_allowed_packet (16 MB on MariaDB; the document goes
+    as hex, twice its size). Rows that are large together go in smaller statements; a row that
+    alone is too large keeps its columns with a note in place of its raw data, and its page
+    commits, instead of failing the batch on every retry."""
+    bio = "很长的简介" * 200_000  # 3 MB of UTF-8 a row: four of them exceed one statement
+    big = [(f"big{i}", f"大{i}", "游戏", None, {"uid": f"big{i}", "bio": bio}) for i in range(4)]
+    huge = ("huge", "巨", "游戏", None, {"uid": "huge", "bio": "长" * 3_000_000})  # 9 MB as JSON
+    claim = claim_task(scheduler, accounts)
+    committed, lost = write_batch(writer, [TaskBatch(claim, [page(claim.task_id, 1, [*big, huge, row("small")])], 1, 0)])
+    assert (len(committed), lost) == (1, {})
+    stored = {r["uid"]: r for r in query(db, "SELECT uid, nickname, LENGTH(raw_data) AS size,"
+                                             " JSON_EXTRACT(raw_data, '$.raw_data_omitted_bytes') AS omitted"
+                                             " FROM influencers")}
+    assert sorted(stored) == ["big0", "big1", "big2", "big3", "huge", "small"]
+    assert all(stored[f"big{i}"]["size"] > 3_000_000 for i in range(4))  # whole, in smaller statements
+    assert stored["huge"]["nickname"] == "巨" and int(stored["huge"]["omitted"]) > 9_000_000
+    assert "uid huge: its raw data" in caplog.text and "max_allowed_packet" in caplog.text
+    assert query(db, "SELECT ingested_count FROM ingestion_logs") == [{"ingested_count": 6}]
