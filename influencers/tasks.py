@@ -391,12 +391,15 @@ class TaskScheduler:
             self.worker.ensure_alive()
         return run_transaction(self.conn, beat)
 
-    def check_claim(self, cursor: Any, claim: Claim) -> None:
-        """The fence: lock the task row and raise ClaimLost unless this claim still holds it."""
-        cursor.execute("SELECT status, lease_token FROM tasks WHERE id = %s FOR UPDATE", (claim.task_id,))
+    def check_claim(self, cursor: Any, claim: Claim) -> int | None:
+        """The fence: lock the task row and raise ClaimLost unless this claim still holds it.
+        Returns the task's account (``assigned_account_id``: the last one it used)."""
+        cursor.execute("SELECT status, lease_token, assigned_account_id FROM tasks WHERE id = %s FOR UPDATE",
+                       (claim.task_id,))
         row = cursor.fetchone()
         if row is None or row["status"] != "in_progress" or row["lease_token"] != claim.lease_token:
             raise ClaimLost(f"task {claim.task_id} is no longer held by {claim.worker_id}")
+        return row["assigned_account_id"]
 
     def set_progress(self, cursor: Any, claim: Claim, marker: str, *, exported: int | None = None) -> None:
         """Move the progress marker inside the caller's transaction (which committed the work).
@@ -438,7 +441,7 @@ class TaskScheduler:
     def _finish(self, claim: Claim, status: str, event: str, reason: str | None, *, marker: str | None = None,
                 resume_after: float | None = None, count_attempt: bool = False) -> None:
         def finish(cursor: Any) -> None:
-            self.check_claim(cursor, claim)
+            last_account = self.check_claim(cursor, claim)
             nonlocal status, event, reason
             if count_attempt:
                 cursor.execute("UPDATE tasks SET attempts = attempts + 1 WHERE id = %s", (claim.task_id,))
@@ -458,8 +461,10 @@ class TaskScheduler:
                 f" ELSE last_error END WHERE id = %s",
                 (status, *params, marker, status, reason, status, claim.task_id),
             )
+            # A task that handed its account back holds none now; its end names the one it used.
             record_event(cursor, "task", claim.task_id, event, from_status="in_progress", to_status=status,
-                         task_id=claim.task_id, account_id=claim.account_id, worker=claim.worker_id, reason=reason)
+                         task_id=claim.task_id, account_id=claim.account_id or last_account, worker=claim.worker_id,
+                         reason=reason)
             self._free_account(cursor, claim.account_id, claim.task_id, claim.worker_id)
 
         run_transaction(self.conn, finish)

@@ -69,6 +69,8 @@ def test_an_account_handed_back_early_is_freed_only_by_the_task_holding_it(sched
     assert second is not None and second.account_id == account_id
     scheduler.complete(first)
     assert accounts.get(account_id).status == "ingesting"  # still the second task's
+    completed = [e for e in scheduler.events(first.task_id) if e["event"] == "completed"]
+    assert [e["account_id"] for e in completed] == [account_id]  # the account it crawled with
     third_worker = other_scheduler(mysql_settings, config)
     other.complete(second)
     third = third_worker.claim("ingestion")
