@@ -150,8 +150,12 @@ def run_transaction(conn: Connection, work: Callable[[pymysql.cursors.Cursor], T
 
 
 def ensure_connected(conn: Connection) -> None:
-    """Reconnect a connection that the server closed (idle timeout, restart)."""
-    conn.ping(reconnect=True)
+    """Reconnect a connection that the server closed (idle timeout, restart), in place: the
+    callers hold it. (What ``ping(reconnect=True)`` did, which pymysql 1.2 deprecates.)"""
+    try:
+        conn.ping(reconnect=False)
+    except pymysql.err.Error:
+        conn.connect()
 
 
 def apply_schema(mysql: MySQLSettings, schema_path: Path = SCHEMA_PATH) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 import pytest
@@ -50,3 +51,27 @@ def test_required_tls_that_cannot_be_had_is_one_clear_line(db, mysql_settings):
     assert "\n" not in message
     assert "pw-never-shown" not in message
     assert "no TLS connection" in message and "?tls=" in message
+
+
+def test_ensure_connected_reopens_a_connection_the_server_closed(mysql_settings, db):
+    from influencers.db import ensure_connected
+
+    conn = connect(mysql_settings)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT CONNECTION_ID() AS id")
+            first = cursor.fetchone()["id"]
+        with db.cursor() as cursor:
+            cursor.execute("KILL CONNECTION %s", (first,))
+            for _ in range(100):  # until the server has let it go
+                cursor.execute("SELECT COUNT(*) AS n FROM information_schema.processlist WHERE id = %s", (first,))
+                if not cursor.fetchone()["n"]:
+                    break
+                time.sleep(0.01)
+        ensure_connected(conn)
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT CONNECTION_ID() AS id, @@session.time_zone AS tz")
+            again = cursor.fetchone()
+        assert again["id"] != first and again["tz"] == "+00:00"  # the init command ran again
+    finally:
+        conn.close()
