@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.database import REPO_ROOT
-from tests.fixtures.scrapyd import BIN
+from tests.fixtures.scrapyd import BIN, project_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
 
@@ -24,8 +24,9 @@ password = ${{SCRAPYD_PASSWORD}}
 """
 
 
-def deploy(env: dict[str, str], target: str = "node") -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / "scrapyd-deploy"), target, "-p", "influencers"], cwd=REPO_ROOT, env=env,
+def deploy(env: dict[str, str], project: Path, target: str = "node") -> subprocess.CompletedProcess:
+    """The real `scrapyd-deploy`, run in a copy of the project (its egg build writes where it runs)."""
+    return subprocess.run([str(BIN / "scrapyd-deploy"), target, "-p", "influencers"], cwd=project, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -56,11 +57,12 @@ def test_deploy_then_schedule_by_http_with_a_chinese_domain(db, env, accounts, s
     deploy_env = {key: value for key, value in env.items() if not key.startswith("SCRAPYD_")}
     deploy_env["XDG_CONFIG_HOME"] = str(config_home)
 
-    refused = deploy(deploy_env)
+    project = project_copy(tmp_path)
+    refused = deploy(deploy_env, project)
     assert refused.returncode == 1, refused.stderr
     assert "401" in refused.stderr
 
-    deployed = deploy({**deploy_env, "SCRAPYD_USERNAME": node.username, "SCRAPYD_PASSWORD": node.password})
+    deployed = deploy({**deploy_env, "SCRAPYD_USERNAME": node.username, "SCRAPYD_PASSWORD": node.password}, project)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
     assert json.loads(deployed.stdout)["spiders"] == 1
     assert node.password not in deployed.stdout + deployed.stderr
