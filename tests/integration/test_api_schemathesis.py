@@ -20,6 +20,7 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis import GenerationMode
 
 from influencers.api.app import create_app
@@ -34,6 +35,15 @@ OPERATIONS = [(method.upper(), path) for path, methods in DOCUMENT["paths"].item
 #: Operations with parameters or a body: the others have no invalid request to generate.
 TAKES_INPUT = {(method.upper(), path) for path, methods in DOCUMENT["paths"].items()
                for method, spec in methods.items() if spec.get("parameters") or spec.get("requestBody")}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def hypothesis_home(tmp_path_factory):
+    """Hypothesis keeps caches (``unicode_data``, ``constants``) in ./.hypothesis by default;
+    tests write nothing outside their temporary directories."""
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+    yield
+    set_hypothesis_home_dir(None)
 
 
 @pytest.fixture
