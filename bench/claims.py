@@ -67,7 +67,7 @@ ANCHOR_TABLE = (
 def scheduler_worker() -> int:
     """Claim and complete until nothing is left; print one JSON line with what this process did."""
     from influencers.config import get_config
-    from influencers.tasks import Worker
+    from influencers.workers import Worker
 
     config = get_config()
     conn = connect(config.mysql)

@@ -319,7 +319,7 @@ def write_path_alone(settings, rows: list[Row], batch_items: int) -> float:
     claimed task. Returns seconds."""
     from influencers.accounts import AccountManager
     from influencers.pipelines.store import PageBatch, TaskBatch, write_batch
-    from influencers.tasks import Worker
+    from influencers.workers import Worker
 
     pages = (len(rows) + PAGE_SIZE - 1) // PAGE_SIZE
     conn = connect(settings)

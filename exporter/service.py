@@ -48,7 +48,8 @@ from influencers.accounts import AccountManager
 from influencers.config import Config, get_config
 from influencers.db import CONNECTION_LOST_ERRORS, connect, describe_mysql_error, transaction
 from influencers.errors import ClaimLost, ConfigError, DatabaseUnavailable, InfluencersError, SchemaMissing
-from influencers.tasks import Claim, TaskScheduler, Worker
+from influencers.tasks import Claim, TaskScheduler
+from influencers.workers import Worker
 
 logger = logging.getLogger(__name__)
 

@@ -10,18 +10,17 @@ Liveness has two layers. Each worker process holds `GET_LOCK(<worker id>)` on a 
 own for as long as it lives; the server releases that lock the moment the connection drops, so a
 SIGKILLed worker's claims are recoverable at once (`IS_FREE_LOCK`). The lease is the backstop for
 a worker that is alive but stuck (paused, partitioned): it expires unless heartbeats renew it.
-`recover()` runs before every claim, so a restarted worker picks up its predecessor's task
-immediately, and a task that keeps losing its worker without progress fails after `max_attempts`.
+`recover()` runs before a claim (at most every ``recover_every`` seconds, and always before a claim
+that would find nothing), so a restarted worker picks up its predecessor's task at once, and a
+task that keeps losing its worker without progress fails after `max_attempts`. The worker's lock
+is `influencers.workers.Worker`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import re
 import secrets
-import socket
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -29,10 +28,10 @@ from typing import Any
 from pymysql.connections import Connection
 
 from influencers.accounts import AccountManager
-from influencers.config import MySQLSettings
-from influencers.db import connect, run_transaction
-from influencers.errors import ClaimLost, DatabaseUnavailable, InvalidArgument, InvalidTransition, TaskNotFound
+from influencers.db import run_transaction
+from influencers.errors import ClaimLost, InvalidArgument, InvalidTransition, TaskNotFound
 from influencers.events import record_event, task_events
+from influencers.workers import Worker
 
 logger = logging.getLogger(__name__)
 
@@ -122,55 +121,6 @@ def validate_domain(domain: str) -> str:
             f"domain {domain!r} must be 1 to 100 characters without '/', '\\' or control characters"
         )
     return value
-
-
-class Worker:
-    """A process's identity for claims, kept alive by a named lock on its own connection."""
-
-    def __init__(self, worker_id: str, mysql: MySQLSettings, conn: Connection, *, check_every: float = 0.0) -> None:
-        self.worker_id = worker_id
-        self.check_every = check_every
-        self._mysql = mysql
-        self._conn = conn
-        self._checked_at: float | None = None
-
-    @classmethod
-    def start(cls, mysql: MySQLSettings, name: str = "worker", *, check_every: float = 0.0) -> Worker:
-        """``check_every``: seconds `ensure_alive` trusts its last check (0: it pings every time)."""
-        host = re.sub(r"[^A-Za-z0-9.-]", "", socket.gethostname())[:20]
-        worker_id = f"{name[:16]}:{host}:{os.getpid()}:{secrets.token_hex(4)}"[:64]
-        conn = connect(mysql, autocommit=True)
-        worker = cls(worker_id, mysql, conn, check_every=check_every)
-        worker._acquire()
-        return worker
-
-    def _acquire(self) -> None:
-        with self._conn.cursor() as cursor:
-            cursor.execute("SELECT GET_LOCK(%s, 0) AS held", (self.worker_id,))
-            if cursor.fetchone()["held"] != 1:
-                raise DatabaseUnavailable(self._mysql.host, self._mysql.port, "could not take the worker lock")
-
-    def ensure_alive(self) -> None:
-        """Re-take the liveness lock if the server dropped our connection (restart, idle timeout).
-
-        Claims made before the drop may already have been recovered by others; the fence in
-        `check_claim` turns any late write into ClaimLost, and so it does for a claim made in the
-        ``check_every`` seconds a dropped lock can go unnoticed.
-        """
-        now = time.monotonic()
-        if self._checked_at is not None and now - self._checked_at < self.check_every:
-            return
-        try:
-            self._conn.ping(reconnect=False)
-        except Exception:  # noqa: BLE001 - any failure means the connection is gone
-            self._conn = connect(self._mysql, autocommit=True)
-            self._acquire()
-            logger.warning("worker %s reconnected its liveness lock", self.worker_id)
-        self._checked_at = now
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):  # closing a dead connection is fine
-            self._conn.close()
 
 
 class TaskScheduler:

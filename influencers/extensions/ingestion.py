@@ -49,7 +49,8 @@ from influencers.extensions.runs import (
 )
 from influencers.sites.base import SiteAdapter, load_adapter
 from influencers.spiders.plan import PagePlan
-from influencers.tasks import Claim, TaskScheduler, Worker
+from influencers.tasks import Claim, TaskScheduler
+from influencers.workers import Worker
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

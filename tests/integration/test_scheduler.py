@@ -9,7 +9,8 @@ import pytest
 from influencers.accounts import AccountManager
 from influencers.db import connect, transaction
 from influencers.errors import ClaimLost, InvalidArgument, InvalidTransition
-from influencers.tasks import TaskScheduler, Worker
+from influencers.tasks import TaskScheduler
+from influencers.workers import Worker
 
 
 def soon(probe, timeout: float = 5.0):

@@ -12,7 +12,8 @@ import time
 from influencers.accounts import AccountManager
 from influencers.config import get_config
 from influencers.db import connect
-from influencers.tasks import TaskScheduler, Worker
+from influencers.tasks import TaskScheduler
+from influencers.workers import Worker
 
 
 def main() -> int:

@@ -10,7 +10,8 @@ from influencers.accounts import AccountManager
 from influencers.config import get_config
 from influencers.db import connect
 from influencers.errors import ClaimLost
-from influencers.tasks import TaskScheduler, Worker
+from influencers.tasks import TaskScheduler
+from influencers.workers import Worker
 
 
 def main() -> int:
