@@ -194,18 +194,24 @@ def _column(cursor: pymysql.cursors.DictCursor, database: str, table: str, colum
     return cursor.fetchone()
 
 
+def _foreign_keys(cursor: pymysql.cursors.DictCursor, database: str, table: str,
+                  referenced: str | None = None) -> list[str]:
+    """Names of the table's foreign keys (those to ``referenced`` only, when given)."""
+    cursor.execute(
+        "SELECT constraint_name AS name FROM information_schema.referential_constraints"
+        " WHERE constraint_schema = %s AND table_name = %s AND referenced_table_name = COALESCE(%s, referenced_table_name)",
+        (database, table, referenced),
+    )
+    return [row["name"] for row in cursor.fetchall()]
+
+
 def _upgrade_nullable_export_log_id(cursor: pymysql.cursors.DictCursor, database: str) -> None:
     row = _column(cursor, database, "influencers", "export_log_id")
     if row is None or row["nullable"] != "YES":
         return
     logger.info("upgrading influencers.export_log_id to NOT NULL DEFAULT 0 (see sql/schema.sql)")
-    cursor.execute(
-        "SELECT constraint_name AS name FROM information_schema.referential_constraints"
-        " WHERE constraint_schema = %s AND table_name = 'influencers' AND referenced_table_name = 'export_logs'",
-        (database,),
-    )
-    for found in cursor.fetchall():
-        cursor.execute(f"ALTER TABLE influencers DROP FOREIGN KEY `{found['name']}`")
+    for name in _foreign_keys(cursor, database, "influencers", referenced="export_logs"):
+        cursor.execute(f"ALTER TABLE influencers DROP FOREIGN KEY `{name}`")
     cursor.execute("UPDATE influencers SET export_log_id = 0 WHERE export_log_id IS NULL")
     cursor.execute(
         "ALTER TABLE influencers MODIFY export_log_id BIGINT NOT NULL DEFAULT 0"
@@ -217,21 +223,16 @@ def _drop_ingestion_log_foreign_keys(cursor: pymysql.cursors.DictCursor, databas
     """A page's log row held shared locks on its task and account rows through the pipeline's
     whole batch (the foreign keys' checks), so a task handing its account back or ending waited
     for the batch (sql/schema.sql). The index MySQL made for a key goes with it."""
-    cursor.execute(
-        "SELECT constraint_name AS name FROM information_schema.referential_constraints"
-        " WHERE constraint_schema = %s AND table_name = 'ingestion_logs'",
-        (database,),
-    )
-    for found in cursor.fetchall():
-        logger.info("dropping foreign key ingestion_logs.%s (see sql/schema.sql)", found["name"])
-        cursor.execute(f"ALTER TABLE ingestion_logs DROP FOREIGN KEY `{found['name']}`")
+    for name in _foreign_keys(cursor, database, "ingestion_logs"):
+        logger.info("dropping foreign key ingestion_logs.%s (see sql/schema.sql)", name)
+        cursor.execute(f"ALTER TABLE ingestion_logs DROP FOREIGN KEY `{name}`")
         cursor.execute(
             "SELECT COUNT(*) AS n FROM information_schema.statistics"
             " WHERE table_schema = %s AND table_name = 'ingestion_logs' AND index_name = %s",
-            (database, found["name"]),
+            (database, name),
         )
         if cursor.fetchone()["n"]:
-            cursor.execute(f"ALTER TABLE ingestion_logs DROP INDEX `{found['name']}`")
+            cursor.execute(f"ALTER TABLE ingestion_logs DROP INDEX `{name}`")
 
 
 def _drop_export_log_index(cursor: pymysql.cursors.DictCursor, database: str) -> None:

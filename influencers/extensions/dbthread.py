@@ -13,19 +13,17 @@ and a connection that broke in a busy spell fails its call, which every caller r
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import pymysql
 from pymysql.connections import Connection
 from scrapy.utils.asyncio import is_asyncio_available
 
 from influencers.config import MySQLSettings
-from influencers.db import connect
+from influencers.db import connect, ensure_connected
 
 logger = logging.getLogger(__name__)
 
@@ -51,20 +49,11 @@ class DatabaseThread:
 
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._conn is not None and (not self._conn.open or time.monotonic() - self._used_at > PING_AFTER_IDLE):
-            self._drop_if_gone()
+            ensure_connected(self._conn)
         try:
             return fn(self.conn, *args)
         finally:
             self._used_at = time.monotonic()
-
-    def _drop_if_gone(self) -> None:
-        """Forget a connection the server closed, so `conn` opens a new one."""
-        try:
-            self._conn.ping(reconnect=False)
-        except pymysql.err.MySQLError:
-            with contextlib.suppress(Exception):  # closing a dead connection is fine
-                self._conn.close()
-            self._conn = None
 
     def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
         return self._executor.submit(self._call, fn, args)

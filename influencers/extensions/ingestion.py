@@ -183,9 +183,16 @@ class IngestionService:
                 if claim is None:
                     await self._nothing_claimed()
                     break
-                await self._start_claimed(claim, committed)
-                if claim.task_id not in self.runs:
-                    break  # released: the crawl is stopping
+                if not self._accepting():  # a stop arrived while we were claiming
+                    await self.db.run(lambda conn, claim=claim: self.scheduler.release(claim, "worker stopping"))
+                    break
+                self._waiting_since = None
+                try:
+                    self._begin(claim, committed)
+                except Exception:
+                    self.runs.pop(claim.task_id, None)
+                    await self.db.run(lambda conn, claim=claim: self.scheduler.release(claim, "could not start"))
+                    raise
         except Exception as exc:  # noqa: BLE001 - the database hiccuped: the next poll tries again
             logger.error("claiming failed: %s", exc)
         finally:
@@ -323,19 +330,6 @@ class IngestionService:
         self._check_finish(run)  # a stop that arrived meanwhile waited for the gate
         if run.handed_back:
             _schedule_coro(self._fill())
-
-    async def _start_claimed(self, claim: Claim, committed: set[int]) -> None:
-        """Begin crawling a task just claimed, or give it back if the crawl is stopping."""
-        if not self._accepting():  # a stop arrived while we were claiming
-            await self.db.run(lambda conn: self.scheduler.release(claim, "worker stopping"))
-            return
-        self._waiting_since = None
-        try:
-            self._begin(claim, committed)
-        except Exception:
-            self.runs.pop(claim.task_id, None)
-            await self.db.run(lambda conn: self.scheduler.release(claim, "could not start"))
-            raise
 
     def page_failed(self, task_id: int, page: int, reason: str) -> None:
         run = self.runs.get(task_id)
