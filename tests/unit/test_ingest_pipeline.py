@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections import Counter
 from datetime import datetime
 from types import SimpleNamespace
@@ -85,15 +87,30 @@ def test_other_items_pass_through(pipeline: MySQLPipeline) -> None:
     assert pipeline._ready == []
 
 
-def test_rows_go_to_the_server_as_compact_utf8_json_even_with_values_json_cannot_hold() -> None:
-    from influencers.pipelines.store import rows_json
+def test_rows_reach_the_sql_only_as_hex_digits() -> None:
+    """Nothing of a row's text is spliced into the statement except as hex digits, whatever it
+    holds, so no escaping (and no character set or sql_mode) can get it wrong."""
+    from influencers.pipelines.store import row_values
 
-    assert rows_json([("u1", "小美😀", "游戏", None, {"fans": 12}, 3)]) == \
-        '[["u1","小美😀","游戏",null,{"fans":12},3]]'.encode()
+    hostile = "'; DROP TABLE influencers; --\\ \x00 \u00e9 小美😀 \"\n"
+    values = row_values((hostile, hostile, "游戏", None, {"nickname": hostile, "fans": 12}, 3))
+    text = "_utf8mb4 X'([0-9a-f]+)'"
+    match = re.fullmatch(rf"\({text},{text},{text},NULL,{text},3\)", values)
+    assert match, values
+    uid, nickname, domain, raw = (bytes.fromhex(group) for group in match.groups())
+    assert uid.decode() == hostile == nickname.decode() and domain.decode() == "游戏"
+    assert json.loads(raw) == {"nickname": hostile, "fans": 12}
+
+
+def test_raw_data_goes_as_compact_utf8_json_even_with_values_json_cannot_hold() -> None:
+    from influencers.pipelines.store import raw_json, row_values
+
+    assert raw_json({"fans": 12, "name": "小美😀"}) == '{"fans":12,"name":"小美😀"}'.encode()
     # NaN would fail MySQL's JSON check and stall the batch forever; huge ints, non-string keys
     # and lone surrogates are what orjson refuses.
-    assert rows_json([("u2", "\ud800x", "游戏", None, {"score": float("nan"), "big": 2**70, 3: [float("inf")]}, 4)]) \
-        == b'[["u2","?x","\xe6\xb8\xb8\xe6\x88\x8f",null,{"score":null,"big":1180591620717411303424,"3":[null]},4]]'
+    assert raw_json({"score": float("nan"), "big": 2**70, 3: [float("inf")], "s": "\ud800x"}) \
+        == b'{"score":null,"big":1180591620717411303424,"3":[null],"s":"?x"}'
+    assert row_values(("u2", "\ud800x", "游戏", None, {}, 4)).split(",")[1] == f"_utf8mb4 X'{b'?x'.hex()}'"
 
 
 class DrainingService:
