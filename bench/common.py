@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import random
 import secrets
@@ -376,6 +377,21 @@ def stop(process: subprocess.Popen | None) -> None:
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float] | None:
+    """A distribution-free confidence interval of the median: the order statistics (k, n+1-k) with
+    the largest k whose coverage, 1 - 2·P(Binomial(n, ½) < k), is at least ``confidence``. None
+    when there are too few values for any (fewer than 6 at 95%). One run's figure on this VM
+    swings too much for a normal-theory interval, and medians are what the reports quote."""
+    ordered, n = sorted(values), len(values)
+    best, tail = None, 0.0
+    for k in range(1, (n + 1) // 2 + 1):
+        tail += math.comb(n, k - 1) / 2**n  # P(Binomial(n, 1/2) < k)
+        if 1 - 2 * tail < confidence:
+            break
+        best = k
+    return None if best is None else (ordered[best - 1], ordered[n - best])
 
 
 def spread(values: Sequence[float]) -> str:
