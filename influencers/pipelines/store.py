@@ -70,9 +70,10 @@ UPSERT_TAIL = " ON DUPLICATE KEY UPDATE " + UPSERT_INFLUENCERS.partition(" ON DU
 ROWS_PER_STATEMENT = 500  # ~600 KB a statement, far below any max_allowed_packet default
 STATEMENT_OVERHEAD = 64 * 1024  # the statement's text around the values, with room to spare
 _STATEMENT_LIMITS: weakref.WeakKeyDictionary[Connection, int] = weakref.WeakKeyDictionary()
-#: The server refused a row's raw data: nesting deeper than its JSON limit (MariaDB's JSON check
-#: fails with 4025; MySQL: 3140 for invalid JSON text, 4040 too deep).
-JSON_REFUSED = frozenset({4040, 4025, 3140})
+#: The server refused a row's raw data, nested deeper than its JSON limit: MariaDB's JSON check
+#: constraint fails (4025) or a JSON function reaches the depth limit (4040); MySQL finds the JSON
+#: text invalid (3140) or too deep (3157).
+JSON_REFUSED = frozenset({4025, 4040, 3140, 3157})
 MAX_RAW_DEPTH = 24  # levels of raw_data kept as JSON, well inside the server's limit of 32
 
 
