@@ -155,9 +155,13 @@ def test_hostile_values_round_trip(db, scheduler, accounts, writer) -> None:
     assert json.loads(stored["raw_data"]) == raw
 
 
-def test_hostile_values_round_trip_exactly_through_the_json_upsert(db, scheduler, accounts, writer) -> None:
-    """Every value reaches its column as it was (the rows travel as one JSON document), and the
-    values JSON cannot hold are stored as null or '?' instead of failing the batch for good."""
+@pytest.mark.parametrize("sql_mode", ["", "NO_BACKSLASH_ESCAPES,ANSI_QUOTES"])
+def test_hostile_values_round_trip_exactly_through_the_upsert(db, scheduler, accounts, writer, sql_mode) -> None:
+    """Every value reaches its column as it was (the rows travel as hex literals, so no escaping
+    and no sql_mode can change them), and the values JSON cannot hold are stored as null or '?'
+    instead of failing the batch for good."""
+    if sql_mode:
+        query(writer, "SET SESSION sql_mode = CONCAT(@@sql_mode, %s)", f",{sql_mode}")
     hostile = ["'; DROP TABLE influencers; --", 'say "hi"\\n', "=HYPERLINK(\"x\")", "\x00nul\ttab\r\n", "😀🇨🇳 小美",
                "\\u0000 literally", "a" * 255, None]
     rows = [(f"h{i}", nickname, "游戏", f"http://x/?q={i}&'\"", {"uid": f"h{i}", "nickname": nickname, "n": 1e-7})
@@ -198,7 +202,7 @@ def test_a_row_nested_deeper_than_mysqls_json_limit_does_not_stall_its_batch(db,
 
 def test_rows_too_large_for_one_statement_are_split_and_a_row_too_large_for_any_is_noted(
         db, scheduler, accounts, writer, caplog) -> None:
-    """The server refuses a packet over max_allowed_packet (16 MB on MariaDB; the document goes
+    """The server refuses a packet over max_allowed_packet (16 MB on MariaDB; a row's raw data goes
     as hex, twice its size). Rows that are large together go in smaller statements; a row that
     alone is too large keeps its columns with a note in place of its raw data, and its page
     commits, instead of failing the batch on every retry."""
