@@ -2,9 +2,13 @@
 
 Each `InfluencerPage` item is one listing page. Its rows are checked and cut to their columns
 here, on the reactor thread (cheap), and the page waits in memory until a batch is written by
-`store.write_batch` in ONE transaction on the pipeline's own database thread: ingestion log rows,
-the upsert by uid, and the task's progress marker moved to the contiguous committed prefix behind
-the claim's fence. A batch is written when ``MYSQL_BATCH_ITEMS`` rows are ready, every
+`store.write_batch` in ONE transaction on one of the pipeline's own database threads: ingestion
+log rows, the upsert by uid, and the task's progress marker moved to the contiguous committed
+prefix behind the claim's fence. ``MYSQL_WRITERS`` threads (2) write at once, each its own tasks'
+pages: a task's pages are never in two batches in flight, so they commit in page order and its
+marker only moves over committed pages, exactly as with one writer. A write waits on the server
+for about half its time, which a second writer overlaps (bench/README.md, ingestion). A batch is
+written when ``MYSQL_BATCH_ITEMS`` rows are ready, every
 ``MYSQL_FLUSH_INTERVAL`` seconds, when a task has read all its pages and something waits for it
 (`IngestionService.draining`), and at close; with more than ``MYSQL_MAX_PENDING_ITEMS`` rows
 waiting, the spider is held back until a batch is in.
@@ -13,7 +17,8 @@ Values longer than their column are cut (nickname, uid, source_page: 255 charact
 row stays in raw_data); a row without a uid is left out of its page with one logged line per
 page and the stats counter ``pipeline/dropped/missing_uid``; the page still commits.
 
-Settings: MYSQL_BATCH_ITEMS (2000), MYSQL_FLUSH_INTERVAL (1.0), MYSQL_MAX_PENDING_ITEMS (20000).
+Settings: MYSQL_BATCH_ITEMS (2000), MYSQL_FLUSH_INTERVAL (1.0), MYSQL_MAX_PENDING_ITEMS (20000),
+MYSQL_WRITERS (2).
 """
 
 from __future__ import annotations
@@ -48,16 +53,18 @@ logger = logging.getLogger(__name__)
 
 class MySQLPipeline:
     def __init__(self, service: IngestionService, stats: Any, *, batch_items: int, flush_interval: float,
-                 max_pending: int) -> None:
+                 max_pending: int, writers: int = 2) -> None:
         self.service = service
         self.stats = stats
         self.batch_items = max(1, batch_items)
         self.flush_interval = flush_interval
         self.max_pending = max(self.batch_items, max_pending)
-        self.db: DatabaseThread | None = None
+        self.writers = max(1, writers)
+        self.dbs: list[Any] = []  # the DatabaseThreads that write
+        self._busy: set[int] = set()  # indexes into dbs of those writing now
+        self._writing: set[int] = set()  # tasks with a batch in flight
         self._ready: list[PageBatch] = []
         self._ready_rows = 0
-        self._flushing = False
         self._requested = False  # a flush was asked for: write what is ready, not only full batches
         self._idle = Gate()
         self._idle.open()
@@ -72,12 +79,13 @@ class MySQLPipeline:
             batch_items=settings.getint("MYSQL_BATCH_ITEMS", 2000),
             flush_interval=settings.getfloat("MYSQL_FLUSH_INTERVAL", 1.0),
             max_pending=settings.getint("MYSQL_MAX_PENDING_ITEMS", 20000),
+            writers=settings.getint("MYSQL_WRITERS", 2),
         )
 
     def open_spider(self) -> None:
         self.service.sink = self
         if self.service.config is not None:
-            self.db = DatabaseThread(self.service.config.mysql, "ingest-pipeline")
+            self.dbs = [DatabaseThread(self.service.config.mysql, f"ingest-pipeline-{n}") for n in range(self.writers)]
         self._loop = create_looping_call(self.flush_soon)
         self._loop.start(self.flush_interval, now=False)
 
@@ -92,8 +100,8 @@ class MySQLPipeline:
             for task_id, page in numbers:
                 self.service.pages_discarded(task_id, [page], "not committed at close")
             self._ready.clear()
-        if self.db is not None:
-            self.db.close()
+        for db in self.dbs:
+            db.close()
 
     # -- items --------------------------------------------------------------------------------
 
@@ -117,7 +125,7 @@ class MySQLPipeline:
 
     async def _held_back(self, item: Any) -> Any:
         self.stats.inc_value("pipeline/backpressure")
-        while self._ready_rows >= self.max_pending and self.db is not None:
+        while self._ready_rows >= self.max_pending and self.dbs:
             self.flush_soon()
             await self._idle.wait()
         return item
@@ -159,45 +167,68 @@ class MySQLPipeline:
         return self._ready_rows <= self.batch_items
 
     def flush_soon(self) -> None:
-        """Write every page ready now: start a write, or have the one under way go on to them."""
+        """Write every page ready now: start writes, or have those under way go on to them."""
         if not self._ready:
             return
         self._requested = True
-        if not self._flushing and self.db is not None:
-            self._flushing = True
-            self._idle = Gate()
-            _schedule_coro(self._flush_loop())
+        self._dispatch()
 
     def flush(self) -> Awaitable[None]:
         """Write everything ready now; completes when it is in (or could not be written)."""
         self.flush_soon()
         return self._idle.wait()
 
-    async def _flush_loop(self) -> None:
-        """Write until what was asked for is in. Pages that arrive meanwhile wait for a full batch
-        or a reason (a flush request, the interval): writing whatever trickled in during the
-        last write cut a crawl's commits into batches of a few pages (bench/README.md, crawl)."""
+    def _dispatch(self) -> None:
+        """Start a write on every free database thread while there is something to write: what
+        was asked for, or full batches. Pages that arrive during a write wait for a full batch or
+        a reason (a flush request, the interval): writing whatever trickled in during the last
+        write cut a crawl's commits into batches of a few pages (bench/README.md, crawl)."""
+        while self._ready and (self._requested or self._ready_rows >= self.batch_items):
+            free = [n for n in range(len(self.dbs)) if n not in self._busy]
+            if not free:
+                return
+            pages = self._take()
+            if not pages:
+                return  # what is ready belongs to tasks being written: their writer goes on to it
+            if not self._busy:
+                self._idle = Gate()
+            self._busy.add(free[0])
+            _schedule_coro(self._write(free[0], pages))
+
+    async def _write(self, writer: int, pages: list[PageBatch]) -> None:
+        written = False
         try:
-            while self._ready and self.db is not None and (self._requested or self._ready_rows >= self.batch_items):
-                if not await self._write_some():
-                    break
+            written = await self._write_some(self.dbs[writer], pages)
         finally:
-            self._flushing = False
-            self._idle.open()
+            self._writing -= {page.task_id for page in pages}
+            self._busy.discard(writer)
+            if written:  # after a failure the pages wait for the next flush
+                self._dispatch()
+            if not self._busy:
+                self._idle.open()
 
     def _take(self) -> list[PageBatch]:
-        taken, rows = [], 0
-        while self._ready and (not taken or rows + len(self._ready[0].rows) <= self.batch_items):
-            page = self._ready.pop(0)
-            taken.append(page)
-            rows += len(page.rows)
+        """Up to a batch of ready pages, in order, of tasks no other write holds."""
+        taken: list[PageBatch] = []
+        left: list[PageBatch] = []
+        rows = 0
+        for index, page in enumerate(self._ready):
+            if page.task_id in self._writing:
+                left.append(page)
+            elif taken and rows + len(page.rows) > self.batch_items:
+                left.extend(self._ready[index:])
+                break
+            else:
+                taken.append(page)
+                rows += len(page.rows)
+        self._ready = left
+        self._writing.update(page.task_id for page in taken)
         self._ready_rows = sum(max(1, len(p.rows)) for p in self._ready)
         if not self._ready:
             self._requested = False  # a request made during this write sets it again
         return taken
 
-    async def _write_some(self) -> bool:
-        pages = self._take()
+    async def _write_some(self, db: Any, pages: list[PageBatch]) -> bool:
         by_task: dict[int, list[PageBatch]] = {}
         for page in pages:
             by_task.setdefault(page.task_id, []).append(page)
@@ -216,7 +247,7 @@ class MySQLPipeline:
         if not work:
             return True
         try:
-            committed, lost = await self.db.run(write_batch, work)
+            committed, lost = await db.run(write_batch, work)
         except Exception as exc:  # noqa: BLE001 - keep the pages and try again at the next flush
             self.stats.inc_value("pipeline/batch_errors")
             logger.error("could not commit %d page(s) (will retry): %s", len(pages), exc)

@@ -34,9 +34,9 @@ def pipeline() -> MySQLPipeline:
     return MySQLPipeline(service=None, stats=Stats(), batch_items=1000, flush_interval=1.0, max_pending=5000)
 
 
-def page(number: int, rows: list[Any], url: str = "http://x/p") -> InfluencerPage:
+def page(number: int, rows: list[Any], url: str = "http://x/p", task_id: int = 7) -> InfluencerPage:
     now = datetime(2026, 1, 1)
-    return InfluencerPage(task_id=7, page_number=number, domain="游戏", account_id=1, source_url=url,
+    return InfluencerPage(task_id=task_id, page_number=number, domain="游戏", account_id=1, source_url=url,
                           started_at=now, finished_at=now, rows=rows)
 
 
@@ -137,6 +137,7 @@ class RecordingService:
 
     def __init__(self) -> None:
         self.committed: list[int] = []
+        self.by_task: dict[int, list[int]] = {}
 
     def draining(self, task_id: int) -> bool:
         return False
@@ -149,6 +150,7 @@ class RecordingService:
 
     def pages_committed(self, task_id: int, pages: list[int]) -> None:
         self.committed.extend(pages)
+        self.by_task.setdefault(task_id, []).extend(pages)
 
 
 class HeldDatabase:
@@ -160,6 +162,7 @@ class HeldDatabase:
 
     async def run(self, fn: Any, work: Any) -> Any:
         self.writes.append([page.page_number for batch in work for page in batch.pages])
+        self.tasks = [batch.claim.task_id for batch in work]
         done: Deferred = Deferred()
         self.pending.append(done)
         await maybe_deferred_to_future(done)  # the flush loop runs as an asyncio task
@@ -167,7 +170,8 @@ class HeldDatabase:
 
     async def finish(self) -> None:
         self.pending.pop(0).callback(None)
-        await deferLater(reactor, 0, lambda: None)  # let the flush loop go on (or stop)
+        for _ in range(3):  # the write's task resumes, and starts the next write as a task of its own
+            await deferLater(reactor, 0, lambda: None)
 
 
 @pytest_twisted.ensureDeferred
@@ -176,7 +180,7 @@ async def test_pages_that_arrive_during_a_write_wait_for_a_reason_to_be_written(
     batches of a few pages, a transaction each (bench/README.md, crawl)."""
     service = RecordingService()
     pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=4, flush_interval=1.0, max_pending=100)
-    pipeline.db = database = HeldDatabase()
+    pipeline.dbs = [database := HeldDatabase()]
     pipeline.process_item(page(1, [row("a")]))
     pipeline.flush_soon()  # a reason: the flush interval, a task that holds something up, close
     await deferLater(reactor, 0, lambda: None)
@@ -195,3 +199,29 @@ async def test_pages_that_arrive_during_a_write_wait_for_a_reason_to_be_written(
     await database.finish()
     await pipeline.flush()
     assert service.committed == [1, 2, 3, 4, 5, 6] and pipeline._ready == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_writers_write_other_tasks_at_once_and_never_one_task_twice() -> None:
+    """Two tasks' batches are written at once; a task's later pages wait for its batch in flight
+    even with a writer free, so its pages commit in order and its marker only moves over
+    committed pages."""
+    service = RecordingService()
+    pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=2, flush_interval=1.0, max_pending=100)
+    pipeline.dbs = [first := HeldDatabase(), second := HeldDatabase()]
+    for number in (1, 2):
+        pipeline.process_item(page(number, [row(f"a{number}")], task_id=7))
+    for number in (1, 2):
+        pipeline.process_item(page(number, [row(f"b{number}")], task_id=8))
+    for _ in range(3):
+        await deferLater(reactor, 0, lambda: None)
+    assert (first.writes, first.tasks, second.writes, second.tasks) == ([[1, 2]], [7], [[1, 2]], [8])
+    for number in (3, 4):
+        pipeline.process_item(page(number, [row(f"a{number}")], task_id=7))
+    await second.finish()  # a writer is free, but task 7's pages 1-2 are still being written
+    assert (first.writes, second.writes) == ([[1, 2]], [[1, 2]]) and len(pipeline._ready) == 2
+    await first.finish()
+    assert first.writes == [[1, 2], [3, 4]] and first.tasks == [7]  # taken up by the writer that freed task 7
+    await first.finish()
+    await pipeline.flush()
+    assert service.by_task == {7: [1, 2, 3, 4], 8: [1, 2]} and pipeline._ready == []
