@@ -4,10 +4,12 @@ Each `InfluencerPage` item is one listing page. Its rows are checked and cut to 
 here, on the reactor thread (cheap), and the page waits in memory until a batch is written by
 `store.write_batch` in ONE transaction on one of the pipeline's own database threads: ingestion
 log rows, the upsert by uid, and the task's progress marker moved to the contiguous committed
-prefix behind the claim's fence. ``MYSQL_WRITERS`` threads (2) write at once, each its own tasks'
-pages: a task's pages are never in two batches in flight, so they commit in page order and its
-marker only moves over committed pages, exactly as with one writer. A write waits on the server
-for about half its time, which a second writer overlaps (bench/README.md, ingestion). A batch is
+prefix behind the claim's fence. Up to ``MYSQL_WRITERS`` threads (2) write at once, each its own
+tasks' pages: a task's pages are never in two batches in flight, so they commit in page order and
+its marker only moves over committed pages, exactly as with one writer. A write waits on the
+server for about half its time, which a second writer overlaps when the writes fall behind (a
+full batch of other tasks waits); a crawl that the writes keep up with stays with one, as more
+and smaller transactions would only cost its reactor CPU (bench/README.md, ingestion). A batch is
 written when ``MYSQL_BATCH_ITEMS`` rows are ready, every
 ``MYSQL_FLUSH_INTERVAL`` seconds, when a task has read all its pages and something waits for it
 (`IngestionService.draining`), and at close; with more than ``MYSQL_MAX_PENDING_ITEMS`` rows
@@ -187,6 +189,8 @@ class MySQLPipeline:
             free = [n for n in range(len(self.dbs)) if n not in self._busy]
             if not free:
                 return
+            if self._busy and self._writable_rows() < self.batch_items:
+                return  # the write under way keeps up: small batches would only cost the reactor
             pages = self._take()
             if not pages:
                 return  # what is ready belongs to tasks being written: their writer goes on to it
@@ -206,6 +210,9 @@ class MySQLPipeline:
                 self._dispatch()
             if not self._busy:
                 self._idle.open()
+
+    def _writable_rows(self) -> int:
+        return sum(max(1, len(page.rows)) for page in self._ready if page.task_id not in self._writing)
 
     def _take(self) -> list[PageBatch]:
         """Up to a batch of ready pages, in order, of tasks no other write holds."""

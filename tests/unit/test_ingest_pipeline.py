@@ -225,3 +225,24 @@ async def test_two_writers_write_other_tasks_at_once_and_never_one_task_twice() 
     await first.finish()
     await pipeline.flush()
     assert service.by_task == {7: [1, 2, 3, 4], 8: [1, 2]} and pipeline._ready == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_second_writer_starts_only_when_a_full_batch_waits() -> None:
+    """While one write keeps up, another task's flushed pages wait for it rather than going as a
+    small transaction of their own on the second writer."""
+    service = RecordingService()
+    pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=2, flush_interval=1.0, max_pending=100)
+    pipeline.dbs = [first := HeldDatabase(), second := HeldDatabase()]
+    for number in (1, 2):
+        pipeline.process_item(page(number, [row(f"a{number}")], task_id=7))
+    pipeline.process_item(page(1, [row("b1")], task_id=8))
+    pipeline.flush_soon()  # e.g. task 8 is draining
+    for _ in range(3):
+        await deferLater(reactor, 0, lambda: None)
+    assert (first.writes, second.writes) == ([[1, 2]], [])
+    await first.finish()
+    assert first.writes == [[1, 2], [1]] and first.tasks == [8]
+    await first.finish()
+    await pipeline.flush()
+    assert service.by_task == {7: [1, 2], 8: [1]}
