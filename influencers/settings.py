@@ -48,7 +48,7 @@ CONCURRENT_ITEMS = 1
 MYSQL_BATCH_ITEMS = 2000
 MYSQL_FLUSH_INTERVAL = 1.0
 MYSQL_MAX_PENDING_ITEMS = 20000
-MYSQL_WRITERS = 2  # batches written at once, each of other tasks (bench/README.md, ingestion)
+MYSQL_WRITERS = 2  # at most this many batches written at once, each of other tasks (bench/README.md, ingestion)
 
 # -- components ------------------------------------------------------------------------------
 EXTENSIONS = {
