@@ -351,13 +351,17 @@ class TaskScheduler:
             raise ClaimLost(f"task {claim.task_id} is no longer held by {claim.worker_id}")
         return row["assigned_account_id"]
 
-    def set_progress(self, cursor: Any, claim: Claim, marker: str, *, exported: int | None = None) -> None:
+    def set_progress(self, cursor: Any, claim: Claim, marker: str, *, exported: int | None = None,
+                     fenced: bool = False) -> None:
         """Move the progress marker inside the caller's transaction (which committed the work).
+        ``fenced``: the caller ran `check_claim` in this transaction already, so the task row is
+        locked and the claim cannot have changed since (one round trip less per batch).
 
         A marker that moves also clears `attempts`: they count rounds lost *without* progress, so
         a long task that survives many crashes keeps going, while one that never gets further fails.
         """
-        self.check_claim(cursor, claim)
+        if not fenced:
+            self.check_claim(cursor, claim)
         cursor.execute(  # `attempts` first: MySQL assigns left to right, so it compares the old marker
             "UPDATE tasks SET attempts = IF(progress_marker <=> %s, attempts, 0), progress_marker = %s,"
             " exported_count = exported_count + %s WHERE id = %s",

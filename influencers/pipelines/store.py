@@ -162,7 +162,7 @@ def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch], lim
             raise TaskLost(batch.claim.task_id, str(exc)) from None
     for batch in work:
         if batch.marker > batch.current_marker:
-            scheduler.set_progress(cursor, batch.claim, f"page={batch.marker}")
+            scheduler.set_progress(cursor, batch.claim, f"page={batch.marker}", fenced=True)
 
 
 def _upsert_all(cursor: Any, rows: Sequence[tuple[Any, ...]], limit: int) -> None:
