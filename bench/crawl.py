@@ -206,12 +206,12 @@ def main(argv: list[str] | None = None) -> int:
                     results[label].append(run_crawl(args, env, workdir, sandbox.pid, persist, f"{label}-{attempt}"))
                     if persist:
                         check_stored(env, args.pages, args.page_size)
-                if attempt <= max(1, args.bench_runs):
+                benched = attempt <= max(1, args.bench_runs)
+                if benched:
                     results["bench"].append(run_scrapy_bench(args.bench_seconds, workdir))
                 print(f"  run {attempt}: persistence on {results['on'][-1]['rate']:,.0f} pages/s,"
                       f" off {results['off'][-1]['rate']:,.0f}"
-                      + (f", scrapy bench {results['bench'][-1]['rate']:,.0f}" if attempt <= max(1, args.bench_runs)
-                         else ""), flush=True)
+                      + (f", scrapy bench {results['bench'][-1]['rate']:,.0f}" if benched else ""), flush=True)
         finally:
             stop(sandbox)
 
