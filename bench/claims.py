@@ -48,9 +48,9 @@ from bench.common import (
     spread,
     stop,
 )
-from influencers.accounts import AccountManager
-from influencers.db import connect
-from influencers.tasks import TaskScheduler
+from influencers.core.accounts import AccountManager
+from influencers.core.db import connect
+from influencers.core.tasks import TaskScheduler
 
 DOMAINS = ("美妆", "游戏", "美食", "穿搭", "母婴", "科技")
 SUBTASKS_PER_PARENT = 100
@@ -66,8 +66,8 @@ ANCHOR_TABLE = (
 
 def scheduler_worker() -> int:
     """Claim and complete until nothing is left; print one JSON line with what this process did."""
-    from influencers.config import get_config
-    from influencers.workers import Worker
+    from influencers.core.config import get_config
+    from influencers.core.workers import Worker
 
     config = get_config()
     conn = connect(config.mysql)
@@ -95,7 +95,7 @@ def scheduler_worker() -> int:
 
 def anchor_worker(mode: str, name: str) -> int:
     """The bare-SQL anchors: 'batch' (1,000 rows per claim) or 'single' (claim, then complete)."""
-    from influencers.config import get_config
+    from influencers.core.config import get_config
 
     conn = connect(get_config().mysql)
     print("ready", flush=True)

@@ -56,11 +56,11 @@ from bench.common import (
     start_sandbox,
     stop,
 )
-from influencers.accounts import AccountManager
-from influencers.config import Config
-from influencers.credentials import CredentialCipher
-from influencers.db import connect
-from influencers.tasks import TaskScheduler
+from influencers.core.accounts import AccountManager
+from influencers.core.config import Config
+from influencers.core.credentials import CredentialCipher
+from influencers.core.db import connect
+from influencers.core.tasks import TaskScheduler
 
 DOMAIN = "美妆"
 TARGET_COST = 0.15

@@ -32,8 +32,8 @@ from bench.common import (
     stop,
 )
 from bench.crawl import DOMAIN, check_stored, crawl_settings, prepare, stat
-from influencers.config import Config
-from influencers.db import connect
+from influencers.core.config import Config
+from influencers.core.db import connect
 
 TARGET_MB = 300
 SAMPLE_SECONDS = 0.5

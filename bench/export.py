@@ -63,9 +63,9 @@ from bench.common import (
 )
 from exporter.batches import DEFAULT_BATCH_SIZE
 from exporter.writers import COLUMNS
-from influencers.accounts import AccountManager
-from influencers.db import connect
-from influencers.tasks import TaskScheduler
+from influencers.core.accounts import AccountManager
+from influencers.core.db import connect
+from influencers.core.tasks import TaskScheduler
 
 DOMAIN = "美妆"
 TARGET_RATE = 30_000

@@ -26,7 +26,7 @@ In the same run, from the same empty tables:
 * ``none``      the same crawl with a pipeline that stores nothing and acknowledges each page
                 at once: what Scrapy and the ingestion service cost per item of this shape, the
                 ceiling for any pipeline in this crawl;
-* ``write``     the pipeline's database side alone: ``influencers.pipelines.store.write_batch``
+* ``write``     the pipeline's database side alone: ``influencers.core.store.write_batch``
                 (the transaction its thread runs: log rows, upserts, fence, marker) called in a
                 loop on the same pages, 2,000 rows a transaction, no Scrapy;
 * ``load data`` ``LOAD DATA LOCAL INFILE … REPLACE`` of the same rows (newest wins, like the
@@ -73,12 +73,12 @@ from bench.common import (
     spread,
     write_load_file,
 )
-from influencers.db import connect
+from influencers.core.db import connect
+from influencers.core.tasks import TaskScheduler
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import META_ACCOUNT, META_PAGE, META_STARTED, META_TASK
 from influencers.items import InfluencerPage
 from influencers.spiders.influencers import InfluencersSpider, utcnow
-from influencers.tasks import TaskScheduler
 
 DOMAIN = "美妆"
 PAGE_SIZE = 20
@@ -170,7 +170,7 @@ class NaivePipeline:
         return cls(IngestionService.of(crawler))
 
     def open_spider(self) -> None:
-        from influencers.config import get_config
+        from influencers.core.config import get_config
 
         self.conn = connect(get_config().mysql)
 
@@ -178,7 +178,7 @@ class NaivePipeline:
         self.conn.close()
 
     def process_item(self, item: Any) -> Any:
-        from influencers.pipelines.store import INSERT_LOGS, UPSERT_INFLUENCERS
+        from influencers.core.store import INSERT_LOGS, UPSERT_INFLUENCERS
 
         if not isinstance(item, InfluencerPage):
             return item
@@ -317,9 +317,9 @@ def write_path_alone(settings, rows: list[Row], batch_items: int) -> float:
     """The pipeline's database side without Scrapy: ``store.write_batch`` (the transaction the
     pipeline's thread runs) over the same pages, ``batch_items`` rows a transaction, on a
     claimed task. Returns seconds."""
-    from influencers.accounts import AccountManager
-    from influencers.pipelines.store import PageBatch, TaskBatch, write_batch
-    from influencers.workers import Worker
+    from influencers.core.accounts import AccountManager
+    from influencers.core.store import PageBatch, TaskBatch, write_batch
+    from influencers.core.workers import Worker
 
     pages = (len(rows) + PAGE_SIZE - 1) // PAGE_SIZE
     conn = connect(settings)

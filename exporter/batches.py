@@ -56,9 +56,9 @@ from pymysql.connections import Connection
 
 from exporter import writers
 from exporter.errors import ExporterError
-from influencers.accounts import AccountManager
-from influencers.db import ensure_connected, run_transaction, transaction
-from influencers.tasks import Claim, TaskScheduler, parse_marker
+from influencers.core.accounts import AccountManager
+from influencers.core.db import ensure_connected, run_transaction, transaction
+from influencers.core.tasks import Claim, TaskScheduler, parse_marker
 
 logger = logging.getLogger(__name__)
 

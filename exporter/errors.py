@@ -1,7 +1,7 @@
 """The export service's exceptions: each docstring is the message an operator reads."""
 from __future__ import annotations
 
-from influencers.errors import InfluencersError
+from influencers.core.errors import InfluencersError
 
 
 class ExporterError(InfluencersError):

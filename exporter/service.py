@@ -7,7 +7,7 @@ the task is claimed again at once with the next account that has quota (the seed
 account left the task stays ``paused``; the service polls and resumes it by itself when the quota
 day turns (local midnight, ``INFLUENCERS_TZ``) — the quota reset is lazy, no cron job is needed.
 
-Settings (command line; the rest comes from ``influencers.config``):
+Settings (command line; the rest comes from ``influencers.core.config``):
   --batch-size N      rows per file at most (default 5000; a file never crosses an account's quota)
   --poll-interval S   seconds between looks for claimable work when idle (default 10)
   --worker-name X     prefix of this process's worker id in tasks/events (default "exporter")
@@ -44,12 +44,12 @@ from exporter.batches import (
     Reservation,
 )
 from exporter.errors import ExporterError
-from influencers.accounts import AccountManager
-from influencers.config import Config, get_config
-from influencers.db import CONNECTION_LOST_ERRORS, connect, describe_mysql_error, transaction
-from influencers.errors import ClaimLost, ConfigError, DatabaseUnavailable, InfluencersError, SchemaMissing
-from influencers.tasks import Claim, TaskScheduler
-from influencers.workers import Worker
+from influencers.core.accounts import AccountManager
+from influencers.core.config import Config, get_config
+from influencers.core.db import CONNECTION_LOST_ERRORS, connect, describe_mysql_error, transaction
+from influencers.core.errors import ClaimLost, ConfigError, DatabaseUnavailable, InfluencersError, SchemaMissing
+from influencers.core.tasks import Claim, TaskScheduler
+from influencers.core.workers import Worker
 
 logger = logging.getLogger(__name__)
 

@@ -15,16 +15,17 @@ from typing import Any
 
 import pymysql
 
-from influencers import dispatch, reports
-from influencers.accounts import AccountManager
+from influencers import dispatch
 from influencers.api import register as register_api
 from influencers.argtypes import iso_date, non_negative_int, positive_int
-from influencers.config import Config, get_config
-from influencers.credentials import CredentialCipher
-from influencers.db import apply_schema, connect, describe_mysql_error
-from influencers.errors import ConfigError, InfluencersError, InvalidArgument
+from influencers.core import reports
+from influencers.core.accounts import AccountManager
+from influencers.core.config import Config, get_config
+from influencers.core.credentials import CredentialCipher
+from influencers.core.db import apply_schema, connect, describe_mysql_error
+from influencers.core.errors import ConfigError, InfluencersError, InvalidArgument
+from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler
 from influencers.tables import render
-from influencers.tasks import EXPORT_FORMATS, TaskScheduler
 
 logger = logging.getLogger("influencers")
 USAGE_ERRORS = (ConfigError, InvalidArgument)

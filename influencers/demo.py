@@ -21,9 +21,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from influencers.config import Config, MySQLSettings
-from influencers.db import apply_schema, connect
-from influencers.errors import DatabaseUnavailable, InfluencersError
+from influencers.core.config import Config, MySQLSettings
+from influencers.core.db import apply_schema, connect
+from influencers.core.errors import DatabaseUnavailable, InfluencersError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRIVATE_MYSQL_DIR = REPO_ROOT / ".influencers" / "mariadb"

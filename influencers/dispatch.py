@@ -28,7 +28,7 @@ schedule (refused connection, HTTP error, `status: error`) is withdrawn at once;
 answer was lost (read timeout) stays outstanding until `listjobs.json` says what happened.
 
 Credentials come from the node URL (`http://user:pass@host:6800`) or from SCRAPYD_USERNAME /
-SCRAPYD_PASSWORD (via `influencers.config`); messages show node URLs without them.
+SCRAPYD_PASSWORD (via `influencers.core.config`); messages show node URLs without them.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ import pymysql
 import requests
 
 from influencers.argtypes import positive_float, positive_int
-from influencers.config import Config
-from influencers.db import describe_mysql_error, ensure_connected, run_transaction
-from influencers.errors import DatabaseUnavailable, InfluencersError, InvalidArgument
-from influencers.events import record_event
-from influencers.tasks import TaskScheduler, claimable_sql
+from influencers.core.config import Config
+from influencers.core.db import describe_mysql_error, ensure_connected, run_transaction
+from influencers.core.errors import DatabaseUnavailable, InfluencersError, InvalidArgument
+from influencers.core.events import record_event
+from influencers.core.tasks import TaskScheduler, claimable_sql
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Scrapy settings of the `influencers` project.
 
 Project settings live here; environment variables (the database, the platform URL, the key
-that decrypts account passwords) are read only by `influencers.config`. Every setting can be
+that decrypts account passwords) are read only by `influencers.core.config`. Every setting can be
 overridden per run with ``-s NAME=VALUE``. Prefixes: ``SITE_*`` (which platform, how pages are
 rendered), ``INGEST_*`` (claims and pages, see influencers/extensions/ingestion.py),
 ``ACCOUNTS_*`` (see influencers/middlewares/accounts.py), ``MYSQL_*`` (see

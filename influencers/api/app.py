@@ -10,7 +10,7 @@ from influencers.api.errors import CatchAllMiddleware, error_schema_responses, i
 from influencers.api.query import reject_unknown_query
 from influencers.api.routes import accounts, dashboard, reports, tasks
 from influencers.api.schemas import Health
-from influencers.config import Config
+from influencers.core.config import Config
 
 API_PREFIX = "/api/v1"
 OPENAPI_PATH = "/openapi.json"

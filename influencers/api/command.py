@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from influencers.argtypes import port_number
-from influencers.errors import ConfigError
+from influencers.core.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"

@@ -12,11 +12,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from pymysql.connections import Connection
 
-from influencers.accounts import AccountManager
-from influencers.config import Config
-from influencers.credentials import CredentialCipher
-from influencers.db import connect
-from influencers.tasks import TaskScheduler
+from influencers.core.accounts import AccountManager
+from influencers.core.config import Config
+from influencers.core.credentials import CredentialCipher
+from influencers.core.db import connect
+from influencers.core.tasks import TaskScheduler
 
 
 class Core:

@@ -20,8 +20,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from influencers.db import CONNECTION_LOST_ERRORS, describe_mysql_error
-from influencers.errors import (
+from influencers.core.db import CONNECTION_LOST_ERRORS, describe_mysql_error
+from influencers.core.errors import (
     AccountNotFound,
     ConfigError,
     DatabaseUnavailable,

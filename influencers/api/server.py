@@ -14,8 +14,8 @@ import uvicorn
 
 from influencers.api.app import create_app
 from influencers.api.errors import ApiStartError
-from influencers.config import Config
-from influencers.db import connect
+from influencers.core.config import Config
+from influencers.core.db import connect
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LOG_CONFIG: dict[str, Any] = {

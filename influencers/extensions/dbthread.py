@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 from pymysql.connections import Connection
 from scrapy.utils.asyncio import is_asyncio_available
 
-from influencers.config import MySQLSettings
-from influencers.db import connect, ensure_connected
+from influencers.core.config import MySQLSettings
+from influencers.core.db import connect, ensure_connected
 
 logger = logging.getLogger(__name__)
 

@@ -34,12 +34,14 @@ from scrapy.exceptions import CloseSpider, DontCloseSpider, IgnoreRequest
 from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import _schedule_coro
 
-from influencers.accounts import AccountManager
-from influencers.config import Config, get_config
-from influencers.credentials import CredentialCipher
-from influencers.errors import ClaimLost, InfluencersError
+from influencers.core.accounts import AccountManager
+from influencers.core.config import Config, get_config
+from influencers.core.credentials import CredentialCipher
+from influencers.core.errors import ClaimLost, InfluencersError
+from influencers.core.store import committed_pages
+from influencers.core.tasks import Claim, TaskScheduler
+from influencers.core.workers import Worker
 from influencers.extensions.dbthread import DatabaseThread
-from influencers.extensions.queries import committed_pages
 from influencers.extensions.runs import (
     EXIT_CONFIGURATION,
     EXIT_STATUS_STAT,
@@ -49,8 +51,6 @@ from influencers.extensions.runs import (
 )
 from influencers.sites.base import SiteAdapter, load_adapter
 from influencers.spiders.plan import PagePlan
-from influencers.tasks import Claim, TaskScheduler
-from influencers.workers import Worker
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

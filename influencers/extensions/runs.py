@@ -8,8 +8,8 @@ from typing import Any
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
+from influencers.core.tasks import Claim
 from influencers.spiders.plan import PagePlan
-from influencers.tasks import Claim
 
 # Request.meta keys shared by the spider, the middleware and the pipeline.
 META_TASK = "influencers_task"

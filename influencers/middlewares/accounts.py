@@ -39,7 +39,7 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.asyncio import sleep
 
-from influencers.errors import SecretKeyError
+from influencers.core.errors import SecretKeyError
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, Gate
 from influencers.sites.base import ACCOUNT_OUTCOMES, MalformedPage, Outcome, Verdict

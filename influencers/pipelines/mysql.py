@@ -32,11 +32,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import _schedule_coro
 
-from influencers.extensions.dbthread import DatabaseThread
-from influencers.extensions.ingestion import IngestionService
-from influencers.extensions.runs import Gate
-from influencers.items import InfluencerPage
-from influencers.pipelines.store import (
+from influencers.core.store import (
     DOMAIN_MAX,
     NICKNAME_MAX,
     SOURCE_PAGE_MAX,
@@ -46,6 +42,10 @@ from influencers.pipelines.store import (
     TaskBatch,
     write_batch,
 )
+from influencers.extensions.dbthread import DatabaseThread
+from influencers.extensions.ingestion import IngestionService
+from influencers.extensions.runs import Gate
+from influencers.items import InfluencerPage
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -27,7 +27,7 @@ from scrapy.settings import BaseSettings
 from scrapy.utils.misc import load_object
 from twisted.python.failure import Failure
 
-from influencers.errors import InfluencersError
+from influencers.core.errors import InfluencersError
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import (
     EXIT_CONFIGURATION,

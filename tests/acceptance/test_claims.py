@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from influencers.accounts import AccountManager
-from influencers.errors import ClaimLost
+from influencers.core.accounts import AccountManager
+from influencers.core.errors import ClaimLost
 
 pytestmark = pytest.mark.slow
 

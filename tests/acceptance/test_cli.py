@@ -119,7 +119,7 @@ def test_db_init_creates_the_database(env, mysql_settings):
         assert again.returncode == 0
         assert run_cli({**env, "INFLUENCERS_MYSQL_URL": url}, "status").returncode == 0
     finally:
-        from influencers.db import connect
+        from influencers.core.db import connect
 
         server = connect(mysql_settings, database=False, autocommit=True)
         with server.cursor() as cursor:

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from influencers.db import connect
+from influencers.core.db import connect
 from tests.fixtures.database import REPO_ROOT, mysql_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from influencers.db import connect
+from influencers.core.db import connect
 from tests.fixtures.crawl import (
     add_accounts,
     assert_matches_truth,

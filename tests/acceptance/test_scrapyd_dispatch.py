@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from influencers.core.tasks import TaskScheduler
 from influencers.dispatch import Dispatcher, DispatchLedger, ScrapydClient, parse_dispatch_reason, parse_node
-from influencers.tasks import TaskScheduler
 from tests.fixtures.processes import run_cli
 from tests.fixtures.scrapyd import free_port
 

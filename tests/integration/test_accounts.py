@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from influencers.accounts import AccountManager
-from influencers.credentials import CredentialCipher
-from influencers.errors import DuplicateAccount, InvalidArgument, QuotaExceeded, SecretKeyError
+from influencers.core.accounts import AccountManager
+from influencers.core.credentials import CredentialCipher
+from influencers.core.errors import DuplicateAccount, InvalidArgument, QuotaExceeded, SecretKeyError
 
 SHANGHAI_2359 = "2026-11-27 15:59:59"  # UTC, i.e. 23:59:59 in Asia/Shanghai
 SHANGHAI_0000 = "2026-11-27 16:00:00"  # UTC, i.e. 00:00:00 the next day in Asia/Shanghai

@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from influencers.api.errors import MAX_BODY_BYTES, CatchAllMiddleware, install_error_handlers
-from influencers.errors import DatabaseUnavailable, InvalidArgument, InvalidTransition, TaskNotFound
+from influencers.core.errors import DatabaseUnavailable, InvalidArgument, InvalidTransition, TaskNotFound
 
 SECRET = "pw-never-shown-9f2c"
 

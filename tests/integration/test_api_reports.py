@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from influencers import reports
+from influencers.core import reports
 
 pytestmark = pytest.mark.usefixtures("db")
 

@@ -24,7 +24,7 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from schemathesis import GenerationMode
 
 from influencers.api.app import create_app
-from influencers.config import Config
+from influencers.core.config import Config
 
 MAX_EXAMPLES = 25
 CONFIG = schemathesis.Config.from_dict({

@@ -1,4 +1,4 @@
-"""How `influencers.db.connect` reaches the server: TLS by `?tls=`, errors as one line."""
+"""How `influencers.core.db.connect` reaches the server: TLS by `?tls=`, errors as one line."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from influencers.db import connect
-from influencers.errors import DatabaseUnavailable
+from influencers.core.db import connect
+from influencers.core.errors import DatabaseUnavailable
 
 
 def _cipher(conn) -> str:
@@ -54,7 +54,7 @@ def test_required_tls_that_cannot_be_had_is_one_clear_line(db, mysql_settings):
 
 
 def test_ensure_connected_reopens_a_connection_the_server_closed(mysql_settings, db):
-    from influencers.db import ensure_connected
+    from influencers.core.db import ensure_connected
 
     conn = connect(mysql_settings)
     try:

@@ -11,9 +11,9 @@ from openpyxl import load_workbook
 
 from exporter.batches import NO_ROWS_LEFT, QUOTA_SPENT, BatchExporter
 from exporter.writers import iter_temp_files, neutralise, safe_domain
-from influencers.db import connect
-from influencers.tasks import TaskScheduler
-from influencers.workers import Worker
+from influencers.core.db import connect
+from influencers.core.tasks import TaskScheduler
+from influencers.core.workers import Worker
 
 HOSTILE = ["=1+1", "+SUM(A1)", "-3", "@cmd", "\tTAB", "\rCR", "a\nb", 'q"u,o"te', "美妆😀", "z\u200bw\u200d", "ok"]
 

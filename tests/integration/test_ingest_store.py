@@ -9,8 +9,8 @@ from datetime import datetime
 
 import pytest
 
-from influencers.db import connect
-from influencers.pipelines.store import PageBatch, TaskBatch, write_batch
+from influencers.core.db import connect
+from influencers.core.store import PageBatch, TaskBatch, write_batch
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from influencers import reports
+from influencers.core import reports
 from tests.fixtures.processes import run_cli
 
 DAYS = (date(2026, 11, 26), date(2026, 11, 27))

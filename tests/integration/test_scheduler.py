@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from influencers.accounts import AccountManager
-from influencers.db import connect, transaction
-from influencers.errors import ClaimLost, InvalidArgument, InvalidTransition
-from influencers.tasks import TaskScheduler
-from influencers.workers import Worker
+from influencers.core.accounts import AccountManager
+from influencers.core.db import connect, transaction
+from influencers.core.errors import ClaimLost, InvalidArgument, InvalidTransition
+from influencers.core.tasks import TaskScheduler
+from influencers.core.workers import Worker
 
 
 def soon(probe, timeout: float = 5.0):

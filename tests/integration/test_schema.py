@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from influencers.db import apply_schema, connect
+from influencers.core.db import apply_schema, connect
 
 # The seed's tables and columns (system-design.zh.md §3) with the seed's types.
 SEED_COLUMNS = {

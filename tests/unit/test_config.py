@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from influencers.config import Config, parse_mysql_url
-from influencers.errors import ConfigError
+from influencers.core.config import Config, parse_mysql_url
+from influencers.core.errors import ConfigError
 
 
 def test_defaults_point_at_local_mysql_and_shanghai():

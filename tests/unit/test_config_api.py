@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from influencers.config import Config
-from influencers.errors import ConfigError
+from influencers.core.config import Config
+from influencers.core.errors import ConfigError
 
 TOKEN = "tok-0123456789abcdef-XYZ"
 

@@ -5,9 +5,9 @@ import stat
 import pytest
 from cryptography.fernet import Fernet
 
-from influencers.config import Config
-from influencers.credentials import CredentialCipher, load_or_create_key_file
-from influencers.errors import ConfigError, SecretKeyError
+from influencers.core.config import Config
+from influencers.core.credentials import CredentialCipher, load_or_create_key_file
+from influencers.core.errors import ConfigError, SecretKeyError
 
 
 def test_key_file_created_once_with_mode_0600(tmp_path):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from influencers.config import Config
+from influencers.core.config import Config
+from influencers.core.errors import InvalidArgument
 from influencers.dispatch import (
     Dispatch,
     Node,
@@ -20,7 +21,6 @@ from influencers.dispatch import (
     strip_credentials,
     verdict,
 )
-from influencers.errors import InvalidArgument
 
 
 def state(url: str, slots: int, running: int = 0, pending: int = 0, jobs: dict[str, str] | None = None) -> NodeState:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from scrapy.utils.test import get_crawler
 
+from influencers.core.tasks import Claim, Task
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import TaskRun
 from influencers.spiders.plan import PagePlan
-from influencers.tasks import Claim, Task
 
 
 def run_of(task_id: int, *, fetched: bool, handed_back: bool = False, stop: tuple[str, str] | None = None) -> TaskRun:

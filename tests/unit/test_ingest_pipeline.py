@@ -90,7 +90,7 @@ def test_other_items_pass_through(pipeline: MySQLPipeline) -> None:
 def test_rows_reach_the_sql_only_as_hex_digits() -> None:
     """Nothing of a row's text is spliced into the statement except as hex digits, whatever it
     holds, so no escaping (and no character set or sql_mode) can get it wrong."""
-    from influencers.pipelines.store import row_values
+    from influencers.core.store import row_values
 
     hostile = "'; DROP TABLE influencers; --\\ \x00 \u00e9 小美😀 \"\n"
     values = row_values((hostile, hostile, "游戏", None, {"nickname": hostile, "fans": 12}, 3))
@@ -103,7 +103,7 @@ def test_rows_reach_the_sql_only_as_hex_digits() -> None:
 
 
 def test_raw_data_goes_as_compact_utf8_json_even_with_values_json_cannot_hold() -> None:
-    from influencers.pipelines.store import raw_json, row_values
+    from influencers.core.store import raw_json, row_values
 
     assert raw_json({"fans": 12, "name": "小美😀"}) == '{"fans":12,"name":"小美😀"}'.encode()
     # NaN would fail MySQL's JSON check and stall the batch forever; huge ints, non-string keys

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from influencers import reports
 from influencers.api.deps import Core, CoreDep
 from influencers.api.errors import ApiError
 from influencers.api.routes.accounts import account_out
@@ -23,6 +22,7 @@ from influencers.api.schemas import (
     TaskCount,
     as_local,
 )
+from influencers.core import reports
 
 router = APIRouter(tags=["reports"])
 #: Days the database can hold activity for; outside them a report is empty without a query.

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response
 
-from influencers import reports
 from influencers.api.deps import Core, CoreDep
 from influencers.api.errors import ApiError, error_schema_responses
 from influencers.api.schemas import (
@@ -25,6 +24,7 @@ from influencers.api.schemas import (
     TaskType,
     as_utc,
 )
+from influencers.core import reports
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 TaskId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="task id")]

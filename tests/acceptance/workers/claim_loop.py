@@ -9,11 +9,11 @@ import random
 import sys
 import time
 
-from influencers.accounts import AccountManager
-from influencers.config import get_config
-from influencers.db import connect
-from influencers.tasks import TaskScheduler
-from influencers.workers import Worker
+from influencers.core.accounts import AccountManager
+from influencers.core.config import get_config
+from influencers.core.db import connect
+from influencers.core.tasks import TaskScheduler
+from influencers.core.workers import Worker
 
 
 def main() -> int:

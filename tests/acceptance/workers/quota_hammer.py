@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sys
 
-from influencers.accounts import AccountManager
-from influencers.config import get_config
-from influencers.db import connect
-from influencers.errors import QuotaExceeded
+from influencers.core.accounts import AccountManager
+from influencers.core.config import get_config
+from influencers.core.db import connect
+from influencers.core.errors import QuotaExceeded
 
 
 def main() -> int:

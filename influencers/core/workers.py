@@ -16,9 +16,9 @@ import time
 
 from pymysql.connections import Connection
 
-from influencers.config import MySQLSettings
-from influencers.db import connect
-from influencers.errors import DatabaseUnavailable
+from influencers.core.config import MySQLSettings
+from influencers.core.db import connect
+from influencers.core.errors import DatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 

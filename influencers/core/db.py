@@ -22,15 +22,15 @@ import pymysql.cursors
 from pymysql.connections import Connection
 from pymysql.constants import CLIENT
 
-from influencers.config import MySQLSettings
-from influencers.errors import DatabaseUnavailable, SchemaMissing
+from influencers.core.config import MySQLSettings
+from influencers.core.errors import DatabaseUnavailable, SchemaMissing
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRYABLE_ERRORS = frozenset({1213, 1205})
 CONNECTION_LOST_ERRORS = frozenset({2006, 2013, 2014, 2055})
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "sql" / "schema.sql"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "sql" / "schema.sql"
 
 #: The local calendar date by the database clock; takes the UTC offset ('+08:00') as parameter.
 LOCAL_TODAY_SQL = "DATE(CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', %s))"

@@ -10,7 +10,7 @@ from typing import Any
 
 from pymysql.connections import Connection
 
-from influencers.accounts import AccountManager
+from influencers.core.accounts import AccountManager
 
 
 def _rows(conn: Connection, sql: str, params: tuple = ()) -> list[dict[str, Any]]:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from influencers.config import Config
-from influencers.errors import ConfigError, SecretKeyError
+from influencers.core.config import Config
+from influencers.core.errors import ConfigError, SecretKeyError
 
 
 class CredentialCipher:

@@ -18,10 +18,10 @@ from typing import Any
 import pymysql
 from pymysql.connections import Connection
 
-from influencers.credentials import CredentialCipher
-from influencers.db import LOCAL_TODAY_SQL, run_transaction
-from influencers.errors import AccountNotFound, DuplicateAccount, InvalidArgument, QuotaExceeded
-from influencers.events import record_event
+from influencers.core.credentials import CredentialCipher
+from influencers.core.db import LOCAL_TODAY_SQL, run_transaction
+from influencers.core.errors import AccountNotFound, DuplicateAccount, InvalidArgument, QuotaExceeded
+from influencers.core.events import record_event
 
 logger = logging.getLogger(__name__)
 

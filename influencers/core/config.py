@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from influencers.errors import ConfigError
+from influencers.core.errors import ConfigError
 
 DEFAULT_MYSQL_URL = "mysql://root:@127.0.0.1:3306/influencers"
 DEFAULT_SITE_URL = "http://127.0.0.1:8800"

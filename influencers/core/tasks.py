@@ -13,7 +13,7 @@ a worker that is alive but stuck (paused, partitioned): it expires unless heartb
 `recover()` runs before a claim (at most every ``recover_every`` seconds, and always before a claim
 that would find nothing), so a restarted worker picks up its predecessor's task at once, and a
 task that keeps losing its worker without progress fails after `max_attempts`. The worker's lock
-is `influencers.workers.Worker`.
+is `influencers.core.workers.Worker`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from typing import Any
 
 from pymysql.connections import Connection
 
-from influencers.accounts import AccountManager
-from influencers.db import run_transaction
-from influencers.errors import ClaimLost, InvalidArgument, InvalidTransition, TaskNotFound
-from influencers.events import record_event, task_events
-from influencers.workers import Worker
+from influencers.core.accounts import AccountManager
+from influencers.core.db import run_transaction
+from influencers.core.errors import ClaimLost, InvalidArgument, InvalidTransition, TaskNotFound
+from influencers.core.events import record_event, task_events
+from influencers.core.workers import Worker
 
 logger = logging.getLogger(__name__)
 

@@ -32,9 +32,9 @@ import orjson
 import pymysql
 from pymysql.connections import Connection
 
-from influencers.db import run_transaction
-from influencers.errors import ClaimLost
-from influencers.tasks import Claim, TaskScheduler
+from influencers.core.db import run_transaction
+from influencers.core.errors import ClaimLost
+from influencers.core.tasks import Claim, TaskScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -255,3 +255,12 @@ def _clean(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_clean(item) for item in value]
     return value
+
+
+def committed_pages(conn: Connection, task_id: int) -> set[int]:
+    """The pages of a task whose rows are committed (a resumed task skips them)."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT page_number FROM ingestion_logs WHERE task_id = %s", (task_id,))
+        pages = {row["page_number"] for row in cursor.fetchall()}
+    conn.commit()
+    return pages
