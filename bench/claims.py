@@ -32,8 +32,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pymysql
-
 from bench.common import (
     REPO_ROOT,
     add_accounts,
@@ -50,6 +48,7 @@ from bench.common import (
 )
 from influencers.core.accounts import AccountManager
 from influencers.core.db import connect
+from influencers.core.errors import TransactionConflict
 from influencers.core.tasks import TaskScheduler
 
 DOMAINS = ("美妆", "游戏", "美食", "穿搭", "母婴", "科技")
@@ -118,9 +117,7 @@ def anchor_worker(mode: str, name: str) -> int:
                 if cursor.rowcount != len(ids):
                     raise RuntimeError(f"claimed {cursor.rowcount} of {len(ids)} locked rows")
                 conn.commit()
-            except pymysql.err.OperationalError as exc:  # a deadlock victim retries, as a real claimer does
-                if exc.args[0] not in (1213, 1205):
-                    raise
+            except TransactionConflict:  # a deadlock victim retries, as a real claimer does
                 conn.rollback()
                 retries += 1
                 continue

@@ -31,8 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-import pymysql
-
 from exporter.batches import (
     ACCOUNT_DISABLED,
     DEFAULT_BATCH_SIZE,
@@ -46,8 +44,16 @@ from exporter.batches import (
 from exporter.errors import ExporterError
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
-from influencers.core.db import CONNECTION_LOST_ERRORS, connect, describe_mysql_error, transaction
-from influencers.core.errors import ClaimLost, ConfigError, DatabaseUnavailable, InfluencersError, SchemaMissing
+from influencers.core.db import connect, ensure_connected, transaction
+from influencers.core.errors import (
+    ClaimLost,
+    ConfigError,
+    ConnectionLost,
+    DatabaseError,
+    DatabaseUnavailable,
+    InfluencersError,
+    SchemaMissing,
+)
 from influencers.core.tasks import Claim, TaskScheduler
 from influencers.core.workers import Worker
 
@@ -161,11 +167,10 @@ class ExportService:
         while not self.stopping.is_set():
             try:
                 worked = self.tick()
-            except pymysql.err.OperationalError as exc:
-                if _code(exc) not in CONNECTION_LOST_ERRORS or self.settings.once:
+            except ConnectionLost as exc:
+                if self.settings.once:
                     raise
-                logger.error("lost the MySQL connection (%s); retrying in %.0fs", describe_mysql_error(exc),
-                             self.settings.poll_interval)
+                logger.error("lost the MySQL connection (%s); retrying in %.0fs", exc, self.settings.poll_interval)
                 self.stopping.wait(self.settings.poll_interval)
                 self._reconnect()
                 continue
@@ -282,15 +287,11 @@ class ExportService:
 
     def _reconnect(self) -> None:
         try:
-            self.conn.ping(reconnect=True)
+            ensure_connected(self.conn)
             if self.worker is not None:
                 self.worker.ensure_alive()
-        except pymysql.err.MySQLError as exc:
-            logger.error("MySQL still unreachable: %s", describe_mysql_error(exc))
-
-
-def _code(exc: pymysql.err.MySQLError) -> int:
-    return exc.args[0] if exc.args else 0
+        except DatabaseError as exc:
+            logger.error("MySQL still unreachable: %s", exc)
 
 
 def _prepare_export_dir(path: Path) -> Path:
@@ -368,11 +369,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.clear()
         print(f"exporter: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
-    except pymysql.err.MySQLError as exc:
-        progress.clear()
-        print(f"exporter: error: {describe_mysql_error(exc)}", file=sys.stderr)
-        lost = _code(exc) in CONNECTION_LOST_ERRORS or _code(exc) in (2002, 2003, 1146)
-        return EXIT_CONFIG if lost else EXIT_ERROR
     finally:
         if service is not None:
             service.close()

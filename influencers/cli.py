@@ -13,8 +13,6 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import pymysql
-
 from influencers import dispatch
 from influencers.api import register as register_api
 from influencers.argtypes import iso_date, non_negative_int, positive_int
@@ -22,7 +20,7 @@ from influencers.core import reports
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
 from influencers.core.credentials import CredentialCipher
-from influencers.core.db import apply_schema, connect, describe_mysql_error
+from influencers.core.db import apply_schema, connect
 from influencers.core.errors import ConfigError, InfluencersError, InvalidArgument
 from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler
 from influencers.tables import render
@@ -325,9 +323,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except InfluencersError as exc:
         print(f"influencers: error: {exc}", file=sys.stderr)
-        return 1
-    except pymysql.err.MySQLError as exc:
-        print(f"influencers: error: {describe_mysql_error(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

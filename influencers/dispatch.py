@@ -48,13 +48,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import pymysql
 import requests
 
 from influencers.argtypes import positive_float, positive_int
 from influencers.core.config import Config
-from influencers.core.db import describe_mysql_error, ensure_connected, run_transaction
-from influencers.core.errors import DatabaseUnavailable, InfluencersError, InvalidArgument
+from influencers.core.db import ensure_connected, run_transaction
+from influencers.core.errors import DatabaseError, InfluencersError, InvalidArgument
 from influencers.core.events import record_event
 from influencers.core.tasks import TaskScheduler, claimable_sql
 
@@ -514,10 +513,8 @@ class Dispatcher:
         try:
             ensure_connected(self.ledger.conn)
             return bool(self.run_round(interval).answered)
-        except DatabaseUnavailable as exc:
+        except DatabaseError as exc:
             logger.warning("round skipped: %s", exc)
-        except pymysql.err.MySQLError as exc:
-            logger.warning("round skipped: %s", describe_mysql_error(exc))
         return False
 
 

@@ -13,17 +13,16 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pymysql
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from influencers.core.db import CONNECTION_LOST_ERRORS, describe_mysql_error
 from influencers.core.errors import (
     AccountNotFound,
     ConfigError,
+    DatabaseError,
     DatabaseUnavailable,
     DuplicateAccount,
     InfluencersError,
@@ -113,22 +112,15 @@ def install_error_handlers(app: FastAPI) -> None:
                 if status >= 500:
                     logger.error("%s %s: %s", request.method, request.url.path, exc)
                 return error_response(status, code, str(exc))
+        if isinstance(exc, DatabaseError):
+            raise exc  # unexpected: the catch-all logs the traceback and answers a generic 500
         logger.error("%s %s: %s", request.method, request.url.path, exc)
         return error_response(500, "internal_error", str(exc))
-
-    async def on_mysql(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, pymysql.err.MySQLError)
-        code = exc.args[0] if exc.args else 0
-        if isinstance(exc, pymysql.err.OperationalError) and code in (*CONNECTION_LOST_ERRORS, 2002, 2003, 1146):
-            logger.error("%s %s: %s", request.method, request.url.path, describe_mysql_error(exc))
-            return error_response(503, "database_unavailable", describe_mysql_error(exc))
-        raise exc  # unexpected: the catch-all logs the traceback and answers a generic 500
 
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(InfluencersError, on_core)
-    app.add_exception_handler(pymysql.err.MySQLError, on_mysql)
 
 
 class _BodyTooLarge(StarletteHTTPException):

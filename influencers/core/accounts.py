@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import pymysql
 from pymysql.connections import Connection
 
 from influencers.core.credentials import CredentialCipher
 from influencers.core.db import LOCAL_TODAY_SQL, run_transaction
-from influencers.core.errors import AccountNotFound, DuplicateAccount, InvalidArgument, QuotaExceeded
+from influencers.core.errors import AccountNotFound, DuplicateAccount, DuplicateKey, InvalidArgument, QuotaExceeded
 from influencers.core.events import record_event
 
 logger = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ class AccountManager:
 
         try:
             return run_transaction(self.conn, insert)
-        except pymysql.err.IntegrityError:
+        except DuplicateKey:
             raise DuplicateAccount(f"account {username!r} already exists") from None
 
     def get(self, account_id: int) -> Account:

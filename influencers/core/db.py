@@ -1,4 +1,9 @@
-"""Connections and transactions.
+"""Connections, transactions, and the boundary where driver errors become the project's.
+
+Every connection made here uses the cursor and connection classes below, which turn each pymysql
+exception into a `DatabaseError` subclass (`influencers.core.errors`): callers catch
+`ConnectionLost`, `TransactionConflict`, `DuplicateKey`, `ValueRefused` … and no module but this
+one compares MySQL error codes.
 
 Short explicit transactions, retried as a whole on deadlock (1213) and lock wait timeout
 (1205): InnoDB picks a victim under contention and the right answer is to run the same
@@ -23,13 +28,26 @@ from pymysql.connections import Connection
 from pymysql.constants import CLIENT
 
 from influencers.core.config import MySQLSettings
-from influencers.core.errors import DatabaseUnavailable, SchemaMissing
+from influencers.core.errors import (
+    ConnectionLost,
+    DatabaseError,
+    DatabaseUnavailable,
+    DuplicateKey,
+    SchemaMissing,
+    TransactionConflict,
+    ValueRefused,
+)
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRYABLE_ERRORS = frozenset({1213, 1205})
-CONNECTION_LOST_ERRORS = frozenset({2006, 2013, 2014, 2055})
+CONNECTION_LOST_ERRORS = frozenset({2002, 2003, 2006, 2013, 2014, 2055})
+SCHEMA_ERRORS = frozenset({1049, 1146})
+DUPLICATE_KEY = 1062
+#: The server refused a row's JSON: MariaDB's JSON check constraint fails (4025) or a JSON
+#: function reaches the depth limit (4040); MySQL finds the JSON text invalid (3140) or too deep (3157).
+JSON_REFUSED_ERRORS = frozenset({4025, 4040, 3140, 3157})
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "sql" / "schema.sql"
 
 #: The local calendar date by the database clock; takes the UTC offset ('+08:00') as parameter.
@@ -41,12 +59,12 @@ def connect(
     *,
     database: bool = True,
     autocommit: bool = False,
-    cursorclass: type = pymysql.cursors.DictCursor,
+    cursorclass: type | None = None,
     connect_timeout: float = 5,
 ) -> Connection:
     """A utf8mb4 connection; an unreachable server becomes one `DatabaseUnavailable` line."""
     try:
-        return pymysql.connect(
+        return WrappedConnection(
             host=mysql.host,
             port=mysql.port,
             user=mysql.user,
@@ -54,15 +72,15 @@ def connect(
             database=mysql.database if database else None,
             charset="utf8mb4",
             autocommit=autocommit,
-            cursorclass=cursorclass,
+            cursorclass=cursorclass or Cursor,
             connect_timeout=connect_timeout,
             local_infile=False,
             init_command="SET time_zone = '+00:00', group_concat_max_len = 1048576",
             client_flag=CLIENT.FOUND_ROWS,  # rowcount = rows matched, so fences read plainly
             **_tls_arguments(mysql.tls_mode),
         )
-    except pymysql.err.OperationalError as exc:
-        code = exc.args[0] if exc.args else 0
+    except pymysql.err.MySQLError as exc:
+        code = error_code(exc)
         if code == 1049:
             raise SchemaMissing(
                 f"database {mysql.database!r} does not exist on {mysql.host}:{mysql.port}: "
@@ -81,19 +99,106 @@ def _tls_arguments(mode: str) -> dict[str, Any]:
     return {}
 
 
-def describe_mysql_error(exc: pymysql.err.MySQLError) -> str:
-    """One line for an unexpected MySQL error, with the fix where there is an obvious one."""
-    code = exc.args[0] if exc.args else 0
-    if code == 1146:
-        return "the schema is missing or incomplete: run `python -m influencers db init`"
-    if code in CONNECTION_LOST_ERRORS or code in (2003, 2002):
-        return "lost the connection to MySQL (is the server running?)"
-    message = str(exc.args[1]) if len(exc.args) > 1 else type(exc).__name__
-    return f"MySQL error {code}: {message.splitlines()[0][:200]}"
+def error_code(exc: BaseException) -> int:
+    """The MySQL error number of a driver exception (0 when it carries none)."""
+    args = getattr(exc, "args", ())
+    return args[0] if args and isinstance(args[0], int) else 0
+
+
+def driver_error(exc: pymysql.err.MySQLError) -> DatabaseError:
+    """The project's exception for a driver exception: one safe line, the code kept."""
+    code = error_code(exc)
+    if isinstance(exc, pymysql.err.InterfaceError) or code in CONNECTION_LOST_ERRORS:
+        return ConnectionLost("lost the connection to MySQL (is the server running?)", code)
+    if code in SCHEMA_ERRORS:
+        return SchemaMissing("the schema is missing or incomplete: run `python -m influencers db init`", code)
+    message = str(exc.args[1]) if len(exc.args) > 1 and exc.args[1] else type(exc).__name__
+    line = f"MySQL error {code}: {message.splitlines()[0][:200] if message.strip() else type(exc).__name__}"
+    if code in RETRYABLE_ERRORS:
+        return TransactionConflict(line, code)
+    if code == DUPLICATE_KEY:
+        return DuplicateKey(line, code)
+    if code in JSON_REFUSED_ERRORS:
+        return ValueRefused(line, code)
+    return DatabaseError(line, code)
+
+
+class Cursor(pymysql.cursors.DictCursor):
+    """Rows as dicts; driver errors raised as `DatabaseError`s."""
+
+    def execute(self, query: str, args: Any = None) -> int:
+        try:
+            return super().execute(query, args)
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
+
+    def executemany(self, query: str, args: Any) -> int | None:
+        try:
+            return super().executemany(query, args)
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
+
+
+class StreamingCursor(pymysql.cursors.SSCursor):
+    """Tuples read from the server as they are fetched (memory flat in the rows); driver errors
+    raised as `DatabaseError`s, fetching included: an unbuffered read is network I/O."""
+
+    def execute(self, query: str, args: Any = None) -> int:
+        try:
+            return super().execute(query, args)
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
+
+    def fetchone(self) -> Any:
+        try:
+            return super().fetchone()
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
+
+    def fetchmany(self, size: int | None = None) -> Any:
+        try:
+            return super().fetchmany(size)
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
+
+
+class WrappedConnection(Connection):
+    """A pymysql connection whose own round trips (begin, commit, rollback, ping, reconnect)
+    raise `DatabaseError`s too."""
+
+    def begin(self) -> None:
+        try:
+            super().begin()
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
+
+    def ping(self, reconnect: bool = False) -> bool | None:
+        try:
+            return super().ping(reconnect)
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
 
 
 def _describe(exc: pymysql.err.MySQLError) -> str:
-    code = exc.args[0] if exc.args else 0
+    code = error_code(exc)
     if code == 1045:
         return "access denied (check the user and password in INFLUENCERS_MYSQL_URL)"
     if code in (2003, 2002):
@@ -123,7 +228,7 @@ def transaction(conn: Connection, isolation: str | None = None) -> Iterator[pymy
     except BaseException:
         try:
             conn.rollback()
-        except pymysql.err.MySQLError:
+        except (DatabaseError, pymysql.err.MySQLError):
             logger.debug("rollback failed after an error; the connection is probably gone")
         raise
     else:
@@ -139,12 +244,11 @@ def run_transaction(conn: Connection, work: Callable[[pymysql.cursors.Cursor], T
         try:
             with transaction(conn, isolation) as cursor:
                 return work(cursor)
-        except pymysql.err.OperationalError as exc:
-            code = exc.args[0] if exc.args else 0
-            if code not in RETRYABLE_ERRORS or attempt == attempts:
+        except TransactionConflict as exc:
+            if attempt == attempts:
                 raise
             pause = min(0.5, 0.01 * 2**attempt) * (0.5 + random.random())
-            logger.debug("transaction retry %d after MySQL error %s", attempt, code)
+            logger.debug("transaction retry %d after MySQL error %s", attempt, exc.code)
             time.sleep(pause)
     raise AssertionError("unreachable")
 
@@ -154,8 +258,11 @@ def ensure_connected(conn: Connection) -> None:
     callers hold it. (What ``ping(reconnect=True)`` did, which pymysql 1.2 deprecates.)"""
     try:
         conn.ping(reconnect=False)
-    except pymysql.err.Error:
-        conn.connect()
+    except DatabaseError:
+        try:
+            conn.connect()
+        except pymysql.err.MySQLError as exc:
+            raise driver_error(exc) from exc
 
 
 def apply_schema(mysql: MySQLSettings, schema_path: Path = SCHEMA_PATH) -> None:

@@ -24,7 +24,20 @@ class ConfigError(InfluencersError):
         super().__init__(f"{variable}: {problem}")
 
 
-class DatabaseUnavailable(InfluencersError):
+class DatabaseError(InfluencersError):
+    """A MySQL statement failed.
+
+    The driver's exceptions never leave `influencers.core.db`: it turns each into one of these,
+    so callers catch the project's classes and no module but db.py reads MySQL error codes.
+    ``code`` is the server's (or the client's) error number, 0 when there is none.
+    """
+
+    def __init__(self, message: str = "", code: int = 0) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class DatabaseUnavailable(DatabaseError):
     """MySQL cannot be reached."""
 
     def __init__(self, host: str, port: int, detail: str) -> None:
@@ -32,7 +45,27 @@ class DatabaseUnavailable(InfluencersError):
         super().__init__(f"cannot reach MySQL at {host}:{port}: {detail}")
 
 
-class SchemaMissing(InfluencersError):
+class ConnectionLost(DatabaseUnavailable):
+    """Lost the connection to MySQL (is the server running?)."""
+
+    def __init__(self, message: str = "", code: int = 0) -> None:
+        self.host, self.port = "", 0
+        DatabaseError.__init__(self, message, code)
+
+
+class TransactionConflict(DatabaseError):
+    """A deadlock or lock wait timeout: the transaction was rolled back and may simply run again."""
+
+
+class DuplicateKey(DatabaseError):
+    """A row with this key already exists."""
+
+
+class ValueRefused(DatabaseError):
+    """The server refused a value: JSON nested deeper than its limit, or not valid JSON to it."""
+
+
+class SchemaMissing(DatabaseError):
     """The database has no schema yet: run `python -m influencers db init`."""
 
 

@@ -29,11 +29,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-import pymysql
 from pymysql.connections import Connection
 
 from influencers.core.db import run_transaction
-from influencers.core.errors import ClaimLost
+from influencers.core.errors import ClaimLost, ValueRefused
 from influencers.core.tasks import Claim, TaskScheduler
 
 logger = logging.getLogger(__name__)
@@ -70,10 +69,6 @@ UPSERT_TAIL = " ON DUPLICATE KEY UPDATE " + UPSERT_INFLUENCERS.partition(" ON DU
 ROWS_PER_STATEMENT = 500  # ~600 KB a statement, far below any max_allowed_packet default
 STATEMENT_OVERHEAD = 64 * 1024  # the statement's text around the values, with room to spare
 _STATEMENT_LIMITS: weakref.WeakKeyDictionary[Connection, int] = weakref.WeakKeyDictionary()
-#: The server refused a row's raw data, nested deeper than its JSON limit: MariaDB's JSON check
-#: constraint fails (4025) or a JSON function reaches the depth limit (4040); MySQL finds the JSON
-#: text invalid (3140) or too deep (3157).
-JSON_REFUSED = frozenset({4025, 4040, 3140, 3157})
 MAX_RAW_DEPTH = 24  # levels of raw_data kept as JSON, well inside the server's limit of 32
 
 
@@ -213,9 +208,7 @@ def _upsert(cursor: Any, rows: Sequence[tuple[Any, ...]], values: list[str]) -> 
     leaves the transaction open, so it is sent again at once)."""
     try:
         cursor.execute(UPSERT_HEAD + ",".join(values) + UPSERT_TAIL)
-    except pymysql.err.MySQLError as exc:
-        if not exc.args or exc.args[0] not in JSON_REFUSED:
-            raise
+    except ValueRefused:
         flattened = [(*row[:4], _limit_depth(row[4], MAX_RAW_DEPTH), *row[5:]) for row in rows]
         changed = [row[0] for row, flat in zip(rows, flattened, strict=True) if row != flat]
         logger.warning("%d row(s) nest deeper than MySQL's JSON limit; their parts below depth %d are stored as"

@@ -18,6 +18,7 @@ import pytest
 from fastapi import FastAPI
 
 from influencers.api.errors import MAX_BODY_BYTES, CatchAllMiddleware, install_error_handlers
+from influencers.core.db import driver_error
 from influencers.core.errors import DatabaseUnavailable, InvalidArgument, InvalidTransition, TaskNotFound
 
 SECRET = "pw-never-shown-9f2c"
@@ -40,7 +41,7 @@ def build_app() -> FastAPI:
 
     @app.get("/mysql/{code}")
     def mysql(code: int) -> None:
-        raise pymysql.err.OperationalError(code, "server said something")
+        raise driver_error(pymysql.err.OperationalError(code, "server said something"))  # as the boundary does
 
     @app.post("/echo")
     def echo(body: dict[str, int]) -> dict[str, int]:
