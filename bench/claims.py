@@ -70,7 +70,7 @@ def scheduler_worker() -> int:
 
     config = get_config()
     conn = connect(config.mysql)
-    scheduler = TaskScheduler(conn, Worker.start(config.mysql, "bench"), AccountManager(conn, utc_offset=config.utc_offset))
+    scheduler = TaskScheduler(conn, Worker.start(config.mysql, "bench"), AccountManager(conn, quota_day=config.quota_day))
     print("ready", flush=True)
     sys.stdin.readline()
     done, idle = [], 0

@@ -29,7 +29,8 @@ import pymysql
 from cryptography.fernet import Fernet
 
 from influencers.core.config import MySQLSettings, parse_mysql_url
-from influencers.core.db import apply_schema, connect
+from influencers.core.db import connect
+from influencers.core.schema import apply_schema
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_URL = os.environ.get("BENCH_MYSQL_URL", "mysql://root:@127.0.0.1:3306/influencers_bench")

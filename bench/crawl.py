@@ -84,7 +84,7 @@ def prepare(env: dict[str, str], pages: int, split: int, accounts: int) -> None:
                 cursor.execute(f"TRUNCATE TABLE {table}")
             cursor.execute("SET FOREIGN_KEY_CHECKS = 1")
         conn.commit()
-        manager = AccountManager(conn, utc_offset=config.utc_offset, cipher=CredentialCipher.from_config(config))
+        manager = AccountManager(conn, quota_day=config.quota_day, cipher=CredentialCipher.from_config(config))
         for number in range(1, accounts + 1):
             manager.add(f"demo{number}", f"sandbox-demo{number}")
         TaskScheduler(conn, None, manager).create_crawl(DOMAIN, pages, split)

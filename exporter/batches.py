@@ -1,5 +1,8 @@
 """Export batches: the exactly-once protocol, reserve → publish → finalize.
 
+This module runs the protocol; the statements are the tables' owners': `influencers.core.tasks`
+(fence, marker), `core.accounts` (quota), `core.store` (the rows), `core.exports` (the batch).
+
 One batch = one ``export_logs`` row = one file. A batch never crosses an account or a quota day:
 its size is min(batch size, the account's quota left today, the task's limit left), so with the
 default batch size of 5000 each account's segment of the seed's relay is one file.
@@ -30,9 +33,9 @@ changes and a batch is finalized only after its file is complete; at most two ba
 reserved and unfinished at any moment, and a kill leaves them ``reserved`` for recovery as above.
 What it buys: the database's row updates (the reserve's and the finalize's) run on one thread
 while the other streams rows and formats CSV in Python, on two cores instead of one after the
-other. (When the publisher finalized too, it had most of the work: 15,671 rows/s against 17,984
-now, bench/README.md.) ``drain()`` waits for the batch in flight and finalizes it; the service
-calls it before every change of the task's state (complete, pause, release) and on every error.
+other (a publisher that also finalized would have most of the work). ``drain()`` waits for the
+batch in flight and finalizes it; the service calls it before every change of the task's state
+(complete, pause, release) and on every error.
 
 Rows are locked with a plain ``FOR UPDATE`` (not ``SKIP LOCKED``): the marker only moves forward,
 so a row skipped because someone else (a spider upsert) held it for a moment would never be
@@ -41,7 +44,6 @@ milliseconds a reserve takes, then see the rows the other took as taken.
 """
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 from collections.abc import Callable
@@ -50,95 +52,26 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pymysql
-import pymysql.cursors
 from pymysql.connections import Connection
 
 from exporter import writers
 from exporter.errors import ExporterError
+from influencers.core import exports, store
 from influencers.core.accounts import AccountManager
-from influencers.core.db import ensure_connected, run_transaction, transaction
-from influencers.core.tasks import Claim, TaskScheduler, parse_marker
+from influencers.core.db import StreamingCursor, ensure_connected, run_transaction, transaction
+from influencers.core.exports import Batch
+from influencers.core.tasks import Claim, TaskScheduler, fence, move_marker, parse_marker
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_BATCH_SIZE = 5000
 FILE_PATH_MAX = 255  # export_logs.file_path
 
-# -- SQL ----------------------------------------------------------------------------------------
-
-TASK_FOR_BATCH = (
-    "SELECT domain, progress_marker, export_limit, exported_count, export_format FROM tasks WHERE id = %s"
-)
-PENDING_FILTER = "domain = %s AND status = 'pending_export' AND export_log_id = 0 AND id > %s"
-LOCK_ROWS = f"SELECT id FROM influencers WHERE {PENDING_FILTER} ORDER BY id LIMIT %s FOR UPDATE"
-ANY_ROW_LEFT = f"SELECT id FROM influencers WHERE {PENDING_FILTER} ORDER BY id LIMIT 1"
-ACCOUNT_DAY = (
-    "SELECT quota_date, GREATEST(daily_export_limit - today_export_count, 0) AS remaining FROM accounts WHERE id = %s"
-)
-ACCOUNT_STATUS = "SELECT status FROM accounts WHERE id = %s"
-NEXT_PART = "SELECT COUNT(*) AS parts FROM export_logs WHERE task_id = %s"
-INSERT_BATCH = (
-    "INSERT INTO export_logs (task_id, account_id, domain, exported_count, file_path, start_time, state,"
-    " quota_date, first_id, last_id, export_format)"
-    " VALUES (%s, %s, %s, %s, %s, UTC_TIMESTAMP(), 'reserved', %s, %s, %s, %s)"
-)
-BATCH_COLUMNS = (
-    "id, task_id, account_id, domain, exported_count, file_path, state, quota_date, first_id, last_id, export_format"
-)
-# Tuples in the writers' column order, streamed (SSCursor): memory stays flat whatever the batch size.
-# CSV takes `ingested_at` as the server's text ('YYYY-MM-DD HH:MM:SS', what isoformat(sep=" ") of
-# a DATETIME gives) instead of a datetime parsed and formatted again in Python for every row.
-# A batch's rows: its domain's pending rows in [first_id, last_id] that point at it. The range
-# keeps the scan on ix_influencers_export_scan; export_log_id itself has no index (schema.sql).
-BATCH_FILTER = "domain = %s AND status = 'pending_export' AND id BETWEEN %s AND %s AND export_log_id = %s"
-BATCH_ROWS = f"SELECT {', '.join(writers.COLUMNS)} FROM influencers WHERE {BATCH_FILTER} ORDER BY id"
-CSV_BATCH_ROWS = BATCH_ROWS.replace("ingested_at,", "CAST(ingested_at AS CHAR) AS ingested_at,", 1)
-MARK_PUBLISHED = (
-    "UPDATE export_logs SET state = 'published', end_time = UTC_TIMESTAMP() WHERE id = %s AND state = 'reserved'"
-)
-MARK_EXPORTED = f"UPDATE influencers SET status = 'exported' WHERE {BATCH_FILTER}"
-# Under the reserve's row locks the filter's rows in [first, last] with no batch (0) are exactly
-# the locked ones.
-MARK_RESERVED = f"UPDATE influencers SET export_log_id = %s WHERE {BATCH_FILTER}"
-ORPHANED_BATCHES = (
-    "SELECT e.id FROM export_logs e JOIN tasks t ON t.id = e.task_id"
-    " WHERE e.state = 'reserved' AND (t.status <> 'in_progress' OR t.id = %s) ORDER BY e.id"
-)
-LOCK_RESERVED_BATCH = (
-    f"SELECT {BATCH_COLUMNS} FROM export_logs WHERE id = %s AND state = 'reserved' FOR UPDATE SKIP LOCKED"
-)
-BATCH_STATE_BY_PATH = "SELECT state FROM export_logs WHERE file_path = %s AND state = 'reserved' LIMIT 1"
-BATCH_STATE = "SELECT state FROM export_logs WHERE id = %s"
-
 # Why a task cannot reserve another batch.
 QUOTA_SPENT = "quota_spent"
 NO_ROWS_LEFT = "no_rows_left"
 LIMIT_REACHED = "limit_reached"
 ACCOUNT_DISABLED = "account_disabled"
-
-
-@dataclass(frozen=True)
-class Batch:
-    id: int
-    task_id: int
-    account_id: int
-    domain: str
-    count: int
-    file_path: Path
-    quota_date: dt.date
-    first_id: int
-    last_id: int
-    fmt: str
-    quota_left: int | None = None
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Batch:
-        return cls(
-            id=row["id"], task_id=row["task_id"], account_id=row["account_id"], domain=row["domain"],
-            count=row["exported_count"], file_path=Path(row["file_path"]), quota_date=row["quota_date"],
-            first_id=row["first_id"], last_id=row["last_id"], fmt=row["export_format"],
-        )
 
 
 @dataclass(frozen=True)
@@ -242,52 +175,44 @@ class BatchExporter:
         return run_transaction(self.conn, lambda cursor: self._reserve(cursor, claim))
 
     def _reserve(self, cursor: Any, claim: Claim) -> Reservation:
-        self.scheduler.check_claim(cursor, claim)  # locks the task row
-        cursor.execute(TASK_FOR_BATCH, (claim.task_id,))
-        task = cursor.fetchone()
-        domain, last_id = task["domain"], parse_marker(task["progress_marker"])
+        task = fence(cursor, claim)  # locks the task row
+        domain, last_id = claim.task.domain, parse_marker(task.progress_marker)
         wanted = self.batch_size
-        if task["export_limit"] is not None:
-            limit_left = task["export_limit"] - task["exported_count"]
+        if task.export_limit is not None:
+            limit_left = task.export_limit - task.exported_count
             if limit_left <= 0:
                 return Reservation(None, LIMIT_REACHED, last_id)
             wanted = min(wanted, limit_left)
-        quota_left = self.accounts.lock_quota(cursor, claim.account_id)
-        cursor.execute(ACCOUNT_STATUS, (claim.account_id,))  # the row is locked now
-        if cursor.fetchone()["status"] == "disabled":  # banned by an operator meanwhile
+        grant = self.accounts.lock_for_export(cursor, claim.account_id)
+        if grant.status == "disabled":  # banned by an operator meanwhile
             return Reservation(None, ACCOUNT_DISABLED, last_id)
-        if quota_left <= 0:
-            cursor.execute(ANY_ROW_LEFT, (domain, last_id))
-            return Reservation(None, QUOTA_SPENT if cursor.fetchone() else NO_ROWS_LEFT, last_id)
-        cursor.execute(LOCK_ROWS, (domain, last_id, min(wanted, quota_left)))
-        ids = [row["id"] for row in cursor.fetchall()]
+        if grant.remaining <= 0:
+            return Reservation(None, QUOTA_SPENT if store.any_pending(cursor, domain, last_id) else NO_ROWS_LEFT,
+                               last_id)
+        ids = store.lock_pending(cursor, domain, last_id, min(wanted, grant.remaining))
         if not ids:
             return Reservation(None, NO_ROWS_LEFT, last_id)
 
-        self.accounts.update_export_count(claim.account_id, len(ids), cursor=cursor)
-        cursor.execute(ACCOUNT_DAY, (claim.account_id,))
-        account = cursor.fetchone()
-        cursor.execute(NEXT_PART, (claim.task_id,))
-        part = cursor.fetchone()["parts"] + 1
-        fmt = task["export_format"] or "csv"
+        quota_left, quota_day = self.accounts.count_export(cursor, claim.account_id, len(ids))
+        fmt = claim.task.export_format or "csv"
         path = writers.batch_path(
-            self.export_dir, domain, account["quota_date"], task_id=claim.task_id, seq=part,
+            self.export_dir, domain, quota_day, task_id=claim.task_id, seq=exports.next_part(cursor, claim.task_id),
             account_id=claim.account_id, first_id=ids[0], last_id=ids[-1], fmt=fmt,
         )
         if len(str(path)) > FILE_PATH_MAX:
             raise ExporterError(f"export file path longer than {FILE_PATH_MAX} characters: {path}")
-        cursor.execute(INSERT_BATCH, (claim.task_id, claim.account_id, domain, len(ids), str(path),
-                                      account["quota_date"], ids[0], ids[-1], fmt))
-        batch_id = cursor.lastrowid
-        cursor.execute(MARK_RESERVED, (batch_id, domain, ids[0], ids[-1], 0))
-        marked = cursor.rowcount
+        batch_id = exports.insert_reserved(
+            cursor, task_id=claim.task_id, account_id=claim.account_id, domain=domain, count=len(ids),
+            file_path=str(path), quota_date=quota_day, first_id=ids[0], last_id=ids[-1], fmt=fmt,
+        )
+        marked = store.assign_batch(cursor, batch_id, domain, ids[0], ids[-1])
         if marked != len(ids):  # cannot happen under the row locks; never commit a short batch
             raise ExporterError(f"batch {batch_id}: marked {marked} of {len(ids)} locked rows")
-        self.scheduler.set_progress(cursor, claim, f"last_id={ids[-1]}", exported=len(ids))
+        move_marker(cursor, claim, f"last_id={ids[-1]}", exported=len(ids))
         batch = Batch(
             id=batch_id, task_id=claim.task_id, account_id=claim.account_id, domain=domain, count=len(ids),
-            file_path=path, quota_date=account["quota_date"], first_id=ids[0], last_id=ids[-1], fmt=fmt,
-            quota_left=int(account["remaining"]),
+            file_path=path, quota_date=quota_day, first_id=ids[0], last_id=ids[-1], fmt=fmt,
+            quota_left=quota_left,
         )
         return Reservation(batch, None, ids[-1])
 
@@ -320,8 +245,7 @@ class BatchExporter:
         is gone). A batch that cannot be published now (disk full) is logged and left reserved.
         """
         with transaction(self.conn) as cursor:
-            cursor.execute(ORPHANED_BATCHES, (task_id or 0,))
-            candidates = [row["id"] for row in cursor.fetchall()]
+            candidates = exports.orphaned(cursor, task_id)
         done = 0
         for batch_id in candidates:
             try:
@@ -333,11 +257,9 @@ class BatchExporter:
 
     def _recover_one(self, batch_id: int) -> int:
         with transaction(self.conn) as cursor:
-            cursor.execute(LOCK_RESERVED_BATCH, (batch_id,))
-            row = cursor.fetchone()
-            if row is None:  # finished meanwhile, or another process is recovering it
+            batch = exports.lock_reserved(cursor, batch_id)
+            if batch is None:  # finished meanwhile, or another process is recovering it
                 return 0
-            batch = Batch.from_row(row)
             removed = self._remove_temp_files(batch.file_path)
             self._write(batch)
             self._finalize(cursor, batch)
@@ -355,8 +277,7 @@ class BatchExporter:
         for temp in writers.iter_temp_files(self.export_dir):
             final = writers.final_of_temp(temp)
             with transaction(self.conn) as cursor:
-                cursor.execute(BATCH_STATE_BY_PATH, (str(final),))
-                reserved = cursor.fetchone() is not None
+                reserved = exports.is_reserved_path(cursor, str(final))
             if not reserved:
                 temp.unlink(missing_ok=True)
                 removed += 1
@@ -369,9 +290,9 @@ class BatchExporter:
     def _write(self, batch: Batch, conn: Connection | None = None) -> None:
         """Stream the batch's rows from MySQL into its file (temp → fsync → rename)."""
         inside = _is_inside(self.export_dir, batch.file_path)
-        rows = (conn or self.conn).cursor(pymysql.cursors.SSCursor)
+        rows = (conn or self.conn).cursor(StreamingCursor)
         try:
-            rows.execute(CSV_BATCH_ROWS if batch.fmt == "csv" else BATCH_ROWS, _batch_filter_args(batch))
+            store.stream_batch(rows, batch.id, batch.domain, batch.first_id, batch.last_id, batch.fmt)
             writers.publish(batch.file_path, batch.fmt, rows, export_dir=self.export_dir if inside else None,
                             expect=batch.count)
         finally:
@@ -401,14 +322,12 @@ class BatchExporter:
 
     @staticmethod
     def _finalize(cursor: Any, batch: Batch) -> None:
-        cursor.execute(MARK_PUBLISHED, (batch.id,))
-        cursor.execute(MARK_EXPORTED, _batch_filter_args(batch))
+        exports.mark_published(cursor, batch.id)
+        store.mark_exported(cursor, batch.id, batch.domain, batch.first_id, batch.last_id)
 
     def _state(self, batch_id: int, conn: Connection | None = None) -> str | None:
         with transaction(conn or self.conn) as cursor:
-            cursor.execute(BATCH_STATE, (batch_id,))
-            row = cursor.fetchone()
-        return row["state"] if row else None
+            return exports.state(cursor, batch_id)
 
     @staticmethod
     def _remove_temp_files(final: Path) -> int:
@@ -420,10 +339,6 @@ class BatchExporter:
                 temp.unlink(missing_ok=True)
                 removed += 1
         return removed
-
-
-def _batch_filter_args(batch: Batch) -> tuple[str, int, int, int]:
-    return (batch.domain, batch.first_id, batch.last_id, batch.id)
 
 
 def _is_inside(root: Path, path: Path) -> bool:

@@ -42,6 +42,7 @@ from exporter.batches import (
     Reservation,
 )
 from exporter.errors import ExporterError
+from influencers.core import exports, tasks
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
 from influencers.core.db import connect, ensure_connected, transaction
@@ -66,13 +67,6 @@ HEARTBEATS_PER_LEASE = 6  # renew the lease every lease/6 seconds while batches 
 ERROR_BACKOFF_SECONDS = 30.0
 EXPORT_DIR_MAX = 150  # leaves room for domain/date/file name in export_logs.file_path (255)
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_WORK_LEFT = 0, 1, 2, 3
-
-WORK_LEFT = (
-    "SELECT (SELECT COUNT(*) FROM tasks WHERE task_type = 'export' AND NOT is_parent"
-    "        AND status IN ('pending', 'in_progress', 'paused'))"
-    "     + (SELECT COUNT(*) FROM export_logs WHERE state = 'reserved') AS work"
-)
-
 
 @dataclass(frozen=True)
 class ExporterSettings:
@@ -141,7 +135,7 @@ class ExportService:
     def open(self) -> None:
         self.conn = connect(self.config.mysql)
         self.worker = Worker.start(self.config.mysql, self.settings.worker_name)
-        self.accounts = AccountManager(self.conn, utc_offset=self.config.utc_offset)
+        self.accounts = AccountManager(self.conn, quota_day=self.config.quota_day)
         self.scheduler = TaskScheduler(self.conn, self.worker, self.accounts, lease_seconds=self.settings.lease_seconds)
         self.batches = BatchExporter(self.conn, self.scheduler, self.accounts, self.export_dir,
                                      batch_size=self.settings.batch_size,
@@ -189,8 +183,8 @@ class ExportService:
         self.batches.clean_temp_files()
 
     def tick(self) -> bool:
-        """Recover, claim one export task and run it as far as it goes; False if nothing to claim."""
-        self.scheduler.recover()
+        """Finish orphaned batches, claim one export task (the claim recovers dead workers' tasks
+        first) and run it as far as it goes; False if nothing to claim."""
         self.batches.recover()
         claim = self.scheduler.claim("export")
         if claim is None:
@@ -228,8 +222,6 @@ class ExportService:
                 if next_claim is None:
                     return
                 claim = next_claim
-                beaten = time.monotonic()
-                self.batches.recover(task_id=claim.task_id)
         except ClaimLost as exc:
             self._batches_done(self.batches.drain(quiet=True))
             logger.warning("%s; leaving it to its new holder", exc, extra={"task_id": claim.task_id})
@@ -264,12 +256,14 @@ class ExportService:
             self.scheduler.complete(claim, f"export limit of {claim.task.export_limit} rows reached at {marker}")
             return None
         assert reservation.stop in (QUOTA_SPENT, ACCOUNT_DISABLED)
-        # The seed's relay: pause with the marker, the account goes back to idle (full for today),
-        # then the same task is claimed at once with the next idle account that has quota.
-        why = "export quota spent for today" if reservation.stop == QUOTA_SPENT else "disabled"
-        self.scheduler.pause(claim, marker, f"account {claim.account_id} {why}", resume_after=0)
-        next_claim = self.scheduler.claim("export", task_id=claim.task_id)
+        # The seed's relay: the account goes back to idle (full for today) and the next ready
+        # account with quota continues from the marker; with none, the task pauses there and is
+        # claimed again by itself once some account has quota (the next quota day).
+        why = f"account {claim.account_id} " + ("export quota spent for today" if reservation.stop == QUOTA_SPENT
+                                                 else "disabled")
+        next_claim = self.scheduler.switch_account(claim, why, at_marker=marker)
         if next_claim is None:
+            self.scheduler.pause(claim, marker, why, resume_after=0)
             logger.info("task %s paused at %s: no account has export quota left today; it resumes by itself"
                         " when the quota day turns", claim.task_id, marker, extra={"task_id": claim.task_id})
             return None
@@ -282,8 +276,7 @@ class ExportService:
 
     def work_left(self) -> bool:
         with transaction(self.conn) as cursor:
-            cursor.execute(WORK_LEFT)
-            return int(cursor.fetchone()["work"]) > 0
+            return tasks.count_unfinished(cursor, "export") + exports.count_reserved(cursor) > 0
 
     def _reconnect(self) -> None:
         try:

@@ -13,7 +13,7 @@ return is prefixed with ``'`` so Excel shows it as text instead of running it as
 
 Rows are mappings (missing keys are empty) or sequences in ``COLUMNS`` order; the exporter streams
 tuples straight from its cursor, so the CSV path does one cheap conversion per cell and hands
-whole batches to the C ``csv`` writer (see bench/README.md for what that buys).
+whole batches to the C ``csv`` writer.
 
 Paths: ``<export dir>/<safe domain>/<local quota date>/task<T>_part<NNNN>_acct<A>_id<first>-<last>.<fmt>``.
 The domain goes through :func:`safe_domain` and the result is checked to stay inside the export
@@ -37,9 +37,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from exporter.errors import ExportCountMismatch, ExportPathError
+from influencers.core.store import EXPORT_COLUMNS
 
 FORMATS = ("csv", "jsonl", "xlsx")
-COLUMNS = ("id", "uid", "nickname", "domain", "source_page", "ingested_at", "raw_data")
+COLUMNS = EXPORT_COLUMNS
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_CELL = 32767

@@ -20,8 +20,9 @@ from influencers.core import reports
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
 from influencers.core.credentials import CredentialCipher
-from influencers.core.db import apply_schema, connect
+from influencers.core.db import connect
 from influencers.core.errors import ConfigError, InfluencersError, InvalidArgument
+from influencers.core.schema import apply_schema, migration_status
 from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler
 from influencers.tables import render
 
@@ -45,7 +46,7 @@ class Context:
 
     def accounts(self, *, with_cipher: bool = False) -> AccountManager:
         cipher = CredentialCipher.from_config(self.config) if with_cipher else None
-        return AccountManager(self.conn, utc_offset=self.config.utc_offset, cipher=cipher)
+        return AccountManager(self.conn, quota_day=self.config.quota_day, cipher=cipher)
 
     def scheduler(self) -> TaskScheduler:
         return TaskScheduler(self.conn, None, self.accounts())
@@ -63,8 +64,17 @@ class Context:
 
 
 def cmd_db_init(args: argparse.Namespace, ctx: Context) -> int:
-    apply_schema(ctx.config.mysql)
-    print(f"schema applied to {ctx.config.mysql.display}")
+    applied = apply_schema(ctx.config.mysql)
+    for migration_id in applied:
+        print(f"applied  {migration_id}")
+    done = f"{len(applied)} migration(s) applied" if applied else "nothing to apply"
+    print(f"schema of {ctx.config.mysql.display} is up to date ({done})")
+    return 0
+
+
+def cmd_db_status(args: argparse.Namespace, ctx: Context) -> int:
+    for state in migration_status(ctx.config.mysql):
+        print(state.line())
     return 0
 
 
@@ -160,14 +170,14 @@ def _progress(row: dict[str, Any]) -> str:
 
 
 def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
-    options = {"utc_offset": ctx.config.utc_offset, "day": args.date, "domain": args.domain, "account": args.account}
+    options = {"quota_day": ctx.config.quota_day, "day": args.date, "domain": args.domain, "account": args.account}
     if args.kind == "ingestion":
         rows = reports.ingestion_report(ctx.conn, details=args.details, **options)
         columns = INGESTION_DETAIL_COLUMNS if args.details else INGESTION_COLUMNS
     else:
         rows = reports.export_report(ctx.conn, **options)
         columns = EXPORT_COLUMNS
-    _, _, day = reports.local_day_bounds(args.date, ctx.config.utc_offset)
+    _, _, day = reports.local_day_bounds(args.date, ctx.config.quota_day)
     if args.format == "table":
         print(f"{args.kind} report for {day} ({ctx.config.tz_name})")
     print(render(rows, columns, args.format))
@@ -241,7 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
     db = commands.add_parser("db", help="database set-up").add_subparsers(dest="db_command", required=True)
-    db.add_parser("init", help="create the database if missing and apply sql/schema.sql").set_defaults(handler=cmd_db_init)
+    db.add_parser("init", help="create the database if missing and apply the pending migrations of sql/migrations/"
+                  ).set_defaults(handler=cmd_db_init)
+    db.add_parser("status", help="the migrations applied to the database and those pending, one per line"
+                  ).set_defaults(handler=cmd_db_status)
 
     accounts = commands.add_parser("accounts", help="the account pool").add_subparsers(dest="accounts_command", required=True)
     add = accounts.add_parser("add", help="add an account; the password is read from stdin, never from the command line")

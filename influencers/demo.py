@@ -22,8 +22,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from influencers.core.config import Config, MySQLSettings
-from influencers.core.db import apply_schema, connect
+from influencers.core.db import connect
 from influencers.core.errors import DatabaseUnavailable, InfluencersError
+from influencers.core.schema import apply_schema
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PRIVATE_MYSQL_DIR = REPO_ROOT / ".influencers" / "mariadb"

@@ -19,11 +19,11 @@ The task scheduler's bridge to Scrapyd (DESIGN.md, Scale). Every round it
 
 Never twice: the handing-over is recorded *before* `schedule.json` is called, in one
 transaction that holds the subtask's row lock and checks that no dispatch is outstanding, so
-two dispatchers cannot both pick a subtask. Until the schema has a column for it (see the
-report to the lead: `tasks.dispatched_job`), the record is the `events` table: a subtask is
-*out on dispatch* while its latest event among `DISPATCH_EVENTS` is `dispatched` (reason
-`scrapyd job <job id> on <node URL>`). A claim consumes it; `recovered`, `released`, `paused`,
-`resumed` and our own `undispatched` end it. A `schedule.json` that certainly did not
+two dispatchers cannot both pick a subtask. The record is the subtask's own row
+(`tasks.dispatch_job`, `dispatch_node`, `dispatched_at`, owned by `influencers.core.tasks`),
+with a `dispatched` event for the history (reason `scrapyd job <job id> on <node URL>`). A
+claim consumes it; a recovery, release, pause or resume and our own `undispatched` end it. A
+`schedule.json` that certainly did not
 schedule (refused connection, HTTP error, `status: error`) is withdrawn at once; one whose
 answer was lost (read timeout) stays outstanding until `listjobs.json` says what happened.
 
@@ -51,11 +51,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import requests
 
 from influencers.argtypes import positive_float, positive_int
+from influencers.core import accounts, tasks
 from influencers.core.config import Config
 from influencers.core.db import ensure_connected, run_transaction
 from influencers.core.errors import DatabaseError, InfluencersError, InvalidArgument
-from influencers.core.events import record_event
-from influencers.core.tasks import TaskScheduler, claimable_sql
+from influencers.core.tasks import Dispatch, TaskScheduler
 
 logger = logging.getLogger(__name__)
 
@@ -69,17 +69,7 @@ SCHEDULE_TIMEOUT = 30.0  # schedule.json may run `scrapy list` first on a freshl
 UNKNOWN_JOB_GRACE = 90.0  # seconds after which a job its node does not know is given up
 MAX_BACKOFF = 30.0  # a failing node is polled again after at most this many seconds
 
-#: Events that decide whether a subtask is out on dispatch: the latest of them is `dispatched`.
-DISPATCH_EVENTS = ("dispatched", "undispatched", "claimed", "recovered", "released", "paused", "resumed")
 _REASON = re.compile(r"^scrapyd job (?P<job>\S+) on (?P<node>\S+)")
-
-#: A subtask a worker could claim now (the same condition `TaskScheduler.claim` uses).
-_CLAIMABLE = f"t.task_type = 'ingestion' AND NOT t.is_parent AND t.parent_id IS NOT NULL AND {claimable_sql('t')}"
-_IN = ", ".join(f"'{name}'" for name in DISPATCH_EVENTS)
-_LAST_DISPATCH_EVENT = (
-    "SELECT x.id FROM events x WHERE x.entity = 'task' AND x.entity_id = t.id"
-    f" AND x.event IN ({_IN}) ORDER BY x.id DESC LIMIT 1"
-)
 
 
 class NodeError(InfluencersError):
@@ -236,17 +226,6 @@ def _connection_problem(exc: BaseException) -> str | None:
 # -- the record of handing-over ----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Dispatch:
-    """A subtask out on dispatch: the `dispatched` event that is its latest dispatch event."""
-
-    task_id: int
-    event_id: int
-    job_id: str
-    node_url: str
-    age: float  # seconds since the handing-over, by the database clock
-
-
 def dispatch_reason(job_id: str, node: Node) -> str:
     return f"scrapyd job {job_id} on {node.url}"
 
@@ -276,101 +255,32 @@ def verdict(dispatch: Dispatch, states: dict[str, NodeState], grace: float) -> s
 
 
 class DispatchLedger:
-    """The SQL of dispatching: which subtasks are out, which can go, recording both ways."""
+    """The dispatcher's transactions over the subtasks' dispatch record (`influencers.core.tasks`)."""
 
     def __init__(self, conn: Any, actor: str) -> None:
         self.conn = conn
         self.actor = actor
 
     def outstanding(self) -> list[Dispatch]:
-        def read(cursor: Any) -> list[Dispatch]:
-            cursor.execute(
-                "SELECT t.id AS task_id, e.id AS event_id, e.reason,"
-                " TIMESTAMPDIFF(MICROSECOND, e.created_at, UTC_TIMESTAMP(6)) / 1000000 AS age"
-                f" FROM tasks t JOIN events e ON e.id = ({_LAST_DISPATCH_EVENT})"
-                " WHERE t.task_type = 'ingestion' AND NOT t.is_parent AND t.status IN ('pending', 'paused')"
-                " AND e.event = 'dispatched' ORDER BY t.id"
-            )
-            found = []
-            for row in cursor.fetchall():
-                parsed = parse_dispatch_reason(row["reason"])
-                if parsed is None:
-                    continue
-                found.append(Dispatch(row["task_id"], row["event_id"], parsed[0], parsed[1], float(row["age"])))
-            return found
-
-        return run_transaction(self.conn, read)
+        return run_transaction(self.conn, tasks.outstanding_dispatches)
 
     def idle_accounts(self) -> int:
-        def count(cursor: Any) -> int:
-            cursor.execute(
-                "SELECT COUNT(*) AS n FROM accounts WHERE status = 'idle'"
-                " AND (cooldown_until IS NULL OR cooldown_until <= UTC_TIMESTAMP(6))"
-            )
-            return int(cursor.fetchone()["n"])
-
-        return run_transaction(self.conn, count)
+        return run_transaction(self.conn, accounts.count_ready)
 
     def candidates(self, limit: int) -> list[int]:
-        """Claimable subtasks not out on dispatch, oldest first (a plain read: no locks)."""
+        """Claimable subtasks not out on dispatch, oldest first."""
         if limit <= 0:
             return []
-
-        def read(cursor: Any) -> list[int]:
-            cursor.execute(
-                f"SELECT t.id FROM tasks t WHERE {_CLAIMABLE} AND NOT EXISTS ("
-                f" SELECT 1 FROM events d WHERE d.id = ({_LAST_DISPATCH_EVENT}) AND d.event = 'dispatched')"
-                " ORDER BY t.id LIMIT %s",
-                (limit,),
-            )
-            return [row["id"] for row in cursor.fetchall()]
-
-        return run_transaction(self.conn, read)
+        return run_transaction(self.conn, lambda cursor: tasks.dispatch_candidates(cursor, limit))
 
     def reserve(self, task_id: int, node: Node, job_id: str) -> Dispatch | None:
         """Record the handing-over under the subtask's row lock; None if it is no longer free to go."""
-
-        def reserve(cursor: Any) -> Dispatch | None:
-            cursor.execute(f"SELECT t.id, t.status FROM tasks t WHERE t.id = %s AND {_CLAIMABLE} FOR UPDATE",
-                           (task_id,))
-            row = cursor.fetchone()
-            if row is None or self._latest_event(cursor, task_id) == "dispatched":
-                return None
-            record_event(cursor, "task", task_id, "dispatched", from_status=row["status"], to_status=row["status"],
-                         task_id=task_id, worker=self.actor, reason=dispatch_reason(job_id, node))
-            return Dispatch(task_id, cursor.lastrowid, job_id, node.url, 0.0)
-
-        return run_transaction(self.conn, reserve)
+        return run_transaction(self.conn, lambda cursor: tasks.record_dispatch(
+            cursor, task_id, job_id, node.url, self.actor, dispatch_reason(job_id, node)))
 
     def withdraw(self, dispatch: Dispatch, reason: str) -> bool:
-        """End a dispatch, if it is still the subtask's latest dispatch event (and the subtask unclaimed)."""
-
-        def withdraw(cursor: Any) -> bool:
-            cursor.execute("SELECT status FROM tasks WHERE id = %s FOR UPDATE", (dispatch.task_id,))
-            row = cursor.fetchone()
-            cursor.execute(
-                f"SELECT x.id FROM events x WHERE x.entity = 'task' AND x.entity_id = %s AND x.event IN ({_IN})"
-                " ORDER BY x.id DESC LIMIT 1",
-                (dispatch.task_id,),
-            )
-            latest = cursor.fetchone()
-            if row is None or latest is None or latest["id"] != dispatch.event_id:
-                return False
-            record_event(cursor, "task", dispatch.task_id, "undispatched", from_status=row["status"],
-                         to_status=row["status"], task_id=dispatch.task_id, worker=self.actor, reason=reason)
-            return True
-
-        return run_transaction(self.conn, withdraw)
-
-    @staticmethod
-    def _latest_event(cursor: Any, task_id: int) -> str | None:
-        cursor.execute(
-            f"SELECT x.event FROM events x WHERE x.entity = 'task' AND x.entity_id = %s AND x.event IN ({_IN})"
-            " ORDER BY x.id DESC LIMIT 1",
-            (task_id,),
-        )
-        row = cursor.fetchone()
-        return row["event"] if row else None
+        """End a dispatch, if it is still the subtask's current one (and the subtask unclaimed)."""
+        return run_transaction(self.conn, lambda cursor: tasks.withdraw_dispatch(cursor, dispatch, self.actor, reason))
 
 
 # -- the dispatcher ----------------------------------------------------------------------------
@@ -403,7 +313,7 @@ class Dispatcher:
         self._retry_at: dict[str, float] = {}
         self._backoff: dict[str, float] = {}
         self._starved = False
-        self._warned: set[int] = set()
+        self._warned: set[str] = set()
 
     def run_round(self, interval: float = DEFAULT_INTERVAL) -> RoundResult:
         result = RoundResult()
@@ -457,8 +367,8 @@ class Dispatcher:
                             extra={"task_id": dispatch.task_id})
                 result.withdrawn.append((dispatch.task_id, reason))
                 continue
-            if dispatch.node_url not in known and dispatch.event_id not in self._warned:
-                self._warned.add(dispatch.event_id)
+            if dispatch.node_url not in known and dispatch.job_id not in self._warned:
+                self._warned.add(dispatch.job_id)
                 logger.warning("task %s waits for job %s on %s, a node this dispatcher does not watch"
                                " (`task pause` then `task resume` releases it)", dispatch.task_id,
                                dispatch.job_id, dispatch.node_url, extra={"task_id": dispatch.task_id})

@@ -3,7 +3,12 @@
 -- The seed's five tables keep the seed's column names and types; columns after a
 -- "-- guarantees" line are what the invariants need (leases, fences, quota days,
 -- exactly-once export bookkeeping). Every statement is idempotent: applying this
--- file twice is safe (`python -m influencers db init`).
+-- file twice is safe.
+--
+-- This file is the readable, complete current schema. Databases are created and upgraded by
+-- the numbered migrations in sql/migrations/, which `python -m influencers db init` applies in
+-- order and records (`db status` shows them); tests/integration/test_migrations.py keeps what
+-- they build equal to this file. A schema change is a new migration plus the same change here.
 
 CREATE TABLE IF NOT EXISTS accounts (
     id                  INT          NOT NULL AUTO_INCREMENT,
@@ -49,6 +54,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     max_attempts        INT          NOT NULL DEFAULT 5,
     not_before          DATETIME(6)  NULL COMMENT 'claimable again from then (UTC); a paused task with NULL waits for an operator',
     last_error          TEXT         NULL,
+    dispatch_job        VARCHAR(64)  NULL COMMENT 'the Scrapyd job this subtask was handed to; NULL: not out on dispatch',
+    dispatch_node       VARCHAR(255) NULL COMMENT 'the Scrapyd node URL (no credentials) of that job',
+    dispatched_at       DATETIME(6)  NULL COMMENT 'when it was handed over (UTC)',
     PRIMARY KEY (id),
     KEY ix_tasks_claim (task_type, is_parent, status, id),
     KEY ix_tasks_domain (domain, task_type, status),
@@ -61,8 +69,8 @@ CREATE TABLE IF NOT EXISTS tasks (
 -- One row per committed listing page, written in the pipeline's batch transaction. No foreign
 -- keys to tasks and accounts (the application never deletes either): their checks held shared
 -- locks on the task and account rows through the whole batch, so a task handing its account
--- back or ending waited for it (bench/README.md, ingestion). `db init` drops them from older
--- databases.
+-- back or ending waited for it (bench/README.md, ingestion). sql/migrations/post-apply.py drops
+-- them from databases made before.
 CREATE TABLE IF NOT EXISTS ingestion_logs (
     id                  BIGINT       NOT NULL AUTO_INCREMENT,
     task_id             BIGINT       NOT NULL,
@@ -111,7 +119,7 @@ CREATE TABLE IF NOT EXISTS export_logs (
 -- It has no index either: a batch's rows are found through its domain and id range
 -- (export_logs.first_id/last_id) on ix_influencers_export_scan, so a reserve updates the row in
 -- place and a new row pays for one secondary index less (+17% in an SQL-only export prototype).
--- `db init` upgrades a database made with the earlier nullable column (influencers/db.py).
+-- sql/migrations/post-apply.py upgrades a database made with the earlier nullable column.
 CREATE TABLE IF NOT EXISTS influencers (
     id                  BIGINT       NOT NULL AUTO_INCREMENT,
     nickname            VARCHAR(255) NULL,

@@ -28,7 +28,7 @@ class Core:
 
     def accounts(self, *, with_cipher: bool = False) -> AccountManager:
         cipher = CredentialCipher.from_config(self.config) if with_cipher else None
-        return AccountManager(self.conn, utc_offset=self.config.utc_offset, cipher=cipher)
+        return AccountManager(self.conn, quota_day=self.config.quota_day, cipher=cipher)
 
     def scheduler(self) -> TaskScheduler:
         return TaskScheduler(self.conn, None, self.accounts())

@@ -1,5 +1,9 @@
 """Account manager: the pool of platform accounts, their status and their daily export quota.
 
+The owner of the ``accounts`` table: every statement that reads or changes it, and every status
+word, is here. Who may be handed out (`READY`), who may free an account (`release`: only the task
+holding it) and what an export may count (`lock_for_export`) are each written once.
+
 Every change is one SQL statement or one short transaction over locked rows; nothing is read
 into Python, changed and written back, so any number of processes can share the pool. The quota
 day is the local date by the database clock (`INFLUENCERS_TZ`, Asia/Shanghai by default) stored
@@ -14,25 +18,47 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pymysql.connections import Connection
 
+from influencers.core.config import DEFAULT_TZ
 from influencers.core.credentials import CredentialCipher
-from influencers.core.db import LOCAL_TODAY_SQL, run_transaction
+from influencers.core.db import run_transaction
 from influencers.core.errors import AccountNotFound, DuplicateAccount, DuplicateKey, InvalidArgument, QuotaExceeded
 from influencers.core.events import record_event
+from influencers.core.quotaday import TODAY_SQL, QuotaDay
 
 logger = logging.getLogger(__name__)
 
 STATUSES = ("idle", "ingesting", "exporting", "disabled")
+PURPOSES = ("ingesting", "exporting")
+#: An account that may be handed out now: idle and not cooling down.
+READY = "status = 'idle' AND (cooldown_until IS NULL OR cooldown_until <= UTC_TIMESTAMP(6))"
 #: A Fernet token of 127 bytes of plaintext is 248 characters: the most `accounts.password` (VARCHAR(255)) holds.
 MAX_PASSWORD_BYTES = 127
 # Today's count, or zero when the stored count belongs to an earlier quota day.
-_USED_TODAY = f"IF(quota_date <=> {LOCAL_TODAY_SQL}, today_export_count, 0)"
+# Takes `QuotaDay.today_params()` (three parameters) where it appears.
+_USED_TODAY = f"IF(quota_date <=> {TODAY_SQL}, today_export_count, 0)"
+_DEFAULT_QUOTA_DAY = QuotaDay(ZoneInfo(DEFAULT_TZ))
 _COLUMNS = (
     "id, username, status, daily_export_limit, today_export_count, quota_date, last_used_at,"
     " cooldown_until, status_reason, created_at"
 )
+
+
+def count_ready(cursor: Any) -> int:
+    """Accounts that could be handed out now (the dispatcher's budget of jobs)."""
+    cursor.execute(f"SELECT COUNT(*) AS n FROM accounts WHERE {READY}")
+    return int(cursor.fetchone()["n"])
+
+
+@dataclass(frozen=True)
+class ExportGrant:
+    """What an export batch may count against an account, read under its row lock."""
+
+    status: str
+    remaining: int  # exports left today
 
 
 @dataclass(frozen=True)
@@ -53,9 +79,10 @@ class Account:
 
 
 class AccountManager:
-    def __init__(self, conn: Connection, *, utc_offset: str = "+08:00", cipher: CredentialCipher | None = None):
+    def __init__(self, conn: Connection, *, quota_day: QuotaDay = _DEFAULT_QUOTA_DAY,
+                 cipher: CredentialCipher | None = None):
         self.conn = conn
-        self.utc_offset = utc_offset
+        self.quota_day = quota_day
         self._cipher = cipher
 
     # -- the pool -----------------------------------------------------------------------------
@@ -135,13 +162,13 @@ class AccountManager:
         task_id: int | None = None, worker: str | None = None,
     ) -> Account | None:
         """`get_idle_account` inside the caller's transaction (the task scheduler's claim)."""
-        if purpose not in ("ingesting", "exporting"):
+        if purpose not in PURPOSES:
             raise InvalidArgument(f"an account is taken for 'ingesting' or 'exporting', not {purpose!r}")
-        conditions = ["status = 'idle'", "(cooldown_until IS NULL OR cooldown_until <= UTC_TIMESTAMP(6))"]
+        conditions = [READY]
         params: list[Any] = []
         if need_quota:
             conditions.append(f"{_USED_TODAY} < daily_export_limit")
-            params.append(self.utc_offset)
+            params.extend(self.quota_day.today_params())
         excluded = [int(account_id) for account_id in exclude]
         if excluded:
             conditions.append(f"id NOT IN ({', '.join(['%s'] * len(excluded))})")
@@ -190,7 +217,7 @@ class AccountManager:
         with self.conn.cursor() as cursor:
             cursor.execute(
                 f"SELECT GREATEST(daily_export_limit - {_USED_TODAY}, 0) AS remaining FROM accounts WHERE id = %s",
-                (self.utc_offset, account_id),
+                (*self.quota_day.today_params(), account_id),
             )
             row = cursor.fetchone()
         self.conn.commit()
@@ -199,7 +226,12 @@ class AccountManager:
         return int(row["remaining"])
 
     def update_export_count(self, account_id: int, count: int, *, cursor: Any = None) -> int:
-        """Count `count` exported rows against today's quota; returns what is left today.
+        """Count `count` exported rows against today's quota; returns what is left today."""
+        return self._in_transaction(lambda cur: self.count_export(cur, account_id, count)[0], cursor)
+
+    def count_export(self, cursor: Any, account_id: int, count: int) -> tuple[int, date]:
+        """`update_export_count` inside the caller's transaction; returns what is left and the
+        quota day the rows were counted on (the day their batch belongs to, even at midnight).
 
         One conditional UPDATE: the row lock makes concurrent callers queue, the condition makes
         the quota impossible to overshoot, and a new quota day starts from zero in the same
@@ -208,44 +240,67 @@ class AccountManager:
         if count < 0:
             raise InvalidArgument("an export count cannot be negative")
 
-        def update(cur: Any) -> int:
+        def update(cur: Any) -> tuple[int, date]:
+            today = self.quota_day.today_params()
             cur.execute(
-                f"UPDATE accounts SET today_export_count = {_USED_TODAY} + %s, quota_date = {LOCAL_TODAY_SQL}"
+                f"UPDATE accounts SET today_export_count = {_USED_TODAY} + %s, quota_date = {TODAY_SQL}"
                 f" WHERE id = %s AND {_USED_TODAY} + %s <= daily_export_limit",
-                (self.utc_offset, count, self.utc_offset, account_id, self.utc_offset, count),
+                (*today, count, *today, account_id, *today, count),
             )
             if cur.rowcount != 1:
                 cur.execute("SELECT id FROM accounts WHERE id = %s", (account_id,))
                 if cur.fetchone() is None:
                     raise AccountNotFound(f"no account with id {account_id}")
                 raise QuotaExceeded(f"account {account_id} has less than {count} exports left today")
-            cur.execute("SELECT daily_export_limit - today_export_count AS remaining FROM accounts WHERE id = %s",
-                        (account_id,))
-            return int(cur.fetchone()["remaining"])
+            cur.execute("SELECT daily_export_limit - today_export_count AS remaining, quota_date FROM accounts"
+                        " WHERE id = %s", (account_id,))
+            row = cur.fetchone()
+            return int(row["remaining"]), row["quota_date"]
 
-        return self._in_transaction(update, cursor)
+        return update(cursor)
 
-    def lock_quota(self, cursor: Any, account_id: int) -> int:
-        """Lock the account row inside the caller's transaction; returns the quota left today.
+    def lock_for_export(self, cursor: Any, account_id: int) -> ExportGrant:
+        """Lock the account row inside the caller's transaction: its status and the quota left
+        today, together.
 
         Until the caller commits, no other process can count exports against this account, so
-        a batch sized by this number cannot overshoot the limit.
+        a batch sized by this number cannot overshoot the limit, and an operator's disable
+        cannot slip in between the check and the count.
         """
+        today = self.quota_day.today_params()
         cursor.execute(
-            f"SELECT GREATEST(daily_export_limit - {_USED_TODAY}, 0) AS remaining FROM accounts WHERE id = %s FOR UPDATE",
-            (self.utc_offset, account_id),
+            f"SELECT status, GREATEST(daily_export_limit - {_USED_TODAY}, 0) AS remaining"
+            " FROM accounts WHERE id = %s FOR UPDATE",
+            (*today, account_id),
         )
         row = cursor.fetchone()
         if row is None:
             raise AccountNotFound(f"no account with id {account_id}")
-        return int(row["remaining"])
+        return ExportGrant(row["status"], int(row["remaining"]))
+
+    def release(self, cursor: Any, account_id: int | None, task_id: int, worker: str | None) -> None:
+        """Back to `idle` inside the caller's transaction, unless it was disabled or cooled down
+        meanwhile (then it stays so), or another task holds it now: a task may hand its account
+        back before it ends, and a recovery or an operator's pause names the task's last account,
+        so only the holder's release counts (NULL: taken outside a task)."""
+        if account_id is None:
+            return
+        cursor.execute(
+            "UPDATE accounts SET status = 'idle', held_by_task_id = NULL WHERE id = %s"
+            " AND status IN ('ingesting', 'exporting') AND (held_by_task_id IS NULL OR held_by_task_id = %s)",
+            (account_id, task_id),
+        )
+        if cursor.rowcount:
+            record_event(cursor, "account", account_id, "freed", to_status="idle", task_id=task_id,
+                         account_id=account_id, worker=worker)
+
 
     def next_available_in(self, *, cursor: Any = None) -> float | None:
         """Seconds until some account may be handed out: 0 if one is idle now, the end of the
         earliest cool-down, a poll interval (30) if all usable ones are busy; None if every
         account is disabled or there is none."""
         sql = (
-            "SELECT SUM(status = 'idle' AND (cooldown_until IS NULL OR cooldown_until <= UTC_TIMESTAMP(6))) AS ready,"
+            f"SELECT SUM({READY}) AS ready,"
             " MIN(IF(status = 'idle' AND cooldown_until > UTC_TIMESTAMP(6),"
             "        TIMESTAMPDIFF(MICROSECOND, UTC_TIMESTAMP(6), cooldown_until), NULL)) AS cooling_us,"
             " SUM(status IN ('ingesting', 'exporting')) AS busy FROM accounts"
@@ -314,7 +369,7 @@ class AccountManager:
 
         def reset(cur: Any) -> int:
             cur.execute(
-                f"UPDATE accounts SET today_export_count = 0, quota_date = {LOCAL_TODAY_SQL}", (self.utc_offset,)
+                f"UPDATE accounts SET today_export_count = 0, quota_date = {TODAY_SQL}", self.quota_day.today_params()
             )
             return cur.rowcount
 
@@ -335,7 +390,8 @@ class AccountManager:
             f"SELECT {_COLUMNS}, GREATEST(daily_export_limit - {_USED_TODAY}, 0) AS remaining_quota,"
             f" {_USED_TODAY} AS used_today FROM accounts {clause}"
         )
-        args = (self.utc_offset, self.utc_offset, *params)
+        today = self.quota_day.today_params()
+        args = (*today, *today, *params)
         if cursor is not None:
             cursor.execute(sql, args)
             rows = cursor.fetchall()

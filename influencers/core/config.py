@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from functools import lru_cache
 from ipaddress import ip_address
 from pathlib import Path
@@ -17,6 +16,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from influencers.core.errors import ConfigError
+from influencers.core.quotaday import QuotaDay
 
 DEFAULT_MYSQL_URL = "mysql://root:@127.0.0.1:3306/influencers"
 DEFAULT_SITE_URL = "http://127.0.0.1:8800"
@@ -26,7 +26,7 @@ DEFAULT_KEY_FILE = "./.influencers/secret.key"
 MIN_API_TOKEN_LENGTH = 16
 _SAFE_DB_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 #: ``?tls=`` of the MySQL URL. auto: off on this machine's loopback (nothing to protect there, and
-#: the TLS context pymysql builds costs ~60 ms of CPU per connection), preferred elsewhere.
+#: the TLS context pymysql builds costs CPU on every connection), preferred elsewhere.
 TLS_MODES = ("auto", "disabled", "preferred", "required")
 
 
@@ -74,10 +74,16 @@ class Config:
     export_dir: Path
     site_url: str
     tz_name: str
-    utc_offset: str
+    #: Days in INFLUENCERS_TZ: quota days, daily-cap cool-downs, report days.
+    quota_day: QuotaDay
     api_token: str | None = field(default=None, repr=False)
     scrapyd_username: str | None = None
     scrapyd_password: str | None = field(default=None, repr=False)
+
+    @property
+    def utc_offset(self) -> str:
+        """The zone's offset now ('+08:00'), to label times shown to people; days come from `quota_day`."""
+        return self.quota_day.utc_offset()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -90,7 +96,7 @@ class Config:
             export_dir=Path(env.get("INFLUENCERS_EXPORT_DIR", DEFAULT_EXPORT_DIR) or DEFAULT_EXPORT_DIR),
             site_url=_parse_site_url(env.get("INFLUENCERS_SITE_URL", DEFAULT_SITE_URL)),
             tz_name=tz_name,
-            utc_offset=_fixed_utc_offset(tz_name),
+            quota_day=_parse_zone(tz_name),
             api_token=_parse_api_token(env.get("INFLUENCERS_API_TOKEN")),
             # Scrapyd basic auth for nodes whose URL carries none (the dispatcher); the same
             # variables scrapy.cfg's deploy targets expand. The password is taken as written.
@@ -141,21 +147,12 @@ def _parse_site_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
-def _fixed_utc_offset(tz_name: str) -> str:
-    """The zone's current UTC offset as '+08:00'.
-
-    MySQL's CONVERT_TZ with named zones needs the server's zone tables, which are often empty;
-    a fixed offset always works. Zones with daylight saving move their midnight by an hour twice
-    a year; Asia/Shanghai (the default) has none.
-    """
+def _parse_zone(tz_name: str) -> QuotaDay:
+    """Any IANA zone, daylight saving included: `QuotaDay` needs no server time-zone tables."""
     try:
-        zone = ZoneInfo(tz_name)
+        return QuotaDay(ZoneInfo(tz_name))
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError("INFLUENCERS_TZ", f"unknown time zone {tz_name!r} (e.g. Asia/Shanghai)") from None
-    offset = datetime.now(UTC).astimezone(zone).utcoffset()
-    minutes = int(offset.total_seconds() // 60) if offset else 0
-    sign = "+" if minutes >= 0 else "-"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _parse_api_token(value: str | None) -> str | None:

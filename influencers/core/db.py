@@ -19,7 +19,6 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pymysql
@@ -48,10 +47,6 @@ DUPLICATE_KEY = 1062
 #: The server refused a row's JSON: MariaDB's JSON check constraint fails (4025) or a JSON
 #: function reaches the depth limit (4040); MySQL finds the JSON text invalid (3140) or too deep (3157).
 JSON_REFUSED_ERRORS = frozenset({4025, 4040, 3140, 3157})
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "sql" / "schema.sql"
-
-#: The local calendar date by the database clock; takes the UTC offset ('+08:00') as parameter.
-LOCAL_TODAY_SQL = "DATE(CONVERT_TZ(UTC_TIMESTAMP(), '+00:00', %s))"
 
 
 def connect(
@@ -263,111 +258,3 @@ def ensure_connected(conn: Connection) -> None:
             conn.connect()
         except pymysql.err.MySQLError as exc:
             raise driver_error(exc) from exc
-
-
-def apply_schema(mysql: MySQLSettings, schema_path: Path = SCHEMA_PATH) -> None:
-    """Create the database if missing and apply `sql/schema.sql` (idempotent)."""
-    server = connect(mysql, database=False, autocommit=True)
-    try:
-        with server.cursor() as cursor:
-            cursor.execute(
-                f"CREATE DATABASE IF NOT EXISTS `{mysql.database}` "
-                "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            )
-            cursor.execute(f"USE `{mysql.database}`")
-            for statement in split_sql(schema_path.read_text(encoding="utf-8")):
-                cursor.execute(statement)
-            _upgrade(cursor, mysql.database)
-    finally:
-        server.close()
-
-
-def _upgrade(cursor: pymysql.cursors.DictCursor, database: str) -> None:
-    """Bring a database made by an earlier schema up to date. `CREATE TABLE IF NOT EXISTS`
-    leaves an existing table alone, and operators keep their data across upgrades."""
-    _upgrade_nullable_export_log_id(cursor, database)
-    _drop_export_log_index(cursor, database)
-    _add_account_holder(cursor, database)
-    _drop_ingestion_log_foreign_keys(cursor, database)
-
-
-def _column(cursor: pymysql.cursors.DictCursor, database: str, table: str, column: str) -> dict | None:
-    """The column's information_schema row (``nullable``), or None if the table lacks it."""
-    cursor.execute(
-        "SELECT is_nullable AS nullable FROM information_schema.columns"
-        " WHERE table_schema = %s AND table_name = %s AND column_name = %s",
-        (database, table, column),
-    )
-    return cursor.fetchone()
-
-
-def _foreign_keys(cursor: pymysql.cursors.DictCursor, database: str, table: str,
-                  referenced: str | None = None) -> list[str]:
-    """Names of the table's foreign keys (those to ``referenced`` only, when given)."""
-    cursor.execute(
-        "SELECT constraint_name AS name FROM information_schema.referential_constraints"
-        " WHERE constraint_schema = %s AND table_name = %s AND referenced_table_name = COALESCE(%s, referenced_table_name)",
-        (database, table, referenced),
-    )
-    return [row["name"] for row in cursor.fetchall()]
-
-
-def _upgrade_nullable_export_log_id(cursor: pymysql.cursors.DictCursor, database: str) -> None:
-    row = _column(cursor, database, "influencers", "export_log_id")
-    if row is None or row["nullable"] != "YES":
-        return
-    logger.info("upgrading influencers.export_log_id to NOT NULL DEFAULT 0 (see sql/schema.sql)")
-    for name in _foreign_keys(cursor, database, "influencers", referenced="export_logs"):
-        cursor.execute(f"ALTER TABLE influencers DROP FOREIGN KEY `{name}`")
-    cursor.execute("UPDATE influencers SET export_log_id = 0 WHERE export_log_id IS NULL")
-    cursor.execute(
-        "ALTER TABLE influencers MODIFY export_log_id BIGINT NOT NULL DEFAULT 0"
-        " COMMENT 'the export batch (file) this row went to; 0: none yet'"
-    )
-
-
-def _drop_ingestion_log_foreign_keys(cursor: pymysql.cursors.DictCursor, database: str) -> None:
-    """A page's log row held shared locks on its task and account rows through the pipeline's
-    whole batch (the foreign keys' checks), so a task handing its account back or ending waited
-    for the batch (sql/schema.sql). The index MySQL made for a key goes with it."""
-    for name in _foreign_keys(cursor, database, "ingestion_logs"):
-        logger.info("dropping foreign key ingestion_logs.%s (see sql/schema.sql)", name)
-        cursor.execute(f"ALTER TABLE ingestion_logs DROP FOREIGN KEY `{name}`")
-        cursor.execute(
-            "SELECT COUNT(*) AS n FROM information_schema.statistics"
-            " WHERE table_schema = %s AND table_name = 'ingestion_logs' AND index_name = %s",
-            (database, name),
-        )
-        if cursor.fetchone()["n"]:
-            cursor.execute(f"ALTER TABLE ingestion_logs DROP INDEX `{name}`")
-
-
-def _drop_export_log_index(cursor: pymysql.cursors.DictCursor, database: str) -> None:
-    """The exporter finds a batch's rows by its id range now; an index on ``export_log_id`` only
-    made every reserve and every new row pay for a secondary-index entry (sql/schema.sql)."""
-    cursor.execute(
-        "SELECT DISTINCT index_name AS name FROM information_schema.statistics"
-        " WHERE table_schema = %s AND table_name = 'influencers' AND column_name = 'export_log_id'",
-        (database,),
-    )
-    for found in cursor.fetchall():
-        logger.info("dropping index influencers.%s (see sql/schema.sql)", found["name"])
-        cursor.execute(f"ALTER TABLE influencers DROP INDEX `{found['name']}`")
-
-
-def _add_account_holder(cursor: pymysql.cursors.DictCursor, database: str) -> None:
-    if _column(cursor, database, "accounts", "held_by_task_id") is not None:
-        return
-    logger.info("adding accounts.held_by_task_id (see sql/schema.sql)")
-    cursor.execute(
-        "ALTER TABLE accounts ADD COLUMN held_by_task_id BIGINT NULL"
-        " COMMENT 'the task that took it; only that task frees it' AFTER cooldown_until"
-    )
-
-
-def split_sql(script: str) -> list[str]:
-    """Statements of a schema file: `--` comments dropped, split on `;` at line ends."""
-    lines = [line for line in script.splitlines() if not line.lstrip().startswith("--")]
-    text = "\n".join(lines)
-    statements = (part.strip().rstrip(";").strip() for part in text.split(";\n"))
-    return [statement for statement in statements if statement]

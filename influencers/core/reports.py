@@ -5,12 +5,13 @@ Plain SELECTs over the tables the services write; nothing here changes state.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pymysql.connections import Connection
 
 from influencers.core.accounts import AccountManager
+from influencers.core.quotaday import QuotaDay
 
 
 def _rows(conn: Connection, sql: str, params: tuple = ()) -> list[dict[str, Any]]:
@@ -68,13 +69,16 @@ def backlog(conn: Connection, accounts: AccountManager) -> list[dict[str, Any]]:
     return rows
 
 
-def local_day_bounds(day: date | None, utc_offset: str) -> tuple[datetime, datetime, date]:
-    """The UTC interval [start, end) of a local calendar day (today's when `day` is None)."""
-    offset = _offset(utc_offset)
+def local_day_bounds(day: date | None, quota_day: QuotaDay) -> tuple[datetime, datetime, date]:
+    """The UTC interval [start, end) of a local calendar day, 23 or 25 hours on a DST change.
+
+    Today's when `day` is None, by this process's clock: a report only names a day, and the
+    figures for that day are exact whichever clock chose it.
+    """
     if day is None:
-        day = (datetime.now(UTC) + offset).date()
-    start = datetime.combine(day, time.min) - offset
-    return start, start + timedelta(days=1), day
+        day = quota_day.today()
+    start, end = quota_day.day_bounds(day)
+    return start, end, day
 
 
 def to_local(value: Any, utc_offset: str) -> Any:
@@ -106,7 +110,7 @@ def _filters(alias: str, domain: str | None, account: str | None) -> tuple[str, 
 
 
 def ingestion_report(
-    conn: Connection, *, utc_offset: str, day: date | None = None, domain: str | None = None,
+    conn: Connection, *, quota_day: QuotaDay, day: date | None = None, domain: str | None = None,
     account: str | None = None, details: bool = False,
 ) -> list[dict[str, Any]]:
     """什么类型的达人今天哪个账号入库了多少个: per domain and account, or per page with `details`.
@@ -114,7 +118,8 @@ def ingestion_report(
     Counted from `ingestion_logs` (one row per committed page). Times are local. With
     `details`, each page lists the nicknames whose latest crawl was that page.
     """
-    start, end, _ = local_day_bounds(day, utc_offset)
+    start, end, _ = local_day_bounds(day, quota_day)
+    utc_offset = quota_day.utc_offset()  # times are labelled with today's offset, as the API marks them
     where, params = _filters("l", domain, account)
     local = "CONVERT_TZ({}, '+00:00', %s)"
     if details:
@@ -143,14 +148,15 @@ def ingestion_report(
 
 
 def export_report(
-    conn: Connection, *, utc_offset: str, day: date | None = None, domain: str | None = None,
+    conn: Connection, *, quota_day: QuotaDay, day: date | None = None, domain: str | None = None,
     account: str | None = None,
 ) -> list[dict[str, Any]]:
     """账号一导出了4000个什么类型的达人: rows and files per account and domain.
 
     Counts finished (published) files only; a batch still being written is not an export yet.
     """
-    start, end, _ = local_day_bounds(day, utc_offset)
+    start, end, _ = local_day_bounds(day, quota_day)
+    utc_offset = quota_day.utc_offset()
     where, params = _filters("e", domain, account)
     return _rows(
         conn,

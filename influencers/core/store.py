@@ -1,20 +1,25 @@
-"""The SQL of ingestion: one transaction commits a batch of whole pages.
+"""The owner of the ``influencers`` and ``ingestion_logs`` tables: every statement that writes
+them, and the export status words of a row (``pending_export``, ``exported``).
 
-For every page of the batch: its `ingestion_logs` row (one multi-row insert per task, then one
-query for their ids); for all of them: the upsert of the influencers, sorted by uid so
-concurrent writers lock rows in the same order and do not deadlock; for every task, at the end:
-the fence (`check_claim`) and the progress marker.
+Ingestion: one transaction commits a batch of whole pages. For every page of the batch: its
+`ingestion_logs` row (one multi-row insert per task, then one query for their ids); for all of
+them: the upsert of the influencers, sorted by uid so concurrent writers lock rows in the same
+order and do not deadlock; for every task, at the end: the fence (`tasks.fence`) and the progress
+marker (`tasks.move_marker`).
 
 The upsert is one multi-row ``INSERT … VALUES … ON DUPLICATE KEY UPDATE`` of up to
 ``ROWS_PER_STATEMENT`` rows, every text in it a UTF-8 hex literal (``_utf8mb4 X'e5b08f'``):
-`bytes.hex` is C, while pymysql escapes a string in Python (~20 µs a row for six values), and a
+`bytes.hex` is C, while pymysql escapes every string in Python, and a
 hex literal needs no escaping at all, whatever the bytes, the connection's character set or
 ``NO_BACKSLASH_ESCAPES``; the introducer makes it text (MySQL reads no JSON from a binary string).
-The server parses such a statement in ~30% less time than the same rows unpacked from one JSON
-document by `JSON_TABLE` (bench/README.md, ingestion), and the writes are what an ingesting crawl
-waits for.
+The server also parses such a statement faster than the same rows unpacked from one JSON
+document by `JSON_TABLE`, and the writes are what an ingesting crawl waits for.
 Either all of it commits or none of it: a kill at any moment leaves the marker, the logs and the
 rows consistent, and a page is either wholly committed or not at all.
+
+Export: the rows an export batch reserves (locked in id order after the task's marker), streams
+into its file and marks exported; a batch's rows are found by its domain and id range, and
+``export_log_id`` says which batch took a row (0: none yet).
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from pymysql.connections import Connection
 
 from influencers.core.db import run_transaction
 from influencers.core.errors import ClaimLost, ValueRefused
-from influencers.core.tasks import Claim, TaskScheduler
+from influencers.core.tasks import Claim, fence, move_marker
 
 logger = logging.getLogger(__name__)
 
@@ -103,13 +108,12 @@ class TaskLost(Exception):
 def write_batch(conn: Connection, work: Sequence[TaskBatch]) -> tuple[list[TaskBatch], dict[int, str]]:
     """Commit ``work`` in one transaction; tasks whose claim is lost are left out (and the rest
     committed). Returns (committed task batches, {lost task id: reason})."""
-    scheduler = TaskScheduler(conn, None, None)  # only the fence and the marker are used
     limit = statement_limit(conn)
     pending = sorted(work, key=lambda batch: batch.claim.task_id)
     lost: dict[int, str] = {}
     while pending:
         try:
-            run_transaction(conn, lambda cursor, batches=pending: _write(cursor, scheduler, batches, limit))
+            run_transaction(conn, lambda cursor, batches=pending: _write(cursor, batches, limit))
             return pending, lost
         except TaskLost as exc:
             lost[exc.task_id] = str(exc)
@@ -129,7 +133,7 @@ def statement_limit(conn: Connection) -> int:
     return limit
 
 
-def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch], limit: int) -> None:
+def _write(cursor: Any, work: Sequence[TaskBatch], limit: int) -> None:
     newest: dict[str, tuple[Any, ...]] = {}
     for batch in work:
         pages = sorted(batch.pages, key=lambda p: p.page_number)
@@ -152,12 +156,12 @@ def _write(cursor: Any, scheduler: TaskScheduler, work: Sequence[TaskBatch], lim
     # nobody can take a task over between this check and the commit.
     for batch in work:
         try:
-            scheduler.check_claim(cursor, batch.claim)
+            fence(cursor, batch.claim)
         except ClaimLost as exc:
             raise TaskLost(batch.claim.task_id, str(exc)) from None
     for batch in work:
         if batch.marker > batch.current_marker:
-            scheduler.set_progress(cursor, batch.claim, f"page={batch.marker}", fenced=True)
+            move_marker(cursor, batch.claim, f"page={batch.marker}")
 
 
 def _upsert_all(cursor: Any, rows: Sequence[tuple[Any, ...]], limit: int) -> None:
@@ -257,3 +261,52 @@ def committed_pages(conn: Connection, task_id: int) -> set[int]:
         pages = {row["page_number"] for row in cursor.fetchall()}
     conn.commit()
     return pages
+
+
+# -- export ------------------------------------------------------------------------------------
+
+PENDING_EXPORT = "pending_export"
+EXPORTED = "exported"
+#: An exported row's fields, in the order the export writers take them.
+EXPORT_COLUMNS = ("id", "uid", "nickname", "domain", "source_page", "ingested_at", "raw_data")
+_PENDING = "domain = %s AND status = 'pending_export' AND export_log_id = 0 AND id > %s"
+# A batch's rows: its domain's pending rows in [first_id, last_id] that point at it. The range
+# keeps the scan on ix_influencers_export_scan; export_log_id itself has no index (schema.sql).
+_IN_BATCH = "domain = %s AND status = 'pending_export' AND id BETWEEN %s AND %s AND export_log_id = %s"
+_BATCH_ROWS = f"SELECT {', '.join(EXPORT_COLUMNS)} FROM influencers WHERE {_IN_BATCH} ORDER BY id"
+# CSV takes `ingested_at` as the server's text ('YYYY-MM-DD HH:MM:SS', what isoformat(sep=" ") of
+# a DATETIME gives) instead of a datetime parsed and formatted again in Python for every row.
+_CSV_BATCH_ROWS = _BATCH_ROWS.replace("ingested_at,", "CAST(ingested_at AS CHAR) AS ingested_at,", 1)
+
+
+def lock_pending(cursor: Any, domain: str, after_id: int, limit: int) -> list[int]:
+    """Lock the next ``limit`` rows of the domain waiting for export after ``after_id``, in id order.
+
+    A plain ``FOR UPDATE``, not ``SKIP LOCKED``: the marker only moves forward, so a row skipped
+    because a spider's upsert held it for a moment would never be looked at again by the task.
+    """
+    cursor.execute(f"SELECT id FROM influencers WHERE {_PENDING} ORDER BY id LIMIT %s FOR UPDATE",
+                   (domain, after_id, limit))
+    return [row["id"] for row in cursor.fetchall()]
+
+
+def any_pending(cursor: Any, domain: str, after_id: int) -> bool:
+    cursor.execute(f"SELECT id FROM influencers WHERE {_PENDING} ORDER BY id LIMIT 1", (domain, after_id))
+    return cursor.fetchone() is not None
+
+
+def assign_batch(cursor: Any, batch_id: int, domain: str, first_id: int, last_id: int) -> int:
+    """Point the locked rows in [first_id, last_id] at their batch; returns how many. Under the
+    reserve's row locks, the pending rows of that range with no batch are exactly the locked ones."""
+    cursor.execute(f"UPDATE influencers SET export_log_id = %s WHERE {_IN_BATCH}",
+                   (batch_id, domain, first_id, last_id, 0))
+    return cursor.rowcount
+
+
+def stream_batch(cursor: Any, batch_id: int, domain: str, first_id: int, last_id: int, fmt: str) -> None:
+    """Run the query of a batch's rows (tuples in `EXPORT_COLUMNS` order) on a streaming cursor."""
+    cursor.execute(_CSV_BATCH_ROWS if fmt == "csv" else _BATCH_ROWS, (domain, first_id, last_id, batch_id))
+
+
+def mark_exported(cursor: Any, batch_id: int, domain: str, first_id: int, last_id: int) -> None:
+    cursor.execute(f"UPDATE influencers SET status = 'exported' WHERE {_IN_BATCH}", (domain, first_id, last_id, batch_id))

@@ -15,14 +15,14 @@ def test_ingestion_report_today_per_domain_and_account(api_server, small_run, db
     reply = api_server.get("/api/v1/reports/ingestion")
     assert reply.status == 200, reply.text
     report = reply.json()
-    _, _, today = reports.local_day_bounds(None, config.utc_offset)
+    _, _, today = reports.local_day_bounds(None, config.quota_day)
     assert report["date"] == today.isoformat() and report["tz"] == "Asia/Shanghai" and report["pages"] is None
     got = {(row["domain"], row["account"]): row for row in report["rows"]}
     assert set(got) == set(small_run["ingestion"])
     for key, expected in small_run["ingestion"].items():
         assert {name: got[key][name] for name in expected} == expected
         assert got[key]["last_time"].endswith("+08:00")
-    core = reports.ingestion_report(db, utc_offset=config.utc_offset)
+    core = reports.ingestion_report(db, quota_day=config.quota_day)
     assert [(r["domain"], r["account"], int(r["influencers"])) for r in core] == [
         (r["domain"], r["account"], r["influencers"]) for r in report["rows"]]
 

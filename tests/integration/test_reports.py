@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import random
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from influencers.core import reports
+from influencers.core.quotaday import QuotaDay
 from tests.fixtures.processes import run_cli
 
 DAYS = (date(2026, 11, 26), date(2026, 11, 27))
+SHANGHAI = QuotaDay(ZoneInfo("Asia/Shanghai"))
 
 
 @pytest.fixture
@@ -80,7 +83,7 @@ def direct_export(db, day: date) -> dict[tuple[str, str], tuple[int, int]]:
 
 @pytest.mark.parametrize("day", DAYS)
 def test_ingestion_report_matches_tables(db, known_data, day):
-    report = reports.ingestion_report(db, utc_offset="+08:00", day=day)
+    report = reports.ingestion_report(db, quota_day=SHANGHAI, day=day)
     assert {(r["domain"], r["account"]): (int(r["influencers"]), r["pages"]) for r in report} == direct_ingestion(db, day)
     assert report, "the data set should have pages on both days"
     for row in report:
@@ -89,7 +92,7 @@ def test_ingestion_report_matches_tables(db, known_data, day):
 
 @pytest.mark.parametrize("day", DAYS)
 def test_export_report_matches_tables(db, known_data, day):
-    report = reports.export_report(db, utc_offset="+08:00", day=day)
+    report = reports.export_report(db, quota_day=SHANGHAI, day=day)
     assert {(r["account"], r["domain"]): (int(r["rows_exported"]), r["files"]) for r in report} == direct_export(db, day)
     for row in report:
         assert len(row["paths"].split("\n")) == row["files"]
@@ -98,14 +101,14 @@ def test_export_report_matches_tables(db, known_data, day):
 def test_filters_and_details(db, known_data):
     day = DAYS[1]
     everything = direct_ingestion(db, day)
-    only = reports.ingestion_report(db, utc_offset="+08:00", day=day, domain="游戏", account="账号二")
+    only = reports.ingestion_report(db, quota_day=SHANGHAI, day=day, domain="游戏", account="账号二")
     expected = {k: v for k, v in everything.items() if k == ("游戏", "账号二")}
     assert {(r["domain"], r["account"]): (int(r["influencers"]), r["pages"]) for r in only} == expected
-    details = reports.ingestion_report(db, utc_offset="+08:00", day=day, details=True)
+    details = reports.ingestion_report(db, quota_day=SHANGHAI, day=day, details=True)
     assert sum(r["influencers"] for r in details) == sum(v[0] for v in everything.values())
     for row in details:
         assert len(row["nicknames"].split(" | ")) == row["influencers"]
-    by_id = reports.ingestion_report(db, utc_offset="+08:00", day=day, account=str(known_data["demo3"]))
+    by_id = reports.ingestion_report(db, quota_day=SHANGHAI, day=day, account=str(known_data["demo3"]))
     assert {r["account"] for r in by_id} <= {"demo3"}
 
 

@@ -25,7 +25,7 @@ def soon(probe, timeout: float = 5.0):
 def other_scheduler(mysql_settings, config, lease_seconds=30):
     conn = connect(mysql_settings)
     worker = Worker.start(mysql_settings, "other")
-    return TaskScheduler(conn, worker, AccountManager(conn, utc_offset=config.utc_offset), lease_seconds=lease_seconds)
+    return TaskScheduler(conn, worker, AccountManager(conn, quota_day=config.quota_day), lease_seconds=lease_seconds)
 
 
 def test_start_crawl_splits_pages(scheduler: TaskScheduler, db):
@@ -130,7 +130,7 @@ def test_recovery_between_claims_is_rate_limited_but_never_hides_the_last_task(a
     accounts.add("demo2", "pw")
     conn = connect(mysql_settings)
     busy = TaskScheduler(conn, Worker.start(mysql_settings, "busy", check_every=3600),
-                         AccountManager(conn, utc_offset=config.utc_offset), recover_every=3600)
+                         AccountManager(conn, quota_day=config.quota_day), recover_every=3600)
     busy.create_crawl("游戏", 20, 10)  # tasks 2 and 3
     first = busy.claim("ingestion")  # recovers (the first time), then claims task 2
     doomed = other_scheduler(mysql_settings, config)

@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from influencers.core.db import apply_schema, connect
+from influencers.core.db import connect
+from influencers.core.schema import apply_schema
 
 # The seed's tables and columns (system-design.zh.md §3) with the seed's types.
 SEED_COLUMNS = {

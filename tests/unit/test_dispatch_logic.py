@@ -98,7 +98,7 @@ def test_dispatch_reason_round_trips():
 
 
 def dispatch(age: float = 1.0, node: str = "http://n1") -> Dispatch:
-    return Dispatch(task_id=7, event_id=70, job_id="task7-x", node_url=node, age=age)
+    return Dispatch(task_id=7, job_id="task7-x", node_url=node, age=age)
 
 
 def test_a_job_still_queued_or_running_keeps_its_dispatch_however_old():

@@ -53,7 +53,7 @@ def ingestion(
             IngestionPage(**{**_localised(row, offset), "nicknames": _split(row.get("nicknames"), " | ")})
             for row in reports.ingestion_report(core.conn, details=True, **options)
         ]
-    return IngestionReport(date=_day(options["day"], offset), tz=core.config.tz_name, rows=rows, pages=pages)
+    return IngestionReport(date=_day(options["day"], core), tz=core.config.tz_name, rows=rows, pages=pages)
 
 
 @router.get("/reports/export", response_model=ExportReport,
@@ -69,16 +69,15 @@ def export(
         ExportRow(**{**_localised(row, offset), "paths": _split(row.get("paths"), "\n")})
         for row in reports.export_report(core.conn, **options)
     ]
-    return ExportReport(date=_day(options["day"], offset), tz=core.config.tz_name, rows=rows)
+    return ExportReport(date=_day(options["day"], core), tz=core.config.tz_name, rows=rows)
 
 
 @router.get("/status", response_model=Status, summary="Tasks, accounts, quotas and backlog at a glance (`status`)")
 def status(core: CoreDep) -> Status:
     accounts = core.accounts()
-    offset = core.config.utc_offset
     return Status(
         generated_at=datetime.now(UTC),
-        today=_day(None, offset),
+        today=_day(None, core),
         tz=core.config.tz_name,
         task_counts=[TaskCount(**row) for row in reports.task_counts(core.conn)],
         tasks=[summary(row) for row in reports.task_progress(core.conn)],
@@ -96,7 +95,7 @@ def _options(core: Core, day: str | None, domain: str | None, account: str | Non
             raise ApiError(422, "invalid_request", f"query.date: {day!r} is not a calendar date") from None
     if account and account.isdigit() and not account.isascii():
         raise ApiError(422, "invalid_request", "query.account: an id is written with the digits 0-9")
-    return {"utc_offset": core.config.utc_offset, "day": parsed, "domain": domain or None,
+    return {"quota_day": core.config.quota_day, "day": parsed, "domain": domain or None,
             "account": account or None}
 
 
@@ -104,8 +103,8 @@ def _out_of_range(day: date | None) -> bool:
     return day is not None and not EARLIEST <= day <= LATEST
 
 
-def _day(day: date | None, utc_offset: str) -> date:
-    return reports.local_day_bounds(day, utc_offset)[2]
+def _day(day: date | None, core: Core) -> date:
+    return reports.local_day_bounds(day, core.config.quota_day)[2]
 
 
 def _localised(row: dict[str, Any], utc_offset: str) -> dict[str, Any]:

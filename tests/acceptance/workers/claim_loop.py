@@ -19,7 +19,7 @@ from influencers.core.workers import Worker
 def main() -> int:
     config = get_config()
     conn = connect(config.mysql)
-    scheduler = TaskScheduler(conn, Worker.start(config.mysql, "race"), AccountManager(conn, utc_offset=config.utc_offset))
+    scheduler = TaskScheduler(conn, Worker.start(config.mysql, "race"), AccountManager(conn, quota_day=config.quota_day))
     idle_rounds = 0
     while True:
         claim = scheduler.claim("ingestion")

@@ -13,7 +13,7 @@ from influencers.core.errors import QuotaExceeded
 def main() -> int:
     account_id, attempts, size = (int(arg) for arg in sys.argv[1:4])
     config = get_config()
-    accounts = AccountManager(connect(config.mysql), utc_offset=config.utc_offset)
+    accounts = AccountManager(connect(config.mysql), quota_day=config.quota_day)
     accepted = 0
     for _ in range(attempts):
         try:

@@ -1,10 +1,9 @@
-"""Task scheduler: create and split tasks, claim them, keep leases, fence, recover, record events.
+"""Task scheduler: create and split tasks, claim them, keep leases, recover, finish, relay.
 
 Claiming is one short transaction: `SELECT … FOR UPDATE SKIP LOCKED` on a claimable task, take an
-idle account the same way, then mark both. A claim carries a fresh `lease_token`; every write a
-worker makes on behalf of a claim checks that token under the task's row lock (`check_claim`), so
-a worker whose claim was lost (lease expired, operator pause, crash recovery) cannot complete or
-overwrite a task that someone else now holds.
+idle account the same way (`AccountManager`, the owner of the accounts table), then mark both. A
+claim carries a fresh `lease_token`; every write a worker makes on behalf of a claim checks that
+token under the task's row lock (`fence`).
 
 Liveness has two layers. Each worker process holds `GET_LOCK(<worker id>)` on a connection of its
 own for as long as it lives; the server releases that lock the moment the connection drops, so a
@@ -19,108 +18,40 @@ is `influencers.core.workers.Worker`.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from pymysql.connections import Connection
 
 from influencers.core.accounts import AccountManager
 from influencers.core.db import run_transaction
-from influencers.core.errors import ClaimLost, InvalidArgument, InvalidTransition, TaskNotFound
+from influencers.core.errors import InvalidArgument, InvalidTransition, TaskNotFound
 from influencers.core.events import record_event, task_events
+from influencers.core.tasks.fence import fence, move_marker
+from influencers.core.tasks.model import (
+    CLEAR_CLAIM,
+    EXPORT_FORMATS,
+    PURPOSE,
+    TASK_COLUMNS,
+    TASK_TYPES,
+    Claim,
+    Task,
+    claimable_conditions,
+    task_from_row,
+    validate_domain,
+)
 from influencers.core.workers import Worker
 
 logger = logging.getLogger(__name__)
 
-TASK_TYPES = ("ingestion", "export")
-EXPORT_FORMATS = ("csv", "jsonl", "xlsx")
-PURPOSE = {"ingestion": "ingesting", "export": "exporting"}
-_FORBIDDEN_IN_DOMAIN = re.compile(r"[\x00-\x1f\x7f/\\]")
-_TASK_COLUMNS = (
-    "id, task_type, domain, status, progress_marker, assigned_account_id, parent_id, is_parent, page_from,"
-    " page_to, export_limit, export_format, exported_count, claimed_by, lease_token, attempts, max_attempts,"
-    " last_error, created_at, updated_at"
-)
 
-
-@dataclass(frozen=True)
-class Task:
-    id: int
-    task_type: str
-    domain: str
-    status: str
-    progress_marker: str | None
-    assigned_account_id: int | None
-    parent_id: int | None
-    is_parent: bool
-    page_from: int | None
-    page_to: int | None
-    export_limit: int | None
-    export_format: str | None
-    exported_count: int
-    claimed_by: str | None
-    lease_token: str | None
-    attempts: int
-    max_attempts: int
-    last_error: str | None
-    created_at: Any = None
-    updated_at: Any = None
-
-    @property
-    def marker_value(self) -> int:
-        """The number in `page=N` / `last_id=N`, 0 when there is no marker yet."""
-        return parse_marker(self.progress_marker)
-
-
-@dataclass(frozen=True)
-class Claim:
-    """What a worker holds while it runs a task: the fence token and the bound account."""
-
-    task: Task
-    lease_token: str
-    account_id: int | None
-    worker_id: str
-
-    @property
-    def task_id(self) -> int:
-        return self.task.id
-
-
-def claimable_conditions(alias: str = "") -> tuple[str, str]:
-    """What a claim looks for, as (due paused, pending): paused by a worker with an auto-resume
-    time that has passed (an operator's pause has none and waits for `resume`), or pending and
-    not held back."""
-    t = f"{alias}." if alias else ""
-    return (f"{t}status = 'paused' AND {t}not_before IS NOT NULL AND {t}not_before <= UTC_TIMESTAMP(6)",
-            f"{t}status = 'pending' AND ({t}not_before IS NULL OR {t}not_before <= UTC_TIMESTAMP(6))")
-
-
-def claimable_sql(alias: str = "") -> str:
-    """Either claimable condition, for queries that count or list claimable tasks."""
-    paused, pending = claimable_conditions(alias)
-    return f"({pending} OR {paused})"
-
-
-def parse_marker(marker: str | None) -> int:
-    if not marker or "=" not in marker:
-        return 0
-    try:
-        return int(marker.split("=", 1)[1])
-    except ValueError:
-        return 0
-
-
-def validate_domain(domain: str) -> str:
-    """A domain (领域) name: 1–100 characters, no path separators or control characters."""
-    value = (domain or "").strip()
-    if not value or len(value) > 100 or _FORBIDDEN_IN_DOMAIN.search(value):
-        raise InvalidArgument(
-            f"domain {domain!r} must be 1 to 100 characters without '/', '\\' or control characters"
-        )
-    return value
+def count_unfinished(cursor: Any, task_type: str) -> int:
+    """Tasks of the type that are not over yet (pending, running or paused)."""
+    cursor.execute("SELECT COUNT(*) AS n FROM tasks WHERE task_type = %s AND NOT is_parent"
+                   " AND status IN ('pending', 'in_progress', 'paused')", (task_type,))
+    return int(cursor.fetchone()["n"])
 
 
 class TaskScheduler:
@@ -231,7 +162,7 @@ class TaskScheduler:
     # -- reading -------------------------------------------------------------------------------
 
     def get(self, task_id: int, *, cursor: Any = None) -> Task:
-        sql = f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = %s"
+        sql = f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s"
         if cursor is not None:
             cursor.execute(sql, (task_id,))
             row = cursor.fetchone()
@@ -242,7 +173,7 @@ class TaskScheduler:
             self.conn.commit()
         if row is None:
             raise TaskNotFound(f"no task with id {task_id}")
-        return _task(row)
+        return task_from_row(row)
 
     def events(self, task_id: int) -> list[dict[str, Any]]:
         self.get(task_id)
@@ -278,8 +209,8 @@ class TaskScheduler:
                 conditions.append("domain = %s")
                 params.append(domain)
             # One status per query, so each walks ix_tasks_claim in id order and stops at the first
-            # row it can lock; an OR of both sorts every task of the type and locks them all
-            # (bench/README.md, claims). Due paused tasks first: under a steady flow of new tasks
+            # row it can lock; an OR of both sorts every task of the type and locks them all.
+            # Due paused tasks first: under a steady flow of new tasks
             # they would otherwise never be resumed.
             row = None
             for status_condition in claimable_conditions():
@@ -301,7 +232,8 @@ class TaskScheduler:
             cursor.execute(
                 "UPDATE tasks SET status = 'in_progress', claimed_by = %s, lease_token = %s,"
                 " lease_expires_at = UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND, heartbeat_at = UTC_TIMESTAMP(6),"
-                " assigned_account_id = %s, not_before = NULL WHERE id = %s",
+                " assigned_account_id = %s, not_before = NULL, dispatch_job = NULL, dispatch_node = NULL,"
+                " dispatched_at = NULL WHERE id = %s",
                 (self.worker_id, token, self._lease_us(), account.id, row["id"]),
             )
             record_event(cursor, "task", row["id"], "claimed", from_status=row["status"], to_status="in_progress",
@@ -342,31 +274,13 @@ class TaskScheduler:
         return run_transaction(self.conn, beat)
 
     def check_claim(self, cursor: Any, claim: Claim) -> int | None:
-        """The fence: lock the task row and raise ClaimLost unless this claim still holds it.
-        Returns the task's account (``assigned_account_id``: the last one it used)."""
-        cursor.execute("SELECT status, lease_token, assigned_account_id FROM tasks WHERE id = %s FOR UPDATE",
-                       (claim.task_id,))
-        row = cursor.fetchone()
-        if row is None or row["status"] != "in_progress" or row["lease_token"] != claim.lease_token:
-            raise ClaimLost(f"task {claim.task_id} is no longer held by {claim.worker_id}")
-        return row["assigned_account_id"]
+        """`fence`; returns the task's last account (``assigned_account_id``)."""
+        return fence(cursor, claim).account_id
 
-    def set_progress(self, cursor: Any, claim: Claim, marker: str, *, exported: int | None = None,
-                     fenced: bool = False) -> None:
-        """Move the progress marker inside the caller's transaction (which committed the work).
-        ``fenced``: the caller ran `check_claim` in this transaction already, so the task row is
-        locked and the claim cannot have changed since (one round trip less per batch).
-
-        A marker that moves also clears `attempts`: they count rounds lost *without* progress, so
-        a long task that survives many crashes keeps going, while one that never gets further fails.
-        """
-        if not fenced:
-            self.check_claim(cursor, claim)
-        cursor.execute(  # `attempts` first: MySQL assigns left to right, so it compares the old marker
-            "UPDATE tasks SET attempts = IF(progress_marker <=> %s, attempts, 0), progress_marker = %s,"
-            " exported_count = exported_count + %s WHERE id = %s",
-            (marker[:255], marker[:255], exported or 0, claim.task_id),
-        )
+    def set_progress(self, cursor: Any, claim: Claim, marker: str, *, exported: int | None = None) -> None:
+        """`fence`, then `move_marker`, in the caller's transaction."""
+        fence(cursor, claim)
+        move_marker(cursor, claim, marker, exported=exported)
 
     # -- finishing -----------------------------------------------------------------------------
 
@@ -409,7 +323,7 @@ class TaskScheduler:
             if resume_after is not None:
                 params.append(int(resume_after * 1_000_000))
             cursor.execute(
-                f"UPDATE tasks SET status = %s, claimed_by = NULL, lease_token = NULL, lease_expires_at = NULL,"
+                f"UPDATE tasks SET status = %s, {CLEAR_CLAIM},"
                 f" not_before = {not_before}, progress_marker = COALESCE(%s, progress_marker),"
                 f" last_error = CASE WHEN %s IN ('failed', 'paused') THEN %s WHEN %s = 'completed' THEN NULL"
                 f" ELSE last_error END WHERE id = %s",
@@ -419,36 +333,55 @@ class TaskScheduler:
             record_event(cursor, "task", claim.task_id, event, from_status="in_progress", to_status=status,
                          task_id=claim.task_id, account_id=claim.account_id or last_account, worker=claim.worker_id,
                          reason=reason)
-            self._free_account(cursor, claim.account_id, claim.task_id, claim.worker_id)
+            self.accounts.release(cursor, claim.account_id, claim.task_id, claim.worker_id)
 
         run_transaction(self.conn, finish)
         self._update_parent(claim.task.parent_id)
         logger.info("task %s %s%s", claim.task_id, event, f": {reason}" if reason else "",
                     extra={"task_id": claim.task_id, "account_id": claim.account_id})
 
-    def switch_account(self, claim: Claim, reason: str, *, exclude: tuple[int, ...] = ()) -> Claim | None:
-        """Hand the task to the next idle account (with quota, for exports); None if there is none.
+    def switch_account(self, claim: Claim, reason: str, *, exclude: tuple[int, ...] = (),
+                       at_marker: str | None = None) -> Claim | None:
+        """The account relay: hand the task to the next ready account (with quota left, for an
+        export) in one transaction; None if there is none. Both the crawl (a banned or capped
+        account) and the exporter (a spent quota) switch through here.
 
         The current account goes back to the pool unless it was disabled or cooled down on the
-        way here. With None, the caller still holds the claim (without an account) and pauses.
+        way here; the claim (its fence token) stays, so nothing in flight for it is lost. With
+        None, the caller still holds the claim (without an account) and pauses the task.
+
+        The history records an ``account_switched`` event; a relay ``at_marker`` (the exporter's
+        hand-over exactly where the last account stopped) reads as the seed describes it: the task
+        ``paused`` at the marker by one account and ``claimed`` by the next, and with no account
+        left, nothing yet (the caller's pause is the last word).
         """
         purpose = PURPOSE[claim.task.task_type]
 
         def switch(cursor: Any) -> Claim | None:
-            self.check_claim(cursor, claim)
-            self._free_account(cursor, claim.account_id, claim.task_id, claim.worker_id)
+            fence(cursor, claim)
+            self.accounts.release(cursor, claim.account_id, claim.task_id, claim.worker_id)
             excluded = tuple(a for a in (*exclude, claim.account_id) if a is not None)
             account = self.accounts.take_idle_account(
                 cursor, purpose, need_quota=purpose == "exporting", exclude=excluded,
                 task_id=claim.task_id, worker=claim.worker_id,
             )
             new_id = account.id if account else None
+            if at_marker is not None:
+                if account is None:
+                    return None
+                record_event(cursor, "task", claim.task_id, "paused", from_status="in_progress", to_status="paused",
+                             task_id=claim.task_id, account_id=claim.account_id, worker=claim.worker_id,
+                             reason=f"{reason} at {at_marker}")
+                record_event(cursor, "task", claim.task_id, "claimed", from_status="paused", to_status="in_progress",
+                             task_id=claim.task_id, account_id=new_id, worker=claim.worker_id,
+                             reason=f"account {account.username} (relay)")
+            else:
+                record_event(cursor, "task", claim.task_id, "account_switched", from_status="in_progress",
+                             to_status="in_progress", task_id=claim.task_id, account_id=new_id, worker=claim.worker_id,
+                             reason=f"{reason}; account {claim.account_id} -> "
+                                    + (account.username if account else "none left"))
             cursor.execute("UPDATE tasks SET assigned_account_id = COALESCE(%s, assigned_account_id) WHERE id = %s",
                            (new_id, claim.task_id))
-            record_event(cursor, "task", claim.task_id, "account_switched", from_status="in_progress",
-                         to_status="in_progress", task_id=claim.task_id, account_id=new_id, worker=claim.worker_id,
-                         reason=f"{reason}; account {claim.account_id} -> "
-                                + (account.username if account else "none left"))
             return replace(claim, account_id=new_id) if account else None
 
         return run_transaction(self.conn, switch)
@@ -459,8 +392,8 @@ class TaskScheduler:
         next task meanwhile. The claim returned has no account; ending it frees nothing."""
 
         def hand_back(cursor: Any) -> None:
-            self.check_claim(cursor, claim)
-            self._free_account(cursor, claim.account_id, claim.task_id, claim.worker_id)
+            fence(cursor, claim)
+            self.accounts.release(cursor, claim.account_id, claim.task_id, claim.worker_id)
 
         run_transaction(self.conn, hand_back)
         return replace(claim, account_id=None)
@@ -485,15 +418,12 @@ class TaskScheduler:
         run_transaction(self.conn, pause)
 
     def _pause_one(self, cursor: Any, task: Task, reason: str) -> None:
-        cursor.execute(
-            "UPDATE tasks SET status = 'paused', not_before = NULL, claimed_by = NULL, lease_token = NULL,"
-            " lease_expires_at = NULL, last_error = %s WHERE id = %s",
-            (reason, task.id),
-        )
+        cursor.execute(f"UPDATE tasks SET status = 'paused', not_before = NULL, {CLEAR_CLAIM}, last_error = %s"
+                       " WHERE id = %s", (reason, task.id))
         record_event(cursor, "task", task.id, "paused", from_status=task.status, to_status="paused", task_id=task.id,
                      account_id=task.assigned_account_id, reason=reason)
         if task.status == "in_progress":
-            self._free_account(cursor, task.assigned_account_id, task.id, None)
+            self.accounts.release(cursor, task.assigned_account_id, task.id, None)
 
     def resume_task(self, task_id: int, reason: str = "resumed by operator") -> None:
         def resume(cursor: Any) -> None:
@@ -505,18 +435,19 @@ class TaskScheduler:
             elif task.status != "paused":
                 raise InvalidTransition(f"task {task_id} is {task.status}; only paused tasks can be resumed")
             for one in ids:
-                cursor.execute("UPDATE tasks SET status = 'pending', not_before = NULL WHERE id = %s", (one,))
+                cursor.execute(f"UPDATE tasks SET status = 'pending', not_before = NULL, {CLEAR_CLAIM} WHERE id = %s",
+                               (one,))
                 record_event(cursor, "task", one, "resumed", from_status="paused", to_status="pending", task_id=one,
                              reason=reason)
 
         run_transaction(self.conn, resume)
 
     def _locked(self, cursor: Any, task_id: int) -> Task:
-        cursor.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
+        cursor.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = %s FOR UPDATE", (task_id,))
         row = cursor.fetchone()
         if row is None:
             raise TaskNotFound(f"no task with id {task_id}")
-        return _task(row)
+        return task_from_row(row)
 
     # -- recovery ------------------------------------------------------------------------------
 
@@ -547,14 +478,14 @@ class TaskScheduler:
                 if status == "failed":
                     reason += f"; failed after {attempts} attempts"
                 cursor.execute(
-                    "UPDATE tasks SET status = %s, attempts = %s, claimed_by = NULL, lease_token = NULL,"
-                    " lease_expires_at = NULL, not_before = NULL, last_error = %s WHERE id = %s",
+                    f"UPDATE tasks SET status = %s, attempts = %s, {CLEAR_CLAIM}, not_before = NULL, last_error = %s"
+                    " WHERE id = %s",
                     (status, attempts, reason, row["id"]),
                 )
                 record_event(cursor, "task", row["id"], "recovered" if status == "pending" else "failed",
                              from_status="in_progress", to_status=status, task_id=row["id"],
                              account_id=row["assigned_account_id"], worker=self.worker_id, reason=reason)
-                self._free_account(cursor, row["assigned_account_id"], row["id"], self.worker_id)
+                self.accounts.release(cursor, row["assigned_account_id"], row["id"], self.worker_id)
             return rows
 
         # READ COMMITTED: the scan reads every in_progress task; under REPEATABLE READ it would keep
@@ -572,23 +503,6 @@ class TaskScheduler:
 
     def _lease_us(self) -> int:
         return int(self.lease_seconds * 1_000_000)
-
-    def _free_account(self, cursor: Any, account_id: int | None, task_id: int, worker: str | None) -> None:
-        """Back to `idle`, unless it was disabled or cooled down meanwhile (then it stays so), or
-        another task holds it now: a task may hand its account back before it ends
-        (`hand_back_account`), and a recovery or an operator's pause names the task's last
-        account, so only the holder's free counts (NULL: taken outside a task, or before the
-        column existed)."""
-        if account_id is None:
-            return
-        cursor.execute(
-            "UPDATE accounts SET status = 'idle', held_by_task_id = NULL WHERE id = %s"
-            " AND status IN ('ingesting', 'exporting') AND (held_by_task_id IS NULL OR held_by_task_id = %s)",
-            (account_id, task_id),
-        )
-        if cursor.rowcount:
-            record_event(cursor, "account", account_id, "freed", to_status="idle", task_id=task_id,
-                         account_id=account_id, worker=worker)
 
     def _update_parent(self, parent_id: int | None) -> None:
         """A start_crawl job is completed when all its subtasks are, failed when all ended and one failed.
@@ -617,9 +531,3 @@ class TaskScheduler:
                                  reason=f"{done} of {total} subtasks completed")
 
         run_transaction(self.conn, update)
-
-
-def _task(row: dict[str, Any]) -> Task:
-    values = {name: row[name] for name in Task.__dataclass_fields__}
-    values["is_parent"] = bool(values["is_parent"])
-    return Task(**values)

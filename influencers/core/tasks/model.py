@@ -1,0 +1,109 @@
+"""Tasks as workers see them: the row, the claim, the conditions that make a task claimable."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from influencers.core.errors import InvalidArgument
+
+TASK_TYPES = ("ingestion", "export")
+EXPORT_FORMATS = ("csv", "jsonl", "xlsx")
+PURPOSE = {"ingestion": "ingesting", "export": "exporting"}
+_FORBIDDEN_IN_DOMAIN = re.compile(r"[\x00-\x1f\x7f/\\]")
+TASK_COLUMNS = (
+    "id, task_type, domain, status, progress_marker, assigned_account_id, parent_id, is_parent, page_from,"
+    " page_to, export_limit, export_format, exported_count, claimed_by, lease_token, attempts, max_attempts,"
+    " last_error, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    task_type: str
+    domain: str
+    status: str
+    progress_marker: str | None
+    assigned_account_id: int | None
+    parent_id: int | None
+    is_parent: bool
+    page_from: int | None
+    page_to: int | None
+    export_limit: int | None
+    export_format: str | None
+    exported_count: int
+    claimed_by: str | None
+    lease_token: str | None
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    created_at: Any = None
+    updated_at: Any = None
+
+    @property
+    def marker_value(self) -> int:
+        """The number in `page=N` / `last_id=N`, 0 when there is no marker yet."""
+        return parse_marker(self.progress_marker)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What a worker holds while it runs a task: the fence token and the bound account."""
+
+    task: Task
+    lease_token: str
+    account_id: int | None
+    worker_id: str
+
+    @property
+    def task_id(self) -> int:
+        return self.task.id
+
+
+def claimable_conditions(alias: str = "") -> tuple[str, str]:
+    """What a claim looks for, as (due paused, pending): paused by a worker with an auto-resume
+    time that has passed (an operator's pause has none and waits for `resume`), or pending and
+    not held back."""
+    t = f"{alias}." if alias else ""
+    return (f"{t}status = 'paused' AND {t}not_before IS NOT NULL AND {t}not_before <= UTC_TIMESTAMP(6)",
+            f"{t}status = 'pending' AND ({t}not_before IS NULL OR {t}not_before <= UTC_TIMESTAMP(6))")
+
+
+def claimable_sql(alias: str = "") -> str:
+    """Either claimable condition, for queries that count or list claimable tasks."""
+    paused, pending = claimable_conditions(alias)
+    return f"({pending} OR {paused})"
+
+
+def parse_marker(marker: str | None) -> int:
+    if not marker or "=" not in marker:
+        return 0
+    try:
+        return int(marker.split("=", 1)[1])
+    except ValueError:
+        return 0
+
+
+def validate_domain(domain: str) -> str:
+    """A domain (领域) name: 1–100 characters, no path separators or control characters."""
+    value = (domain or "").strip()
+    if not value or len(value) > 100 or _FORBIDDEN_IN_DOMAIN.search(value):
+        raise InvalidArgument(
+            f"domain {domain!r} must be 1 to 100 characters without '/', '\\' or control characters"
+        )
+    return value
+
+
+
+
+def task_from_row(row: dict[str, Any]) -> Task:
+    values = {name: row[name] for name in Task.__dataclass_fields__}
+    values["is_parent"] = bool(values["is_parent"])
+    return Task(**values)
+
+
+#: Clears a claim (the SET list of an UPDATE): no holder, no fence token, no lease, not out on dispatch.
+CLEAR_CLAIM = ("claimed_by = NULL, lease_token = NULL, lease_expires_at = NULL,"
+                " dispatch_job = NULL, dispatch_node = NULL, dispatched_at = NULL")

@@ -1,0 +1,153 @@
+-- 0001 baseline: the schema of the release before versioned migrations (fc1c509), as plain SQL.
+--
+-- Every statement is CREATE TABLE IF NOT EXISTS, so it creates a new database and leaves the
+-- tables of a database made by an earlier release alone (with their rows). Such a database may
+-- still have shapes older than these tables (a nullable influencers.export_log_id, ...):
+-- post-apply.py brings those to this shape. MySQL commits each DDL statement by itself, so this
+-- migration does not pretend to be one transaction.
+-- transactional: false
+
+CREATE TABLE IF NOT EXISTS accounts (
+    id                  INT          NOT NULL AUTO_INCREMENT,
+    username            VARCHAR(255) NOT NULL COLLATE utf8mb4_bin,
+    password            VARCHAR(255) NOT NULL COMMENT 'Fernet token, never plaintext',
+    status              ENUM('idle', 'ingesting', 'exporting', 'disabled') NOT NULL DEFAULT 'idle',
+    daily_export_limit  INT          NOT NULL DEFAULT 4000,
+    today_export_count  INT          NOT NULL DEFAULT 0,
+    last_used_at        DATETIME     NULL,
+    -- guarantees
+    quota_date          DATE         NULL COMMENT 'local day today_export_count belongs to',
+    cooldown_until      DATETIME(6)  NULL COMMENT 'not handed out before this (UTC)',
+    held_by_task_id     BIGINT       NULL COMMENT 'the task that took it; only that task frees it',
+    status_reason       VARCHAR(255) NULL,
+    created_at          DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (id),
+    UNIQUE KEY uq_accounts_username (username),
+    KEY ix_accounts_status (status, last_used_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+CREATE TABLE IF NOT EXISTS tasks (
+    id                  BIGINT       NOT NULL AUTO_INCREMENT,
+    task_type           ENUM('ingestion', 'export') NOT NULL,
+    domain              VARCHAR(100) NOT NULL,
+    status              ENUM('pending', 'in_progress', 'paused', 'completed', 'failed') NOT NULL DEFAULT 'pending',
+    progress_marker     VARCHAR(255) NULL COMMENT 'ingestion: page=N (last committed); export: last_id=N',
+    assigned_account_id INT          NULL,
+    created_at          DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    updated_at          DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+    -- guarantees
+    parent_id           BIGINT       NULL COMMENT 'start_crawl parent of a page-range subtask',
+    is_parent           BOOLEAN      NOT NULL DEFAULT FALSE COMMENT 'a start_crawl job: never claimed itself',
+    page_from           INT          NULL,
+    page_to             INT          NULL COMMENT 'NULL: until the listing ends',
+    export_limit        INT          NULL COMMENT 'export: at most this many rows; NULL: all pending',
+    export_format       ENUM('csv', 'jsonl', 'xlsx') NULL,
+    exported_count      INT          NOT NULL DEFAULT 0,
+    claimed_by          VARCHAR(191) NULL COMMENT 'worker id holding the claim',
+    lease_token         CHAR(32)     NULL COMMENT 'fence: changes on every claim',
+    lease_expires_at    DATETIME(6)  NULL COMMENT 'UTC, database clock',
+    heartbeat_at        DATETIME(6)  NULL,
+    attempts            INT          NOT NULL DEFAULT 0,
+    max_attempts        INT          NOT NULL DEFAULT 5,
+    not_before          DATETIME(6)  NULL COMMENT 'claimable again from then (UTC); a paused task with NULL waits for an operator',
+    last_error          TEXT         NULL,
+    PRIMARY KEY (id),
+    KEY ix_tasks_claim (task_type, is_parent, status, id),
+    KEY ix_tasks_domain (domain, task_type, status),
+    KEY ix_tasks_parent (parent_id),
+    KEY ix_tasks_lease (status, lease_expires_at),
+    CONSTRAINT fk_tasks_account FOREIGN KEY (assigned_account_id) REFERENCES accounts (id),
+    CONSTRAINT fk_tasks_parent FOREIGN KEY (parent_id) REFERENCES tasks (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- One row per committed listing page, written in the pipeline's batch transaction. No foreign
+-- keys to tasks and accounts (the application never deletes either): their checks held shared
+-- locks on the task and account rows through the whole batch, so a task handing its account
+-- back or ending waited for it (bench/README.md, ingestion). sql/migrations/post-apply.py drops
+-- them from databases made before.
+CREATE TABLE IF NOT EXISTS ingestion_logs (
+    id                  BIGINT       NOT NULL AUTO_INCREMENT,
+    task_id             BIGINT       NOT NULL,
+    account_id          INT          NULL,
+    domain              VARCHAR(100) NOT NULL,
+    page_number         INT          NOT NULL,
+    ingested_count      INT          NOT NULL DEFAULT 0,
+    start_time          DATETIME     NOT NULL,
+    end_time            DATETIME     NOT NULL,
+    -- guarantees
+    source_url          VARCHAR(1024) NULL,
+    PRIMARY KEY (id),
+    UNIQUE KEY uq_ingestion_logs_task_page (task_id, page_number),
+    KEY ix_ingestion_logs_day (start_time, domain, account_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- One row per export batch. A batch is reserved (rows, file name and quota
+-- recorded), then its file is published, then it is finalized; see exporter/batches.py.
+CREATE TABLE IF NOT EXISTS export_logs (
+    id                  BIGINT       NOT NULL AUTO_INCREMENT,
+    task_id             BIGINT       NOT NULL,
+    account_id          INT          NOT NULL,
+    domain              VARCHAR(100) NOT NULL,
+    exported_count      INT          NOT NULL DEFAULT 0,
+    file_path           VARCHAR(255) NOT NULL,
+    start_time          DATETIME     NOT NULL,
+    end_time            DATETIME     NULL,
+    -- guarantees
+    state               ENUM('reserved', 'published') NOT NULL DEFAULT 'reserved',
+    quota_date          DATE         NOT NULL COMMENT 'the quota day the rows were counted on',
+    first_id            BIGINT       NULL,
+    last_id             BIGINT       NULL,
+    export_format       ENUM('csv', 'jsonl', 'xlsx') NOT NULL DEFAULT 'csv',
+    PRIMARY KEY (id),
+    KEY ix_export_logs_state (state),
+    KEY ix_export_logs_day (start_time, domain, account_id),
+    KEY ix_export_logs_task (task_id),
+    CONSTRAINT fk_export_logs_task FOREIGN KEY (task_id) REFERENCES tasks (id),
+    CONSTRAINT fk_export_logs_account FOREIGN KEY (account_id) REFERENCES accounts (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- export_log_id is 0, not NULL, until a batch reserves the row: setting a NULL BIGINT grows
+-- the row and InnoDB re-inserts it, three times the cost of an in-place update on the
+-- exporter's hottest statement (bench/README.md). 0 has no parent row, so there is no foreign
+-- key; the exporter sets it only to a batch it inserted in the same transaction.
+-- It has no index either: a batch's rows are found through its domain and id range
+-- (export_logs.first_id/last_id) on ix_influencers_export_scan, so a reserve updates the row in
+-- place and a new row pays for one secondary index less (+17% in an SQL-only export prototype).
+-- sql/migrations/post-apply.py upgrades a database made with the earlier nullable column.
+CREATE TABLE IF NOT EXISTS influencers (
+    id                  BIGINT       NOT NULL AUTO_INCREMENT,
+    nickname            VARCHAR(255) NULL,
+    uid                 VARCHAR(255) NOT NULL COLLATE utf8mb4_bin,
+    domain              VARCHAR(100) NOT NULL,
+    source_page         VARCHAR(255) NULL,
+    raw_data            JSON         NULL,
+    status              ENUM('pending_export', 'exported') NOT NULL DEFAULT 'pending_export',
+    ingested_at         DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    ingestion_log_id    BIGINT       NULL,
+    -- guarantees
+    updated_at          DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
+    export_log_id       BIGINT       NOT NULL DEFAULT 0 COMMENT 'the export batch (file) this row went to; 0: none yet',
+    PRIMARY KEY (id),
+    UNIQUE KEY uq_influencers_uid (uid),
+    KEY ix_influencers_export_scan (domain, status, id),
+    KEY ix_influencers_ingestion_log (ingestion_log_id),
+    CONSTRAINT fk_influencers_ingestion_log FOREIGN KEY (ingestion_log_id) REFERENCES ingestion_logs (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Every task and account state change, with its reason: the history `task show` reads.
+CREATE TABLE IF NOT EXISTS events (
+    id                  BIGINT       NOT NULL AUTO_INCREMENT,
+    created_at          DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    entity              ENUM('task', 'account') NOT NULL,
+    entity_id           BIGINT       NOT NULL,
+    event               VARCHAR(40)  NOT NULL COMMENT 'created, claimed, paused, resumed, completed, failed, account_switched, ...',
+    from_status         VARCHAR(20)  NULL,
+    to_status           VARCHAR(20)  NULL,
+    task_id             BIGINT       NULL,
+    account_id          INT          NULL,
+    worker              VARCHAR(191) NULL,
+    reason              VARCHAR(1024) NULL,
+    PRIMARY KEY (id),
+    KEY ix_events_entity (entity, entity_id, id),
+    KEY ix_events_task (task_id, id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
