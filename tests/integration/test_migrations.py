@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from influencers.core.config import MySQLSettings
-from influencers.core.db import connect
+from influencers.core.db import connect, run_transaction
 from influencers.core.schema import SCHEMA_PATH, apply_schema, load_migrations, migration_status, split_sql
+from influencers.core.tasks import outstanding_dispatches
 from tests.fixtures.processes import Processes, run_cli
 
 FC1C509_SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "schema_fc1c509.sql"
@@ -292,3 +293,32 @@ def test_migration_files_are_numbered_in_order_and_ddl_ones_are_not_transactiona
     for migration in [*migrations, *migrations.post_apply]:
         # MySQL commits DDL by itself; yoyo's savepoints around it would then hide the real error.
         assert migration.use_transactions is False, migration.id
+
+
+def test_a_dispatch_recorded_as_events_before_0002_is_still_outstanding_after_it(new_database, env):
+    old = new_database()
+    build_from_sql(old, FC1C509_SCHEMA)
+    execute(
+        old,
+        "INSERT INTO tasks (id, task_type, domain, status, is_parent, page_from, page_to)"
+        " VALUES (1, 'ingestion', 'x', 'in_progress', TRUE, 1, 4)",
+        "INSERT INTO tasks (id, task_type, domain, status, parent_id, page_from, page_to) VALUES"
+        " (2, 'ingestion', 'x', 'pending', 1, 1, 2), (3, 'ingestion', 'x', 'pending', 1, 3, 4)",
+        # task 2 is out on dispatch; task 3 was dispatched, then its job claimed and released it
+        "INSERT INTO events (entity, entity_id, event, task_id, reason) VALUES"
+        " ('task', 2, 'created', 2, NULL), ('task', 2, 'dispatched', 2, 'scrapyd job task2-ab12 on http://n1:6800'),"
+        " ('task', 3, 'dispatched', 3, 'scrapyd job task3-cd34 on http://n2:6800'), ('task', 3, 'claimed', 3, NULL),"
+        " ('task', 3, 'released', 3, 'worker stopped')",
+    )
+
+    assert run_cli(cli_env(env, old), "db", "init").returncode == 0
+
+    found = {row["id"]: (row["dispatch_job"], row["dispatch_node"]) for row in
+             query(old, "SELECT id, dispatch_job, dispatch_node FROM tasks WHERE id IN (2, 3)")}
+    assert found == {2: ("task2-ab12", "http://n1:6800"), 3: (None, None)}
+    conn = connect(old)
+    try:
+        out = run_transaction(conn, outstanding_dispatches)
+    finally:
+        conn.close()
+    assert [(d.task_id, d.job_id, d.node_url) for d in out] == [(2, "task2-ab12", "http://n1:6800")]
