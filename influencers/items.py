@@ -3,9 +3,9 @@
 A page, not an influencer, is the item because a page is what commits: its rows, its
 `ingestion_logs` row and the task's progress marker go in together or not at all. It is also
 what a crawler can afford: every item is a trip through the spider middlewares, the item
-pipelines and the ``item_scraped`` signal, and 21 trips per 20-row page cost the crawler more
-CPU than the page's database write (bench/README.md, ingestion). ``item_scraped_count`` in the
-stats therefore counts pages; the pipeline counts rows (``pipeline/items``).
+pipelines and the ``item_scraped`` signal, and one trip per row would cost the crawler more CPU
+than the page's database write. ``item_scraped_count`` in the stats therefore counts pages; the
+pipeline counts rows (``pipeline/items``).
 """
 
 from __future__ import annotations

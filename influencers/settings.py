@@ -20,8 +20,8 @@ SITE_RENDER = None  # json | html | js; None: the adapter's default (-a render= 
 ROBOTSTXT_OBEY = False
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 
-# -- ingestion service -----------------------------------------------------------------------
-INGEST_LEASE_SECONDS = 60
+# -- ingestion service (influencers/extensions/config.py reads and checks these) ---------------
+INGEST_LEASE_SECONDS = 60  # a claim's lease, renewed by heartbeats
 INGEST_HEARTBEAT_INTERVAL = 0  # 0: a third of the lease
 INGEST_POLL_INTERVAL = 5  # service mode: seconds between looks for claimable tasks
 INGEST_MAX_TASKS = 2  # service mode: tasks (each with its own account) crawled at once
@@ -30,14 +30,15 @@ INGEST_CLAIM_WAIT = 60  # domain mode: seconds to wait for a claimable task / an
 INGEST_FAILED_PAGES_RETRY_AFTER = 300  # a task with failed pages is paused this long, then retried
 
 # -- accounts --------------------------------------------------------------------------------
+ACCOUNTS_ENABLED = True  # False: requests go out without an account (no login, no pacing)
 ACCOUNTS_REQUEST_INTERVAL = 0.25  # seconds between two requests of one account
-ACCOUNTS_MAX_INTERVAL = 30
-ACCOUNTS_RETRY_AFTER_MARGIN = 0.2
-ACCOUNTS_RELOGIN_ATTEMPTS = 1
-ACCOUNTS_LOGIN_ATTEMPTS = 3
-ACCOUNTS_CAPTCHA_COOLDOWN = 300
+ACCOUNTS_MAX_INTERVAL = 30  # the most a run of 429s stretches that interval to
+ACCOUNTS_RETRY_AFTER_MARGIN = 0.2  # seconds added to a 429's Retry-After
+ACCOUNTS_RELOGIN_ATTEMPTS = 1  # logins again per request after its session expired
+ACCOUNTS_LOGIN_ATTEMPTS = 3  # tries of one login before the account counts as unusable
+ACCOUNTS_CAPTCHA_COOLDOWN = 300  # seconds an account rests after a captcha
 ACCOUNTS_DAILY_CAP_COOLDOWN = None  # None: until the next local midnight (INFLUENCERS_TZ)
-ACCOUNTS_LOGIN_FAILURE_COOLDOWN = 600
+ACCOUNTS_LOGIN_FAILURE_COOLDOWN = 600  # seconds an account rests after its logins kept failing
 
 # One item per page (influencers/items.py): Scrapy 2.19 starts CONCURRENT_ITEMS coroutines for
 # every response whatever it yields, which cost the crawler about half its CPU per page at the
@@ -45,10 +46,10 @@ ACCOUNTS_LOGIN_FAILURE_COOLDOWN = 600
 CONCURRENT_ITEMS = 1
 
 # -- MySQL pipeline --------------------------------------------------------------------------
-MYSQL_BATCH_ITEMS = 2000
-MYSQL_FLUSH_INTERVAL = 1.0
-MYSQL_MAX_PENDING_ITEMS = 20000
-MYSQL_WRITERS = 2  # at most this many batches written at once, each of other tasks (bench/README.md, ingestion)
+MYSQL_BATCH_ITEMS = 2000  # rows per transaction
+MYSQL_FLUSH_INTERVAL = 1.0  # seconds: what is ready is written at least this often
+MYSQL_MAX_PENDING_ITEMS = 20000  # rows waiting before the spider is held back
+MYSQL_WRITERS = 2  # at most this many batches written at once, each of other tasks
 
 # -- components ------------------------------------------------------------------------------
 EXTENSIONS = {

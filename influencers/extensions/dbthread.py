@@ -6,8 +6,8 @@ and resumes the caller on the reactor thread with the result. Calls run one at a
 
 The connection is pinged (and reconnected) only before a call that follows a quiet spell of
 ``PING_AFTER_IDLE`` seconds, or when pymysql has closed it after an error: a ping before every call
-is a round trip that waits for the GIL behind a busy reactor (1-3 ms each in a crawl, profiled),
-and a connection that broke in a busy spell fails its call, which every caller retries.
+is a round trip that waits for the GIL behind a busy reactor, and a connection that broke in a
+busy spell fails its call, which every caller retries.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Reads the stats the pipeline and the ingestion service keep (`pipeline/pages`,
 `pipeline/items`, `ingest/pages_fetched`, `ingest/tasks_completed`) once a second and rewrites one
 line on stderr. Quiet when stderr is not a terminal (Scrapyd, cron, logs), so log files stay clean.
 
-Settings: ``PROGRESS_ENABLED`` (None: on when stderr is a TTY), ``PROGRESS_INTERVAL`` (seconds).
+Settings (defaults in influencers/settings.py): ``PROGRESS_ENABLED`` (None: on when stderr is a
+TTY), ``PROGRESS_INTERVAL`` (seconds).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any, TextIO
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
+
+from influencers.extensions.config import with_project_defaults
 
 
 class CrawlProgress:
@@ -32,7 +35,7 @@ class CrawlProgress:
         stream = sys.stderr
         if not (stream.isatty() if enabled is None else crawler.settings.getbool("PROGRESS_ENABLED")):
             raise NotConfigured  # no message: Scrapy would log it as a warning on every quiet run
-        extension = cls(crawler.stats, crawler.settings.getfloat("PROGRESS_INTERVAL", 1.0), stream)
+        extension = cls(crawler.stats, with_project_defaults(crawler.settings).getfloat("PROGRESS_INTERVAL"), stream)
         crawler.signals.connect(extension.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(extension.spider_closed, signal=signals.spider_closed)
         return extension

@@ -1,22 +1,26 @@
-"""The state the ingestion service keeps per claimed task, its settings, and shared meta keys."""
+"""What the Scrapy side of ingestion shares at run time: Request.meta keys, the exit status, `Gate`.
+
+The meta keys are how a listing request carries its task and page from the spider through the
+account middleware and back; ``META_VERDICT`` carries the middleware's classification of the
+response to the spider, so each response is classified once. The run state itself lives in
+`influencers.ingest.run.TaskRun`.
+"""
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any
 
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
-from influencers.core.tasks import Claim
-from influencers.spiders.plan import PagePlan
-
 # Request.meta keys shared by the spider, the middleware and the pipeline.
-META_TASK = "influencers_task"
-META_PAGE = "influencers_page"
-META_STARTED = "influencers_started"
-META_ACCOUNT = "influencers_account"
-META_LOGIN = "influencers_login"
+META_TASK = "influencers_task"  # the task id a listing request belongs to
+META_PAGE = "influencers_page"  # its page number
+META_STARTED = "influencers_started"  # when the spider built it (UTC, naive)
+META_ACCOUNT = "influencers_account"  # the account the middleware sent it as
+META_LOGIN = "influencers_login"  # a login request of that account (the middleware leaves it alone)
+#: The adapter's `Verdict` on the response, set by the account middleware for the response it lets
+#: through; the spider takes it (and classifies the response itself when a response comes without
+#: one, e.g. with ACCOUNTS_ENABLED off).
+META_VERDICT = "influencers_verdict"
 
 #: A stat the crawl sets to the exit status `scrapy crawl` should return (influencers/commands).
 EXIT_STATUS_STAT = "influencers/exit_status"
@@ -24,7 +28,7 @@ EXIT_CONFIGURATION = 2  # as `python -m exporter run`: an argument, a setting, t
 
 
 class Gate:
-    """Something others wait for until it opens (a login, an account switch)."""
+    """Something others wait for until it opens (a login, an account switch, a run's end)."""
 
     def __init__(self) -> None:
         self._waiters: list[Deferred[None]] = []
@@ -42,69 +46,3 @@ class Gate:
         waiters, self._waiters = self._waiters, []
         for deferred in waiters:
             deferred.callback(None)
-
-
-@dataclass(eq=False)
-class TaskRun:
-    """One claimed task being crawled by this process."""
-
-    claim: Claim
-    plan: PagePlan
-    render: str
-    stop: tuple[str, str] | None = None  # (pause|release|fail|lost, reason)
-    resume_after: float | None = 0.0  # for a pause: seconds until claimable again (None: operator)
-    switching: Gate | None = None
-    retired: set[int] = field(default_factory=set)
-    finishing: bool = False
-    done: Gate = field(default_factory=Gate)
-    outcome: str | None = None
-    handing_back: bool = False  # its account is on its way back to the pool
-    handed_back: bool = False  # its account went back to the pool: it only waits for its last writes
-
-    @property
-    def holds_slot(self) -> bool:
-        """Counts against INGEST_MAX_TASKS: a slot is an account reading pages."""
-        return not self.handed_back
-
-    @property
-    def reading(self) -> bool:
-        """Still fetching pages with its account (not stopping, not all read)."""
-        return self.stop is None and not self.plan.all_fetched
-
-    @property
-    def task_id(self) -> int:
-        return self.claim.task_id
-
-    @property
-    def domain(self) -> str:
-        return self.claim.task.domain
-
-
-@dataclass(frozen=True)
-class IngestSettings:
-    lease_seconds: float
-    heartbeat_interval: float
-    poll_interval: float
-    max_tasks: int
-    pages_in_flight: int
-    claim_wait: float
-    failed_pages_retry_after: float
-    adapter_path: str
-    site_url: str | None
-    render: str | None
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> IngestSettings:
-        lease = settings.getfloat("INGEST_LEASE_SECONDS", 60.0)
-        return cls(
-            lease_seconds=lease,
-            heartbeat_interval=settings.getfloat("INGEST_HEARTBEAT_INTERVAL", 0.0) or lease / 3,
-            poll_interval=settings.getfloat("INGEST_POLL_INTERVAL", 5.0),
-            max_tasks=max(1, settings.getint("INGEST_MAX_TASKS", 2)),
-            pages_in_flight=max(1, settings.getint("INGEST_PAGES_IN_FLIGHT", 1)),
-            claim_wait=settings.getfloat("INGEST_CLAIM_WAIT", 60.0),
-            failed_pages_retry_after=settings.getfloat("INGEST_FAILED_PAGES_RETRY_AFTER", 300.0),
-            adapter_path=settings.get("SITE_ADAPTER", "influencers.sites.sandbox.SandboxAdapter"),
-            site_url=settings.get("SITE_URL") or None,
-            render=settings.get("SITE_RENDER") or None,
-        )

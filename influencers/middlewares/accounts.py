@@ -19,10 +19,15 @@ and for each response, by the adapter's verdict:
   disable it, with the reason; then move the task to another idle account and retry the same
   page. With no account left the service pauses the task at its marker.
 
+Each response of a task's request is classified here, once: the verdict goes on to the spider in
+``meta[META_VERDICT]`` with the response it lets through. The ingestion service is reached
+through its `AccountDesk` side (`influencers.extensions.interface`).
+
 Stats: ``accounts/<reason>`` per verdict, ``accounts/login``, ``accounts/switched`` ….
-Settings: ACCOUNTS_REQUEST_INTERVAL (0.25), ACCOUNTS_MAX_INTERVAL (30), ACCOUNTS_RELOGIN_ATTEMPTS
-(1), ACCOUNTS_LOGIN_ATTEMPTS (3), ACCOUNTS_CAPTCHA_COOLDOWN (300), ACCOUNTS_DAILY_CAP_COOLDOWN
-(until midnight), ACCOUNTS_LOGIN_FAILURE_COOLDOWN (600), ACCOUNTS_RETRY_AFTER_MARGIN (0.2).
+Settings (`config.AccountsSettings`; defaults in influencers/settings.py): ACCOUNTS_ENABLED,
+ACCOUNTS_REQUEST_INTERVAL, ACCOUNTS_MAX_INTERVAL, ACCOUNTS_RELOGIN_ATTEMPTS, ACCOUNTS_LOGIN_ATTEMPTS,
+ACCOUNTS_CAPTCHA_COOLDOWN, ACCOUNTS_DAILY_CAP_COOLDOWN (None: until the next local midnight),
+ACCOUNTS_LOGIN_FAILURE_COOLDOWN, ACCOUNTS_RETRY_AFTER_MARGIN.
 """
 
 from __future__ import annotations
@@ -30,22 +35,24 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.asyncio import sleep
 
-from influencers.core.errors import SecretKeyError
+from influencers.core.errors import ConfigError, SecretKeyError
+from influencers.extensions.config import AccountsSettings
 from influencers.extensions.ingestion import IngestionService
-from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, Gate
+from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, META_VERDICT, Gate
+from influencers.ingest.reasons import CloseReason
 from influencers.sites.base import ACCOUNT_OUTCOMES, MalformedPage, Outcome, Verdict
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
+
+    from influencers.extensions.interface import AccountDesk
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +73,8 @@ _offline_public_suffixes()
 META_SESSION = "influencers_session"
 META_RELOGINS = "influencers_relogins"
 META_BROWSER_COOKIES = "influencers_browser_cookies"
-_STAMPS = (META_ACCOUNT, META_SESSION, "cookiejar", "download_slot", "playwright_context", META_BROWSER_COOKIES)
+_STAMPS = (META_ACCOUNT, META_SESSION, META_VERDICT, "cookiejar", "download_slot", "playwright_context",
+           META_BROWSER_COOKIES)
 _ACCOUNT_TRIES = 20
 
 
@@ -105,7 +113,7 @@ async def add_session_cookies(page: Any, request: Request) -> None:
 
 
 class AccountsMiddleware:
-    def __init__(self, crawler: Crawler, service: IngestionService, *, interval: float, max_interval: float,
+    def __init__(self, crawler: Crawler, service: AccountDesk, *, interval: float, max_interval: float,
                  relogin_attempts: int, login_attempts: int, captcha_cooldown: float,
                  daily_cap_cooldown: float | None, login_failure_cooldown: float, margin: float) -> None:
         self.crawler = crawler
@@ -123,21 +131,25 @@ class AccountsMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AccountsMiddleware:
-        settings = crawler.settings
-        if not settings.getbool("ACCOUNTS_ENABLED", True):
+        service = IngestionService.of(crawler)
+        try:
+            options = AccountsSettings.from_settings(crawler.settings)
+        except ConfigError as exc:
+            service.startup_failed(exc)  # one line when the spider starts, not a traceback now
+            raise NotConfigured from None
+        if not options.enabled:
             raise NotConfigured("ACCOUNTS_ENABLED is off")
-        daily = settings.get("ACCOUNTS_DAILY_CAP_COOLDOWN")
         return cls(
             crawler,
-            IngestionService.of(crawler),
-            interval=settings.getfloat("ACCOUNTS_REQUEST_INTERVAL", 0.25),
-            max_interval=settings.getfloat("ACCOUNTS_MAX_INTERVAL", 30.0),
-            relogin_attempts=settings.getint("ACCOUNTS_RELOGIN_ATTEMPTS", 1),
-            login_attempts=max(1, settings.getint("ACCOUNTS_LOGIN_ATTEMPTS", 3)),
-            captcha_cooldown=settings.getfloat("ACCOUNTS_CAPTCHA_COOLDOWN", 300.0),
-            daily_cap_cooldown=None if daily in (None, "") else float(daily),
-            login_failure_cooldown=settings.getfloat("ACCOUNTS_LOGIN_FAILURE_COOLDOWN", 600.0),
-            margin=settings.getfloat("ACCOUNTS_RETRY_AFTER_MARGIN", 0.2),
+            service,
+            interval=options.request_interval,
+            max_interval=options.max_interval,
+            relogin_attempts=options.relogin_attempts,
+            login_attempts=options.login_attempts,
+            captcha_cooldown=options.captcha_cooldown,
+            daily_cap_cooldown=options.daily_cap_cooldown,
+            login_failure_cooldown=options.login_failure_cooldown,
+            margin=options.retry_after_margin,
         )
 
     def state(self, account_id: int) -> AccountState:
@@ -153,6 +165,7 @@ class AccountsMiddleware:
         task_id = meta.get(META_TASK)
         if task_id is None or meta.get(META_LOGIN) is not None:
             return
+        meta.pop(META_VERDICT, None)  # a copy's (Scrapy's retries copy the meta): this response gets its own
         for _ in range(_ACCOUNT_TRIES):
             account_id = await self.service.current_account(task_id)  # IgnoreRequest if stopping
             state = self.state(account_id)
@@ -235,7 +248,7 @@ class AccountsMiddleware:
         try:
             username, password = await self.service.credentials(state.id)
         except SecretKeyError as exc:  # a configuration error, not the account's or the page's
-            self.service.stop_for_configuration("secret_key", str(exc))
+            self.service.stop_for_configuration(CloseReason.SECRET_KEY, str(exc))
             raise IgnoreRequest(str(exc)) from None
         last = Verdict(Outcome.SERVER_ERROR, message="login failed")
         for _ in range(self.login_attempts):
@@ -282,7 +295,7 @@ class AccountsMiddleware:
         if task_id is None or account_id is None or meta.get(META_LOGIN) is not None:
             return response
         state = self.state(account_id)
-        verdict = self.service.adapter.classify(response)
+        verdict = meta[META_VERDICT] = self.service.adapter.classify(response)
         outcome = verdict.outcome
         if outcome is Outcome.OK:
             self.relax(state)
@@ -322,12 +335,16 @@ class AccountsMiddleware:
             await self.service.retire_account(task_id, account_id, "cool_down", reason, self.login_failure_cooldown)
 
     def _daily_cap_seconds(self) -> float:
+        """Until a minute after the next local midnight (DST-aware), when the platform's daily cap resets.
+
+        By this process's clock (`quota_day.clock`), not the database's: this runs on the reactor
+        thread, where a query would block, and what ends is the platform's day, which neither
+        clock knows better; the extra minute absorbs skew. `cool_down` counts it from the database clock.
+        """
         if self.daily_cap_cooldown is not None:
             return self.daily_cap_cooldown
-        config = self.service.config
-        now = datetime.now(ZoneInfo(config.tz_name))
-        midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-        return max(60.0, (midnight - now).total_seconds() + 60)
+        quota_day = self.service.config.quota_day
+        return max(60.0, quota_day.seconds_until_midnight(quota_day.clock()) + 60)
 
     @staticmethod
     def _again(request: Request, **meta: Any) -> Request:

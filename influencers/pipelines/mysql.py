@@ -4,23 +4,28 @@ Each `InfluencerPage` item is one listing page. Its rows are checked and cut to 
 here, on the reactor thread (cheap), and the page waits in memory until a batch is written by
 `store.write_batch` in ONE transaction on one of the pipeline's own database threads: ingestion
 log rows, the upsert by uid, and the task's progress marker moved to the contiguous committed
-prefix behind the claim's fence. Up to ``MYSQL_WRITERS`` threads (2) write at once, each its own
+prefix behind the claim's fence. Up to ``MYSQL_WRITERS`` threads write at once, each its own
 tasks' pages: a task's pages are never in two batches in flight, so they commit in page order and
-its marker only moves over committed pages, exactly as with one writer. A write waits on the
-server for about half its time, which a second writer overlaps when the writes fall behind (a
-full batch of other tasks waits); a crawl that the writes keep up with stays with one, as more
-and smaller transactions would only cost its reactor CPU (bench/README.md, ingestion). A batch is
-written when ``MYSQL_BATCH_ITEMS`` rows are ready, every
-``MYSQL_FLUSH_INTERVAL`` seconds, when a task has read all its pages and something waits for it
-(`IngestionService.draining`), and at close; with more than ``MYSQL_MAX_PENDING_ITEMS`` rows
-waiting, the spider is held back until a batch is in.
+its marker only moves over committed pages, exactly as with one writer. A second writer joins
+only when the writes fall behind (a full batch of other tasks waits): it overlaps the time a
+write waits on the server, while for a crawl the writes keep up with, more and smaller
+transactions would only cost the reactor CPU. A batch is written when ``MYSQL_BATCH_ITEMS`` rows
+are ready, every ``MYSQL_FLUSH_INTERVAL`` seconds, when the ingestion service asks for it (the
+`flush_requested` signal: a task waits for its pages to end or to free its account), when a page
+arrives for a task that is draining, and at close; with more than ``MYSQL_MAX_PENDING_ITEMS``
+rows waiting, the spider is held back until a batch is in.
+
+The service is reached through its `PageLedger` side (`influencers.extensions.interface`): which
+claim to write under, the marker, what was committed or lost, and whether the writes keep up with
+the crawl (reported when that changes: the service hands a read-out task's account back early
+only while they do).
 
 Values longer than their column are cut (nickname, uid, source_page: 255 characters; the full
 row stays in raw_data); a row without a uid is left out of its page with one logged line per
 page and the stats counter ``pipeline/dropped/missing_uid``; the page still commits.
 
-Settings: MYSQL_BATCH_ITEMS (2000), MYSQL_FLUSH_INTERVAL (1.0), MYSQL_MAX_PENDING_ITEMS (20000),
-MYSQL_WRITERS (2).
+Settings (`config.WriterSettings`; defaults in influencers/settings.py): MYSQL_BATCH_ITEMS,
+MYSQL_FLUSH_INTERVAL, MYSQL_MAX_PENDING_ITEMS, MYSQL_WRITERS.
 """
 
 from __future__ import annotations
@@ -29,9 +34,11 @@ import logging
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
+from scrapy.exceptions import NotConfigured
 from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import _schedule_coro
 
+from influencers.core.errors import ConfigError
 from influencers.core.store import (
     DOMAIN_MAX,
     NICKNAME_MAX,
@@ -42,20 +49,24 @@ from influencers.core.store import (
     TaskBatch,
     write_batch,
 )
+from influencers.extensions.config import WriterSettings
 from influencers.extensions.dbthread import DatabaseThread
 from influencers.extensions.ingestion import IngestionService
+from influencers.extensions.interface import flush_requested
 from influencers.extensions.runs import Gate
 from influencers.items import InfluencerPage
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from influencers.extensions.interface import PageLedger
+
 logger = logging.getLogger(__name__)
 
 
 class MySQLPipeline:
-    def __init__(self, service: IngestionService, stats: Any, *, batch_items: int, flush_interval: float,
-                 max_pending: int, writers: int = 2) -> None:
+    def __init__(self, service: PageLedger | None, stats: Any, *, batch_items: int, flush_interval: float,
+                 max_pending: int, writers: int) -> None:
         self.service = service
         self.stats = stats
         self.batch_items = max(1, batch_items)
@@ -68,24 +79,25 @@ class MySQLPipeline:
         self._ready: list[PageBatch] = []
         self._ready_rows = 0
         self._requested = False  # a flush was asked for: write what is ready, not only full batches
+        self._keeping_up = True  # as last reported to the service
         self._idle = Gate()
         self._idle.open()
         self._loop: Any = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MySQLPipeline:
-        settings = crawler.settings
-        return cls(
-            IngestionService.of(crawler),
-            crawler.stats,
-            batch_items=settings.getint("MYSQL_BATCH_ITEMS", 2000),
-            flush_interval=settings.getfloat("MYSQL_FLUSH_INTERVAL", 1.0),
-            max_pending=settings.getint("MYSQL_MAX_PENDING_ITEMS", 20000),
-            writers=settings.getint("MYSQL_WRITERS", 2),
-        )
+        service = IngestionService.of(crawler)
+        try:
+            options = WriterSettings.from_settings(crawler.settings)
+        except ConfigError as exc:
+            service.startup_failed(exc)  # one line when the spider starts, not a traceback now
+            raise NotConfigured from None
+        pipeline = cls(service, crawler.stats, batch_items=options.batch_items, flush_interval=options.flush_interval,
+                       max_pending=options.max_pending_items, writers=options.writers)
+        crawler.signals.connect(pipeline.flush_soon, signal=flush_requested)
+        return pipeline
 
     def open_spider(self) -> None:
-        self.service.sink = self
         if self.service.config is not None:
             self.dbs = [DatabaseThread(self.service.config.mysql, f"ingest-pipeline-{n}") for n in range(self.writers)]
         self._loop = create_looping_call(self.flush_soon)
@@ -121,6 +133,7 @@ class MySQLPipeline:
         # missed it: write it now, or the task waits up to MYSQL_FLUSH_INTERVAL to complete.
         if self._ready_rows >= self.batch_items or (self.service is not None and self.service.draining(item.task_id)):
             self.flush_soon()
+        self._report_backlog()
         if self._ready_rows >= self.max_pending:
             return self._held_back(item)
         return item
@@ -162,11 +175,15 @@ class MySQLPipeline:
 
     # -- flushing -----------------------------------------------------------------------------
 
-    def keeping_up(self) -> bool:
-        """At most one batch waiting: the database keeps pace with the crawl. While it does not,
-        the service keeps a fetched task's account (and slot) until its pages are in, so the
-        crawl does not run further ahead of the writes (memory, and CPU the writes need)."""
-        return self._ready_rows <= self.batch_items
+    def _report_backlog(self) -> None:
+        """Tell the service when "at most one batch waits" (the database keeps pace with the
+        crawl) turns true or false. While it is false the service keeps a read-out task's account
+        (and slot) until its pages are in, so the crawl does not run further ahead of the writes."""
+        keeping_up = self._ready_rows <= self.batch_items
+        if keeping_up is not self._keeping_up:
+            self._keeping_up = keeping_up
+            if self.service is not None:
+                self.service.writes_keeping_up(keeping_up)
 
     def flush_soon(self) -> None:
         """Write every page ready now: start writes, or have those under way go on to them."""
@@ -184,7 +201,7 @@ class MySQLPipeline:
         """Start a write on every free database thread while there is something to write: what
         was asked for, or full batches. Pages that arrive during a write wait for a full batch or
         a reason (a flush request, the interval): writing whatever trickled in during the last
-        write cut a crawl's commits into batches of a few pages (bench/README.md, crawl)."""
+        write would cut a crawl's commits into batches of a few pages."""
         while self._ready and (self._requested or self._ready_rows >= self.batch_items):
             free = [n for n in range(len(self.dbs)) if n not in self._busy]
             if not free:
@@ -231,6 +248,7 @@ class MySQLPipeline:
         self._ready = left
         self._writing.update(page.task_id for page in taken)
         self._ready_rows = sum(max(1, len(p.rows)) for p in self._ready)
+        self._report_backlog()
         if not self._ready:
             self._requested = False  # a request made during this write sets it again
         return taken
@@ -260,6 +278,7 @@ class MySQLPipeline:
             logger.error("could not commit %d page(s) (will retry): %s", len(pages), exc)
             self._ready[:0] = pages
             self._ready_rows = sum(max(1, len(p.rows)) for p in self._ready)
+            self._report_backlog()
             return False
         self.stats.inc_value("pipeline/batches")
         for batch in committed:

@@ -5,9 +5,12 @@
     scrapy crawl influencers [-a once=1]          # service mode: claim pending tasks until stopped
 
 Which pages, which account and when a task ends are decided by the ingestion service
-(`influencers.extensions.ingestion`); this class turns a page into a request and a response
-into one `InfluencerPage` item: the page's rows and what its ingestion log records. A page
-that comes back malformed or with a server error is fetched again (Scrapy's retry budget,
+(`influencers.extensions.ingestion`), which the spider reaches through its side of
+`influencers.extensions.interface` (`PageDesk`); the spider hands it `page_request` at start.
+This class turns a page into a request and a response into one `InfluencerPage` item: the
+page's rows and what its ingestion log records. The account middleware has classified the
+response already (``META_VERDICT``); a response that comes without a verdict is classified here.
+A page that comes back malformed or with a server error is fetched again (Scrapy's retry budget,
 ``RETRY_TIMES``); when the budget is spent the page is recorded as failed on its task.
 """
 
@@ -29,6 +32,7 @@ from twisted.python.failure import Failure
 
 from influencers.core.errors import InfluencersError
 from influencers.extensions.ingestion import IngestionService
+from influencers.extensions.interface import PageDesk
 from influencers.extensions.runs import (
     EXIT_CONFIGURATION,
     EXIT_STATUS_STAT,
@@ -36,10 +40,12 @@ from influencers.extensions.runs import (
     META_PAGE,
     META_STARTED,
     META_TASK,
-    TaskRun,
+    META_VERDICT,
 )
+from influencers.ingest.reasons import CloseReason
+from influencers.ingest.run import StopAction, TaskRun
 from influencers.items import InfluencerPage
-from influencers.sites.base import MalformedPage, Outcome
+from influencers.sites.base import MalformedPage, Outcome, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +70,7 @@ class InfluencersSpider(scrapy.Spider):
         self.task_id = self._positive("task_id", task_id)
         self.once = _flag(once) if once is not None else False
         self.render = render.strip() if render else None
-        self.service: IngestionService | None = None
+        self.service: PageDesk | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> InfluencersSpider:
@@ -104,12 +110,12 @@ class InfluencersSpider(scrapy.Spider):
                 raise ValueError(self.argument_error)
             if self.render and self.service.adapter is not None:
                 self.service.adapter.check_render(self.render)
-            await self.service.start(self, domain=self.domain, pages=self.pages, task_id=self.task_id,
-                                     once=self.once)
+            await self.service.start(self.page_request, domain=self.domain, pages=self.pages, task_id=self.task_id,
+                                     once=self.once, render=self.render)
         except (InfluencersError, ValueError) as exc:
             logger.error("cannot start the crawl: %s", exc)
             self.crawler.stats.set_value(EXIT_STATUS_STAT, EXIT_CONFIGURATION)
-            raise CloseSpider("cannot_start") from None
+            raise CloseSpider(CloseReason.CANNOT_START.value) from None
         return
         yield  # an async generator that yields nothing: requests come from the service
 
@@ -134,15 +140,18 @@ class InfluencersSpider(scrapy.Spider):
         service = self.service
         meta = response.meta
         task_id, page = meta[META_TASK], meta[META_PAGE]
+        verdict: Verdict | None = meta.pop(META_VERDICT, None)  # taken, so a retry does not carry it
         run = service.run_for(task_id)
-        if run is None or run.stop:
+        if run is None or run.stopping:
             if run is not None:
                 service.page_dropped(task_id, page, "task stopping")
             return
-        verdict = service.adapter.classify(response)
+        if verdict is None:  # the response did not pass the account middleware
+            verdict = service.adapter.classify(response)
         if verdict.outcome is Outcome.UNKNOWN_DOMAIN:
             service.page_dropped(task_id, page, verdict.reason)
-            service.stop_task(task_id, "fail", f"the platform has no listing for domain {run.domain!r} ({verdict.reason})")
+            service.stop_task(task_id, StopAction.FAIL,
+                              f"the platform has no listing for domain {run.domain!r} ({verdict.reason})")
             return
         if not verdict.ok:
             yield from self._retry_or_fail(response, verdict.outcome.value, verdict.reason)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from scrapy import Request
 
+from influencers.core.quotaday import QuotaDay
 from influencers.extensions.runs import META_ACCOUNT, META_PAGE, META_TASK
 from influencers.middlewares.accounts import META_SESSION, AccountsMiddleware
 from influencers.sites.sandbox import SandboxAdapter
@@ -16,7 +18,8 @@ from influencers.sites.sandbox import SandboxAdapter
 @pytest.fixture
 def middleware() -> AccountsMiddleware:
     service = SimpleNamespace(adapter=SandboxAdapter("http://127.0.0.1:8800"),
-                              config=SimpleNamespace(tz_name="Asia/Shanghai"))
+                              config=SimpleNamespace(tz_name="Asia/Shanghai",
+                                                     quota_day=QuotaDay(ZoneInfo("Asia/Shanghai"))))
     crawler = SimpleNamespace(stats=None)
     return AccountsMiddleware(crawler, service, interval=0.25, max_interval=30, relogin_attempts=1,
                               login_attempts=3, captcha_cooldown=300, daily_cap_cooldown=None,

@@ -12,11 +12,12 @@ from scrapy.utils.test import get_crawler
 
 from influencers.core.tasks import Claim, Task
 from influencers.extensions.ingestion import IngestionService
-from influencers.extensions.runs import TaskRun
-from influencers.spiders.plan import PagePlan
+from influencers.ingest.plan import PagePlan
+from influencers.ingest.run import TaskRun
 
 
-def run_of(task_id: int, *, fetched: bool, handed_back: bool = False, stop: tuple[str, str] | None = None) -> TaskRun:
+def run_of(task_id: int, *, fetched: bool, handed_back: bool = False, handing_back: bool = False,
+           stop: tuple[str, str] | None = None) -> TaskRun:
     task = Task(id=task_id, task_type="ingestion", domain="游戏", status="in_progress", progress_marker=None,
                 assigned_account_id=1, parent_id=None, is_parent=False, page_from=1, page_to=2, export_limit=None,
                 export_format=None, exported_count=0, claimed_by="w", lease_token="t", attempts=0, max_attempts=3,
@@ -25,8 +26,14 @@ def run_of(task_id: int, *, fetched: bool, handed_back: bool = False, stop: tupl
     while fetched and not plan.all_fetched:
         for page in plan.next_pages():
             plan.on_fetched(page, has_more=page < 2)
-    run = TaskRun(claim=Claim(task, "t", None if handed_back else 1, "w"), plan=plan, render="json", stop=stop)
-    run.handed_back = handed_back
+    run = TaskRun(claim=Claim(task, "t", 1, "w"), plan=plan, render="json")
+    run.start()
+    if handed_back or handing_back:
+        assert run.begin_hand_back(writes_keeping_up=True)
+    if handed_back:
+        run.handed_back(Claim(task, "t", None, "w"))
+    if stop is not None:
+        run.order_stop(*stop)
     return run
 
 
@@ -60,7 +67,6 @@ def test_a_handed_back_task_waits_while_another_reads_and_not_after(service: Ing
 
 
 def test_a_task_handing_its_account_back_counts_as_handed_back(service: IngestionService) -> None:
-    handing = run_of(1, fetched=True)
-    handing.handing_back = True
+    handing = run_of(1, fetched=True, handing_back=True)
     service.runs = {1: handing, 2: run_of(2, fetched=False)}
     assert not service.draining(1)

@@ -31,7 +31,8 @@ class Stats:
 
 @pytest.fixture
 def pipeline() -> MySQLPipeline:
-    return MySQLPipeline(service=None, stats=Stats(), batch_items=1000, flush_interval=1.0, max_pending=5000)
+    return MySQLPipeline(service=None, stats=Stats(), batch_items=1000, flush_interval=1.0, max_pending=5000,
+                         writers=2)
 
 
 def page(number: int, rows: list[Any], url: str = "http://x/p", task_id: int = 7) -> InfluencerPage:
@@ -179,7 +180,8 @@ async def test_pages_that_arrive_during_a_write_wait_for_a_reason_to_be_written(
     """They used to be written the moment the write before them ended, so a crawl committed in
     batches of a few pages, a transaction each (bench/README.md, crawl)."""
     service = RecordingService()
-    pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=4, flush_interval=1.0, max_pending=100)
+    pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=4, flush_interval=1.0, max_pending=100,
+                             writers=2)
     pipeline.dbs = [database := HeldDatabase()]
     pipeline.process_item(page(1, [row("a")]))
     pipeline.flush_soon()  # a reason: the flush interval, a task that holds something up, close
@@ -207,7 +209,8 @@ async def test_two_writers_write_other_tasks_at_once_and_never_one_task_twice() 
     even with a writer free, so its pages commit in order and its marker only moves over
     committed pages."""
     service = RecordingService()
-    pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=2, flush_interval=1.0, max_pending=100)
+    pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=2, flush_interval=1.0, max_pending=100,
+                             writers=2)
     pipeline.dbs = [first := HeldDatabase(), second := HeldDatabase()]
     for number in (1, 2):
         pipeline.process_item(page(number, [row(f"a{number}")], task_id=7))
@@ -232,7 +235,8 @@ async def test_a_second_writer_starts_only_when_a_full_batch_waits() -> None:
     """While one write keeps up, another task's flushed pages wait for it rather than going as a
     small transaction of their own on the second writer."""
     service = RecordingService()
-    pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=2, flush_interval=1.0, max_pending=100)
+    pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=2, flush_interval=1.0, max_pending=100,
+                             writers=2)
     pipeline.dbs = [first := HeldDatabase(), second := HeldDatabase()]
     for number in (1, 2):
         pipeline.process_item(page(number, [row(f"a{number}")], task_id=7))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from influencers.spiders.plan import PagePlan
+from influencers.ingest.plan import PagePlan
 
 
 def drain(plan: PagePlan, *, last: int, failing: dict[int, str] | None = None) -> list[int]:

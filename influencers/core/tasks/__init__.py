@@ -24,10 +24,10 @@ from influencers.core.tasks.model import (
     parse_marker,
     validate_domain,
 )
-from influencers.core.tasks.scheduler import TaskScheduler, count_unfinished
+from influencers.core.tasks.scheduler import TaskScheduler, count_unfinished, pause_window
 
 __all__ = [
     "EXPORT_FORMATS", "PURPOSE", "TASK_TYPES", "Claim", "Dispatch", "Fenced", "Task", "TaskScheduler",
     "claimable_conditions", "claimable_sql", "count_unfinished", "dispatch_candidates", "fence", "move_marker",
-    "outstanding_dispatches", "parse_marker", "record_dispatch", "validate_domain", "withdraw_dispatch",
+    "outstanding_dispatches", "parse_marker", "pause_window", "record_dispatch", "validate_domain", "withdraw_dispatch",
 ]

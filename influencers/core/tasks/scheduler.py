@@ -54,6 +54,15 @@ def count_unfinished(cursor: Any, task_type: str) -> int:
     return int(cursor.fetchone()["n"])
 
 
+def pause_window(cursor: Any, task_id: int) -> tuple[bool, bool]:
+    """(paused until a time still ahead, paused with no time: by an operator) from
+    ``tasks.not_before``, by the database clock, in the caller's transaction."""
+    cursor.execute("SELECT not_before > UTC_TIMESTAMP(6) AS later, not_before IS NULL AS manual"
+                   " FROM tasks WHERE id = %s", (task_id,))
+    row = cursor.fetchone()
+    return bool(row["later"]), bool(row["manual"])
+
+
 class TaskScheduler:
     def __init__(self, conn: Connection, worker: Worker | None, accounts: AccountManager, *, lease_seconds: float = 60,
                  recover_every: float = 0.0):

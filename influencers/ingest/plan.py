@@ -12,8 +12,8 @@ to the end is committed or failed and nothing is in flight or waiting for the pi
 
 Every question and event costs time in the pages it touches, not in the task's length: a cursor
 stands on the first page never handed out and one on the end of the committed prefix, and both
-only move forward (a 10,000-page task would otherwise spend seconds of the reactor's CPU
-rescanning its range on every page).
+only move forward, so a long task never rescans its range on every page (this runs on the
+reactor thread, once per page).
 """
 
 from __future__ import annotations

@@ -1,0 +1,159 @@
+"""The ingestion components' settings: one frozen dataclass each, read and validated once at start.
+
+Defaults live in one place, `influencers/settings.py`; nothing here repeats them. A crawler built
+without the project's settings (a test's ``get_crawler(settings_dict=…)``) still reads them:
+`with_project_defaults` puts the project module's values under every name the crawler lacks. A bad
+value is one `ConfigError` naming the setting, which the ingestion service reports as one line
+when the spider starts (exit status 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scrapy.settings import BaseSettings
+
+from influencers.core.errors import ConfigError
+
+
+def with_project_defaults(settings: BaseSettings) -> BaseSettings:
+    """``settings`` over the values of `influencers.settings` (each name keeps the priority it
+    has; the project's fill in at the lowest)."""
+    from influencers import settings as project
+
+    merged = BaseSettings()
+    merged.setmodule(project, priority="default")
+    merged.update(settings)
+    return merged
+
+
+class _Reader:
+    """Typed reads of one settings object; each bad value is a ConfigError naming the setting."""
+
+    def __init__(self, settings: BaseSettings) -> None:
+        self.settings = with_project_defaults(settings)
+
+    def number(self, name: str, *, positive: bool = False) -> float:
+        value = self.settings.get(name)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if not (number > 0 if positive else number >= 0):  # NaN fails both
+            raise ConfigError(name, f"must be a number {'above 0' if positive else 'of 0 or more'}, not {value!r}")
+        return number
+
+    def optional_number(self, name: str) -> float | None:
+        return None if self.settings.get(name) in (None, "") else self.number(name)
+
+    def whole(self, name: str, *, minimum: int) -> int:
+        value = self.settings.get(name)
+        number: int | None = None
+        if isinstance(value, float):
+            number = int(value) if value.is_integer() else None
+        else:
+            try:
+                number = int(value)
+            except (TypeError, ValueError):
+                pass
+        if number is None or number < minimum:
+            raise ConfigError(name, f"must be a whole number of {minimum} or more, not {value!r}")
+        return number
+
+    def flag(self, name: str) -> bool:
+        try:
+            return self.settings.getbool(name)
+        except ValueError:
+            raise ConfigError(name, f"must be True or False, not {self.settings.get(name)!r}") from None
+
+    def text(self, name: str) -> str | None:
+        value = self.settings.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ConfigError(name, f"must be text, not {value!r}")
+        return value or None
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """The ingestion service's: claims, leases, pages in flight, and the platform to crawl."""
+
+    lease_seconds: float
+    heartbeat_interval: float
+    poll_interval: float
+    max_tasks: int
+    pages_in_flight: int
+    claim_wait: float
+    failed_pages_retry_after: float
+    adapter_path: str
+    site_url: str | None
+    render: str | None
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> IngestSettings:
+        read = _Reader(settings)
+        lease = read.number("INGEST_LEASE_SECONDS", positive=True)
+        adapter_path = read.text("SITE_ADAPTER")
+        if adapter_path is None:
+            raise ConfigError("SITE_ADAPTER", "must name a SiteAdapter class (a dotted path)")
+        return cls(
+            lease_seconds=lease,
+            heartbeat_interval=read.number("INGEST_HEARTBEAT_INTERVAL") or lease / 3,
+            poll_interval=read.number("INGEST_POLL_INTERVAL", positive=True),
+            max_tasks=read.whole("INGEST_MAX_TASKS", minimum=1),
+            pages_in_flight=read.whole("INGEST_PAGES_IN_FLIGHT", minimum=1),
+            claim_wait=read.number("INGEST_CLAIM_WAIT"),
+            failed_pages_retry_after=read.number("INGEST_FAILED_PAGES_RETRY_AFTER"),
+            adapter_path=adapter_path,
+            site_url=read.text("SITE_URL"),
+            render=read.text("SITE_RENDER"),
+        )
+
+
+@dataclass(frozen=True)
+class AccountsSettings:
+    """The account middleware's: pacing, logins and cool-downs."""
+
+    enabled: bool
+    request_interval: float
+    max_interval: float
+    relogin_attempts: int
+    login_attempts: int
+    captcha_cooldown: float
+    daily_cap_cooldown: float | None  # None: until the next local midnight
+    login_failure_cooldown: float
+    retry_after_margin: float
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> AccountsSettings:
+        read = _Reader(settings)
+        return cls(
+            enabled=read.flag("ACCOUNTS_ENABLED"),
+            request_interval=read.number("ACCOUNTS_REQUEST_INTERVAL"),
+            max_interval=read.number("ACCOUNTS_MAX_INTERVAL"),
+            relogin_attempts=read.whole("ACCOUNTS_RELOGIN_ATTEMPTS", minimum=0),
+            login_attempts=read.whole("ACCOUNTS_LOGIN_ATTEMPTS", minimum=1),
+            captcha_cooldown=read.number("ACCOUNTS_CAPTCHA_COOLDOWN"),
+            daily_cap_cooldown=read.optional_number("ACCOUNTS_DAILY_CAP_COOLDOWN"),
+            login_failure_cooldown=read.number("ACCOUNTS_LOGIN_FAILURE_COOLDOWN"),
+            retry_after_margin=read.number("ACCOUNTS_RETRY_AFTER_MARGIN"),
+        )
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    """The MySQL pipeline's: batch size, flush interval, back-pressure, writer threads."""
+
+    batch_items: int
+    flush_interval: float
+    max_pending_items: int
+    writers: int
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> WriterSettings:
+        read = _Reader(settings)
+        return cls(
+            batch_items=read.whole("MYSQL_BATCH_ITEMS", minimum=1),
+            flush_interval=read.number("MYSQL_FLUSH_INTERVAL", positive=True),
+            max_pending_items=read.whole("MYSQL_MAX_PENDING_ITEMS", minimum=1),
+            writers=read.whole("MYSQL_WRITERS", minimum=1),
+        )

@@ -1,0 +1,162 @@
+"""The ingestion service's database side: its worker identity, and what it asks of the core.
+
+Everything here runs on one of two `DatabaseThread`s, never on the reactor: claims, heartbeats
+and account work on the first; a task's end (complete, pause, release, fail) on a second, so a
+slot waiting for its next claim does not queue behind another task's end. The worker holds
+``GET_LOCK(<worker id>)`` on a connection of its own (`influencers.core.workers`), so a killed
+process loses its claims at once. Nothing here decides anything: `IngestionService` and
+`TaskRun` do.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from influencers.core.accounts import AccountManager
+from influencers.core.config import Config
+from influencers.core.credentials import CredentialCipher
+from influencers.core.errors import ClaimLost
+from influencers.core.store import committed_pages
+from influencers.core.tasks import Claim, TaskScheduler, pause_window
+from influencers.core.workers import Worker
+from influencers.extensions.dbthread import DatabaseThread
+from influencers.ingest.reasons import Unclaimable, pause_or_account_unclaimable, task_unclaimable
+from influencers.ingest.run import Ending, RunOutcome
+
+logger = logging.getLogger(__name__)
+
+#: Seconds a crawl trusts its last recovery scan and worker-lock check between claims: with
+#: subtasks of a few pages a slot claims many times a second, and each check is a round trip the
+#: slot would wait for with nothing in flight.
+LIVENESS_CHECK_EVERY = 1.0
+
+
+class TaskDatabase:
+    def __init__(self, config: Config, *, lease_seconds: float) -> None:
+        self.config = config
+        self.lease_seconds = lease_seconds
+        self.db = DatabaseThread(config.mysql, "ingest-db")
+        self.finish_db = DatabaseThread(config.mysql, "ingest-finish")
+        self.worker: Worker | None = None
+        self.scheduler: TaskScheduler | None = None
+        self.finisher: TaskScheduler | None = None
+
+    async def open(self) -> None:
+        await self.db.run(self._open)
+        await self.finish_db.run(self._open_finisher)
+
+    def _open(self, conn: Any) -> None:
+        self.worker = Worker.start(self.config.mysql, "ingest", check_every=LIVENESS_CHECK_EVERY)
+        accounts = AccountManager(conn, quota_day=self.config.quota_day,
+                                  cipher=CredentialCipher.from_config(self.config))
+        self.scheduler = TaskScheduler(conn, self.worker, accounts, lease_seconds=self.lease_seconds,
+                                       recover_every=LIVENESS_CHECK_EVERY)
+
+    def _open_finisher(self, conn: Any) -> None:
+        self.finisher = TaskScheduler(conn, self.worker, AccountManager(conn, quota_day=self.config.quota_day),
+                                      lease_seconds=self.lease_seconds)
+
+    @property
+    def worker_id(self) -> str | None:
+        return self.worker.worker_id if self.worker else None
+
+    async def close(self) -> None:
+        self.finish_db.close()
+        worker = self.worker
+        if worker is not None:
+            await self.db.run(lambda conn: worker.close())
+        self.db.close()
+
+    # -- tasks --------------------------------------------------------------------------------
+
+    async def check_task(self, task_id: int) -> None:
+        """TaskNotFound unless the task exists."""
+        await self.db.run(lambda conn: self.scheduler.get(task_id))
+
+    async def domain_task(self, domain: str, pages: int | None) -> int:
+        return await self.db.run(lambda conn: self.scheduler.find_or_create_domain_task(domain, pages))
+
+    async def claim(self, task_id: int | None) -> tuple[Claim | None, set[int]]:
+        """A claim (of ``task_id``, or of any claimable ingestion task) and the pages its task has
+        committed before, in one trip to the database thread: a slot has nothing in flight until
+        both are in."""
+        def claim(conn: Any) -> tuple[Claim | None, set[int]]:
+            got = self.scheduler.claim("ingestion", task_id=task_id)
+            return got, (committed_pages(conn, got.task_id) if got is not None else set())
+
+        return await self.db.run(claim)
+
+    async def release(self, claim: Claim, reason: str) -> None:
+        await self.db.run(lambda conn: self.scheduler.release(claim, reason))
+
+    async def heartbeat(self, claim: Claim) -> bool:
+        return await self.db.run(lambda conn: self.scheduler.heartbeat(claim))
+
+    async def why_unclaimable(self, task_id: int) -> Unclaimable:
+        return await self.db.run(self._why_unclaimable, task_id)
+
+    def _why_unclaimable(self, conn: Any, task_id: int) -> Unclaimable:
+        task = self.scheduler.get(task_id)
+        settled = task_unclaimable(task)
+        if settled is not None:
+            return settled
+        with conn.cursor() as cursor:
+            later, manual = pause_window(cursor, task_id)
+            wait = self.scheduler.accounts.next_available_in(cursor=cursor)
+        conn.commit()
+        return pause_or_account_unclaimable(task, paused_until_later=later, paused_by_operator=manual,
+                                            account_wait=wait)
+
+    async def record_end(self, claim: Claim, ending: Ending) -> RunOutcome:
+        """Record a run's end as `TaskRun.ending` decided it (on the second thread). Returns the
+        outcome: the one decided, LOST when the claim turns out to be lost, ERROR when the end
+        could not be recorded (the lease then expires and the task is recovered)."""
+        outcome, finisher, task_id = ending.outcome, self.finisher, claim.task_id
+        extra = {"task_id": task_id}
+        try:
+            if outcome is RunOutcome.LOST:
+                logger.warning("task %s: claim lost: %s", task_id, ending.reason, extra=extra)
+            elif outcome is RunOutcome.FAILED:
+                await self.finish_db.run(lambda conn: finisher.fail(claim, ending.reason))
+            elif outcome is RunOutcome.COMPLETED:
+                await self.finish_db.run(lambda conn: finisher.complete(claim, ending.reason))
+            elif outcome in (RunOutcome.PAGES_FAILED, RunOutcome.PAUSED):
+                await self.finish_db.run(lambda conn: finisher.pause(
+                    claim, ending.marker, ending.reason, resume_after=ending.resume_after,
+                    count_attempt=ending.count_attempt))
+                if outcome is RunOutcome.PAUSED:
+                    logger.warning("task %s paused at %s: %s", task_id, ending.marker, ending.reason, extra=extra)
+            else:
+                await self.finish_db.run(lambda conn: finisher.release(claim, ending.reason))
+        except ClaimLost as exc:
+            logger.warning("task %s: %s", task_id, exc, extra=extra)
+            return RunOutcome.LOST
+        except Exception as exc:  # noqa: BLE001 - the lease will expire and the task be recovered
+            logger.error("task %s: could not record its end: %s", task_id, exc, extra=extra)
+            return RunOutcome.ERROR
+        return outcome
+
+    # -- accounts -----------------------------------------------------------------------------
+
+    async def credentials(self, account_id: int) -> tuple[str, str]:
+        return await self.db.run(lambda conn: self.scheduler.accounts.credentials(account_id))
+
+    async def retire(self, account_id: int, action: str, reason: str, seconds: float, *, task_id: int) -> None:
+        """``disable`` the account, or ``cool_down`` for ``seconds``."""
+        accounts, worker_id = self.scheduler.accounts, self.worker_id
+        if action == "disable":
+            await self.db.run(lambda conn: accounts.disable(account_id, reason, task_id=task_id, worker=worker_id))
+        else:
+            await self.db.run(lambda conn: accounts.cool_down(account_id, seconds, reason, task_id=task_id,
+                                                              worker=worker_id))
+
+    async def switch_account(self, claim: Claim, reason: str) -> Claim | None:
+        return await self.db.run(lambda conn: self.scheduler.switch_account(claim, reason))
+
+    async def next_available_in(self) -> float | None:
+        return await self.db.run(lambda conn: self.scheduler.accounts.next_available_in())
+
+    async def hand_back(self, claim: Claim) -> Claim:
+        return await self.db.run(lambda conn: self.scheduler.hand_back_account(claim))
+
