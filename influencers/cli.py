@@ -53,7 +53,7 @@ class Context:
 
     def local(self, row: dict[str, Any], *keys: str) -> dict[str, Any]:
         """A copy of `row` with the named UTC datetimes in INFLUENCERS_TZ (what operators read)."""
-        return {**row, **{key: reports.to_local(row.get(key), self.config.utc_offset) for key in keys}}
+        return {**row, **{key: reports.to_local(row.get(key), self.config.quota_day) for key in keys}}
 
     def close(self) -> None:
         if self._conn is not None:

@@ -41,8 +41,8 @@ ACCOUNTS_DAILY_CAP_COOLDOWN = None  # None: until the next local midnight (INFLU
 ACCOUNTS_LOGIN_FAILURE_COOLDOWN = 600  # seconds an account rests after its logins kept failing
 
 # One item per page (influencers/items.py): Scrapy 2.19 starts CONCURRENT_ITEMS coroutines for
-# every response whatever it yields, which cost the crawler about half its CPU per page at the
-# default of 100 (bench/README.md).
+# every response whatever it yields, a large share of the crawler's CPU per page at the default
+# of 100.
 CONCURRENT_ITEMS = 1
 
 # -- MySQL pipeline --------------------------------------------------------------------------
@@ -77,8 +77,8 @@ DOWNLOAD_DELAY = 0
 DOWNLOAD_TIMEOUT = 60
 COOKIES_DEBUG = False  # never log cookies
 # Scrapy re-reads and re-parses a generator callback's source on every response to warn about
-# `return value`; its cache is keyed by bound methods that die with each request. That was ~18%
-# of the crawler's CPU per page (bench/README.md); the spiders here return nothing.
+# `return value`; its cache is keyed by bound methods that die with each request, so it costs
+# CPU on every page; the spiders here return nothing.
 WARN_ON_GENERATOR_RETURN_VALUE = False
 LOG_FORMATTER = "influencers.extensions.logformatter.PrivateLogFormatter"  # no contact data in logs
 LOG_LEVEL = "INFO"
@@ -88,8 +88,8 @@ REMOTE_CONTROL_ENABLED = False  # no code-execution endpoint in a process holdin
 # -- JavaScript pages: scrapy-playwright on Debian's Chromium ---------------------------------
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 # Installed as DOWNLOAD_HANDLERS by the spider only when pages are rendered as `js`: the handler
-# starts a Node.js Playwright driver per scheme at engine start (~250 MB and a tenth of a core
-# for a crawl that never needs them). An explicit -s DOWNLOAD_HANDLERS=... wins.
+# starts a Node.js Playwright driver per scheme at engine start (memory and CPU for a crawl
+# that never needs them). An explicit -s DOWNLOAD_HANDLERS=... wins.
 SITE_JS_DOWNLOAD_HANDLERS = {
     "http": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",
     "https": "scrapy_playwright.handler.ScrapyPlaywrightDownloadHandler",

@@ -11,7 +11,7 @@ the zone's offset.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -277,11 +277,9 @@ def as_utc(value: Any) -> Any:
     return value.replace(tzinfo=UTC) if isinstance(value, datetime) and value.tzinfo is None else value
 
 
-def as_local(value: Any, utc_offset: str) -> Any:
-    """A naive DATETIME already converted to local time by the query, marked with the offset."""
+def as_local(value: Any, zone: tzinfo) -> Any:
+    """A naive local wall time (a report's, see `reports.to_local`) marked with its zone, so it
+    carries the offset that applied at that moment."""
     if not isinstance(value, datetime) or value.tzinfo is not None:
         return value
-    sign = -1 if utc_offset.startswith("-") else 1
-    hours, minutes = utc_offset.lstrip("+-").split(":")
-    zone = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
     return value.replace(tzinfo=zone)

@@ -82,6 +82,11 @@ class QuotaDay:
         """The local calendar date at `instant`."""
         return _as_utc(instant).astimezone(self.zone).date()
 
+    def local_time(self, instant: datetime) -> datetime:
+        """The local wall-clock time (naive, whole seconds) at `instant`, with the offset that
+        applied then: a summer time shows in summer time whatever the season is now."""
+        return _as_utc(instant).astimezone(self.zone).replace(tzinfo=None, microsecond=0)
+
     def today(self) -> date:
         """The local date by this process's clock: for naming a day (reports), never for quotas."""
         return self.local_date(self.clock())

@@ -5,7 +5,7 @@ Plain SELECTs over the tables the services write; nothing here changes state.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from pymysql.connections import Connection
@@ -81,17 +81,13 @@ def local_day_bounds(day: date | None, quota_day: QuotaDay) -> tuple[datetime, d
     return start, end, day
 
 
-def to_local(value: Any, utc_offset: str) -> Any:
-    """A stored (UTC, naive) datetime in the local zone; anything else unchanged."""
-    if isinstance(value, datetime):
-        return (value + _offset(utc_offset)).replace(microsecond=0)
-    return value
+def to_local(value: Any, quota_day: QuotaDay) -> Any:
+    """A stored (UTC, naive) datetime as local wall time in the zone; anything else unchanged."""
+    return quota_day.local_time(value) if isinstance(value, datetime) else value
 
 
-def _offset(utc_offset: str) -> timedelta:
-    sign = -1 if utc_offset.startswith("-") else 1
-    hours, minutes = utc_offset.lstrip("+-").split(":")
-    return sign * timedelta(hours=int(hours), minutes=int(minutes))
+def _localised(rows: list[dict[str, Any]], quota_day: QuotaDay, *keys: str) -> list[dict[str, Any]]:
+    return [{**row, **{key: to_local(row.get(key), quota_day) for key in keys}} for row in rows]
 
 
 def _filters(alias: str, domain: str | None, account: str | None) -> tuple[str, list[Any]]:
@@ -119,32 +115,29 @@ def ingestion_report(
     `details`, each page lists the nicknames whose latest crawl was that page.
     """
     start, end, _ = local_day_bounds(day, quota_day)
-    utc_offset = quota_day.utc_offset()  # times are labelled with today's offset, as the API marks them
     where, params = _filters("l", domain, account)
-    local = "CONVERT_TZ({}, '+00:00', %s)"
     if details:
-        return _rows(
+        return _localised(_rows(
             conn,
-            f"SELECT l.domain, a.username AS account, l.task_id, l.page_number,"
-            f" l.ingested_count AS influencers, {local.format('l.start_time')} AS start_time,"
-            f" {local.format('l.end_time')} AS end_time,"
+            "SELECT l.domain, a.username AS account, l.task_id, l.page_number,"
+            " l.ingested_count AS influencers, l.start_time, l.end_time,"
             " (SELECT GROUP_CONCAT(i.nickname ORDER BY i.id SEPARATOR ' | ') FROM influencers i"
             "   WHERE i.ingestion_log_id = l.id) AS nicknames"
             " FROM ingestion_logs l LEFT JOIN accounts a ON a.id = l.account_id"
             f" WHERE l.start_time >= %s AND l.start_time < %s{where}"
             " ORDER BY l.domain, account, l.start_time, l.page_number",
-            (utc_offset, utc_offset, start, end, *params),
-        )
-    return _rows(
+            (start, end, *params),
+        ), quota_day, "start_time", "end_time")
+    return _localised(_rows(
         conn,
         "SELECT l.domain, a.username AS account, SUM(l.ingested_count) AS influencers, COUNT(*) AS pages,"
-        f" MIN(l.page_number) AS first_page, MAX(l.page_number) AS last_page,"
-        f" {local.format('MIN(l.start_time)')} AS first_time, {local.format('MAX(l.end_time)')} AS last_time"
+        " MIN(l.page_number) AS first_page, MAX(l.page_number) AS last_page,"
+        " MIN(l.start_time) AS first_time, MAX(l.end_time) AS last_time"
         " FROM ingestion_logs l LEFT JOIN accounts a ON a.id = l.account_id"
         f" WHERE l.start_time >= %s AND l.start_time < %s{where}"
         " GROUP BY l.domain, a.username ORDER BY l.domain, account",
-        (utc_offset, utc_offset, start, end, *params),
-    )
+        (start, end, *params),
+    ), quota_day, "first_time", "last_time")
 
 
 def export_report(
@@ -156,16 +149,14 @@ def export_report(
     Counts finished (published) files only; a batch still being written is not an export yet.
     """
     start, end, _ = local_day_bounds(day, quota_day)
-    utc_offset = quota_day.utc_offset()
     where, params = _filters("e", domain, account)
-    return _rows(
+    return _localised(_rows(
         conn,
         "SELECT a.username AS account, e.domain, SUM(e.exported_count) AS rows_exported, COUNT(*) AS files,"
-        " CONVERT_TZ(MIN(e.start_time), '+00:00', %s) AS first_time,"
-        " CONVERT_TZ(MAX(e.end_time), '+00:00', %s) AS last_time,"
+        " MIN(e.start_time) AS first_time, MAX(e.end_time) AS last_time,"
         " GROUP_CONCAT(e.file_path ORDER BY e.id SEPARATOR '\n') AS paths"
         " FROM export_logs e JOIN accounts a ON a.id = e.account_id"
         f" WHERE e.state = 'published' AND e.start_time >= %s AND e.start_time < %s{where}"
         " GROUP BY a.username, e.domain ORDER BY account, e.domain",
-        (utc_offset, utc_offset, start, end, *params),
-    )
+        (start, end, *params),
+    ), quota_day, "first_time", "last_time")

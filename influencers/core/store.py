@@ -38,7 +38,7 @@ from pymysql.connections import Connection
 
 from influencers.core.db import run_transaction
 from influencers.core.errors import ClaimLost, ValueRefused
-from influencers.core.tasks import Claim, fence, move_marker
+from influencers.core.tasks import Claim, fence, move_marker, page_marker
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def _write(cursor: Any, work: Sequence[TaskBatch], limit: int) -> None:
             raise TaskLost(batch.claim.task_id, str(exc)) from None
     for batch in work:
         if batch.marker > batch.current_marker:
-            move_marker(cursor, batch.claim, f"page={batch.marker}")
+            move_marker(cursor, batch.claim, page_marker(batch.marker))
 
 
 def _upsert_all(cursor: Any, rows: Sequence[tuple[Any, ...]], limit: int) -> None:

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import TYPE_CHECKING
 
+from influencers.core.tasks.model import page_marker
 from influencers.ingest.plan import PagePlan
 
 if TYPE_CHECKING:
@@ -374,7 +375,7 @@ class TaskRun:
         action = stop.action if stop is not None else None
         reason = stop.reason if stop is not None else ""
         marker_page = plan.marker([])
-        marker = f"page={marker_page}" if marker_page >= plan.page_from else None
+        marker = page_marker(marker_page) if marker_page >= plan.page_from else None
         if action is StopAction.LOST:
             return Ending(RunOutcome.LOST, reason, marker)
         if action is StopAction.FAIL:

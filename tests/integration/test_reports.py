@@ -145,3 +145,22 @@ def test_times_are_shown_in_the_local_zone(db, known_data, env):
     listing = run_cli(env, "accounts", "list", "--format", "json")
     demo3 = next(a for a in json.loads(listing.stdout) if a["username"] == "demo3")
     assert demo3["last_used_at"] == "2026-11-28 00:30:00"  # UTC+8
+
+
+def test_a_summer_time_reads_in_summer_time_in_winter(db, accounts, scheduler):
+    """Berlin in December is UTC+1; a page logged in July was at UTC+2 then, and the report of
+    that July day says so (a fixed offset of today would show it an hour early)."""
+    berlin = QuotaDay(ZoneInfo("Europe/Berlin"), clock=lambda: datetime(2026, 12, 1, 12, tzinfo=ZoneInfo("UTC")))
+    account = accounts.add("夏令时", "pw")
+    task_id = scheduler.find_or_create_domain_task("美妆")
+    with db.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ingestion_logs (task_id, account_id, domain, page_number, ingested_count, start_time, end_time)"
+            " VALUES (%s, %s, '美妆', 1, 20, '2026-07-01 22:30:00', '2026-07-01 22:30:02')", (task_id, account))
+    db.commit()
+
+    (row,) = reports.ingestion_report(db, quota_day=berlin, day=date(2026, 7, 2))  # 00:30 local, CEST
+    assert (row["first_time"], row["last_time"]) == (datetime(2026, 7, 2, 0, 30), datetime(2026, 7, 2, 0, 30, 2))
+    assert reports.ingestion_report(db, quota_day=berlin, day=date(2026, 7, 1)) == []
+    (page,) = reports.ingestion_report(db, quota_day=berlin, day=date(2026, 7, 2), details=True)
+    assert page["start_time"] == datetime(2026, 7, 2, 0, 30)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -43,14 +43,14 @@ def ingestion(
     details: Annotated[bool, Query(description="also list every page with its nicknames")] = False,
 ) -> IngestionReport:
     options = _options(core, day, domain, account)
-    offset = core.config.utc_offset
+    zone = core.config.quota_day.zone
     if _out_of_range(options["day"]):
         return IngestionReport(date=options["day"], tz=core.config.tz_name, rows=[], pages=[] if details else None)
-    rows = [IngestionRow(**_localised(row, offset)) for row in reports.ingestion_report(core.conn, **options)]
+    rows = [IngestionRow(**_localised(row, zone)) for row in reports.ingestion_report(core.conn, **options)]
     pages = None
     if details:
         pages = [
-            IngestionPage(**{**_localised(row, offset), "nicknames": _split(row.get("nicknames"), " | ")})
+            IngestionPage(**{**_localised(row, zone), "nicknames": _split(row.get("nicknames"), " | ")})
             for row in reports.ingestion_report(core.conn, details=True, **options)
         ]
     return IngestionReport(date=_day(options["day"], core), tz=core.config.tz_name, rows=rows, pages=pages)
@@ -62,11 +62,11 @@ def export(
     core: CoreDep, day: DateParam = None, domain: DomainParam = None, account: AccountParam = None,
 ) -> ExportReport:
     options = _options(core, day, domain, account)
-    offset = core.config.utc_offset
+    zone = core.config.quota_day.zone
     if _out_of_range(options["day"]):
         return ExportReport(date=options["day"], tz=core.config.tz_name, rows=[])
     rows = [
-        ExportRow(**{**_localised(row, offset), "paths": _split(row.get("paths"), "\n")})
+        ExportRow(**{**_localised(row, zone), "paths": _split(row.get("paths"), "\n")})
         for row in reports.export_report(core.conn, **options)
     ]
     return ExportReport(date=_day(options["day"], core), tz=core.config.tz_name, rows=rows)
@@ -107,8 +107,8 @@ def _day(day: date | None, core: Core) -> date:
     return reports.local_day_bounds(day, core.config.quota_day)[2]
 
 
-def _localised(row: dict[str, Any], utc_offset: str) -> dict[str, Any]:
-    return {key: as_local(value, utc_offset) for key, value in row.items()}
+def _localised(row: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+    return {key: as_local(value, zone) for key, value in row.items()}
 
 
 def _split(text: str | None, separator: str) -> list[str]:

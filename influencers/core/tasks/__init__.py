@@ -21,6 +21,8 @@ from influencers.core.tasks.model import (
     Task,
     claimable_conditions,
     claimable_sql,
+    id_marker,
+    page_marker,
     parse_marker,
     validate_domain,
 )
@@ -28,6 +30,7 @@ from influencers.core.tasks.scheduler import TaskScheduler, count_unfinished, pa
 
 __all__ = [
     "EXPORT_FORMATS", "PURPOSE", "TASK_TYPES", "Claim", "Dispatch", "Fenced", "Task", "TaskScheduler",
-    "claimable_conditions", "claimable_sql", "count_unfinished", "dispatch_candidates", "fence", "move_marker",
-    "outstanding_dispatches", "parse_marker", "pause_window", "record_dispatch", "validate_domain", "withdraw_dispatch",
+    "claimable_conditions", "claimable_sql", "count_unfinished", "dispatch_candidates", "fence", "id_marker",
+    "move_marker", "outstanding_dispatches", "page_marker", "parse_marker", "pause_window",
+    "record_dispatch", "validate_domain", "withdraw_dispatch",
 ]

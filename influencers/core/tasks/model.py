@@ -77,7 +77,18 @@ def claimable_sql(alias: str = "") -> str:
     return f"({pending} OR {paused})"
 
 
+def page_marker(page: int) -> str:
+    """An ingestion task's progress marker: every page up to ``page`` is committed."""
+    return f"page={page}"
+
+
+def id_marker(last_id: int) -> str:
+    """An export task's progress marker: every row up to id ``last_id`` is in a batch."""
+    return f"last_id={last_id}"
+
+
 def parse_marker(marker: str | None) -> int:
+    """The number of a `page_marker` or `id_marker` (0 when there is none yet)."""
     if not marker or "=" not in marker:
         return 0
     try:

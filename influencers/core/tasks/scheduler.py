@@ -39,6 +39,7 @@ from influencers.core.tasks.model import (
     Claim,
     Task,
     claimable_conditions,
+    id_marker,
     task_from_row,
     validate_domain,
 )
@@ -158,8 +159,8 @@ class TaskScheduler:
         def create(cursor: Any) -> int:
             cursor.execute(
                 "INSERT INTO tasks (task_type, domain, status, export_limit, export_format, progress_marker)"
-                " VALUES ('export', %s, 'pending', %s, %s, 'last_id=0')",
-                (domain, limit, fmt),
+                " VALUES ('export', %s, 'pending', %s, %s, %s)",
+                (domain, limit, fmt, id_marker(0)),
             )
             task_id = cursor.lastrowid
             record_event(cursor, "task", task_id, "created", to_status="pending", task_id=task_id,
