@@ -60,7 +60,7 @@ from influencers.core import exports, store
 from influencers.core.accounts import AccountManager
 from influencers.core.db import StreamingCursor, ensure_connected, run_transaction, transaction
 from influencers.core.exports import Batch
-from influencers.core.tasks import Claim, TaskScheduler, fence, move_marker, parse_marker
+from influencers.core.tasks import Claim, TaskScheduler, fence, id_marker, move_marker, parse_marker
 
 logger = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class BatchExporter:
         marked = store.assign_batch(cursor, batch_id, domain, ids[0], ids[-1])
         if marked != len(ids):  # cannot happen under the row locks; never commit a short batch
             raise ExporterError(f"batch {batch_id}: marked {marked} of {len(ids)} locked rows")
-        move_marker(cursor, claim, f"last_id={ids[-1]}", exported=len(ids))
+        move_marker(cursor, claim, id_marker(ids[-1]), exported=len(ids))
         batch = Batch(
             id=batch_id, task_id=claim.task_id, account_id=claim.account_id, domain=domain, count=len(ids),
             file_path=path, quota_date=quota_day, first_id=ids[0], last_id=ids[-1], fmt=fmt,

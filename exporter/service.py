@@ -55,7 +55,7 @@ from influencers.core.errors import (
     InfluencersError,
     SchemaMissing,
 )
-from influencers.core.tasks import Claim, TaskScheduler
+from influencers.core.tasks import Claim, TaskScheduler, id_marker
 from influencers.core.workers import Worker
 
 logger = logging.getLogger(__name__)
@@ -248,7 +248,7 @@ class ExportService:
 
     def _no_batch(self, claim: Claim, reservation: Reservation) -> Claim | None:
         """The task cannot go on with this account: complete it, or relay to the next account."""
-        marker = f"last_id={reservation.last_id}"
+        marker = id_marker(reservation.last_id)
         if reservation.stop == NO_ROWS_LEFT:
             self.scheduler.complete(claim, f"no pending rows left after {marker}")
             return None
