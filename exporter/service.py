@@ -15,7 +15,8 @@ Settings (command line; the rest comes from ``influencers.core.config``):
 
 Exit status: 0 done (with --once: no export work left), 3 (--once) export work remains — tasks
 waiting for quota, held by another exporter or backing off after an error, 2 configuration or
-database unreachable (one line on stderr), 1 unexpected error. SIGTERM/SIGINT finish the current
+database unreachable at start (one line on stderr), 1 unexpected error. Once running, a database
+outage is waited out (`influencers.core.outage`). SIGTERM/SIGINT finish the current
 batch, give the task back and exit 0.
 """
 from __future__ import annotations
@@ -49,12 +50,12 @@ from influencers.core.db import connect, ensure_connected, transaction
 from influencers.core.errors import (
     ClaimLost,
     ConfigError,
-    ConnectionLost,
     DatabaseError,
     DatabaseUnavailable,
     InfluencersError,
     SchemaMissing,
 )
+from influencers.core.outage import Outage
 from influencers.core.tasks import Claim, TaskScheduler, id_marker
 from influencers.core.workers import Worker
 
@@ -65,6 +66,7 @@ DEFAULT_WORKER_NAME = "exporter"
 LEASE_SECONDS = 60.0
 HEARTBEATS_PER_LEASE = 6  # renew the lease every lease/6 seconds while batches go on
 ERROR_BACKOFF_SECONDS = 30.0
+OUTAGE_BACKOFF_CAP = 10.0  # seconds between reconnection attempts at most while MySQL is away
 EXPORT_DIR_MAX = 150  # leaves room for domain/date/file name in export_logs.file_path (255)
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_WORK_LEFT = 0, 1, 2, 3
 
@@ -129,6 +131,7 @@ class ExportService:
         self.export_dir = _prepare_export_dir(config.export_dir)
         self.conn: Any = None
         self.worker: Worker | None = None
+        self._held: Claim | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -157,22 +160,28 @@ class ExportService:
         self.stopping.set()
 
     def run(self) -> int:
-        self.startup_recovery()
+        """Export until stopped (with ``--once``: until nothing can be exported now). A database that
+        goes away at any moment is waited for, with back-off, and the work goes on where its
+        fence and the batches' recovery say it stands."""
+        outage = Outage("MySQL", logger, cap=OUTAGE_BACKOFF_CAP)
+        recovered = left = False
         while not self.stopping.is_set():
             try:
+                if not recovered:
+                    self.startup_recovery()
+                    recovered = True
                 worked = self.tick()
-            except ConnectionLost as exc:
-                if self.settings.once:
-                    raise
-                logger.error("lost the MySQL connection (%s); retrying in %.0fs", exc, self.settings.poll_interval)
-                self.stopping.wait(self.settings.poll_interval)
+                if not worked and self.settings.once:
+                    left = self.work_left()
+                    outage.recovered()
+                    break
+            except DatabaseUnavailable as exc:  # ConnectionLost included
+                self.stopping.wait(outage.failed(exc))
                 self._reconnect()
                 continue
+            outage.recovered()
             if not worked:
-                if self.settings.once:
-                    break
                 self.stopping.wait(self.settings.poll_interval)
-        left = self.settings.once and not self.stopping.is_set() and self.work_left()
         logger.info("exporter exits: %d rows exported by this process%s", self.progress.rows,
                     "; export work remains (waiting for quota or held by another exporter)" if left else "")
         return EXIT_WORK_LEFT if left else EXIT_OK
@@ -189,7 +198,9 @@ class ExportService:
         claim = self.scheduler.claim("export")
         if claim is None:
             return False
+        self._held = claim  # until drive returns: a lost connection leaves it to be given back
         self.drive(claim)
+        self._held = None
         return True
 
     # -- one task ---------------------------------------------------------------------------
@@ -279,12 +290,21 @@ class ExportService:
             return tasks.count_unfinished(cursor, "export") + exports.count_reserved(cursor) > 0
 
     def _reconnect(self) -> None:
+        """Reconnect and re-take the worker lock; then give back the task the lost connection
+        interrupted (its fence decides: someone else may hold it by now), so it is claimable at
+        once instead of after its lease. Quiet while the database is still away."""
         try:
             ensure_connected(self.conn)
             if self.worker is not None:
                 self.worker.ensure_alive()
+            if self._held is not None:
+                self.scheduler.release(self._held, "the connection to MySQL was lost")
+        except ClaimLost:
+            pass
         except DatabaseError as exc:
-            logger.error("MySQL still unreachable: %s", exc)
+            logger.debug("MySQL still unreachable: %s", exc)
+            return
+        self._held = None
 
 
 def _prepare_export_dir(path: Path) -> Path:

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.scrapyd",
     "tests.fixtures.api",
     "tests.fixtures.crawl",
+    "tests.fixtures.private_mysql",
 ]
