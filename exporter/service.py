@@ -167,6 +167,8 @@ class ExportService:
         recovered = left = False
         while not self.stopping.is_set():
             try:
+                if self._held is not None:
+                    self._give_back()
                 if not recovered:
                     self.startup_recovery()
                     recovered = True
@@ -290,20 +292,22 @@ class ExportService:
             return tasks.count_unfinished(cursor, "export") + exports.count_reserved(cursor) > 0
 
     def _reconnect(self) -> None:
-        """Reconnect and re-take the worker lock; then give back the task the lost connection
-        interrupted (its fence decides: someone else may hold it by now), so it is claimable at
-        once instead of after its lease. Quiet while the database is still away."""
+        """Reconnect and re-take the worker lock; quiet while the database is still away."""
         try:
             ensure_connected(self.conn)
             if self.worker is not None:
                 self.worker.ensure_alive()
-            if self._held is not None:
-                self.scheduler.release(self._held, "the connection to MySQL was lost")
-        except ClaimLost:
-            pass
         except DatabaseError as exc:
             logger.debug("MySQL still unreachable: %s", exc)
-            return
+
+    def _give_back(self) -> None:
+        """Give back the task a lost connection interrupted, before claiming anything: this worker
+        holds its lock again, so no recovery would take the task before its lease ran out. Its
+        fence decides (someone else may hold it by now)."""
+        try:
+            self.scheduler.release(self._held, "the connection to MySQL was lost")
+        except ClaimLost:
+            pass
         self._held = None
 
 
