@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stop_mysql:
         return stop_private_mariadb()
     demo = None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds through `finally`: children stop too
     try:
         config = Config.from_env()
         mysql = config.mysql if reachable(config.mysql) else start_private_mariadb(config.mysql)

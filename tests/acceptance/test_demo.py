@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
 import subprocess
 import sys
 
@@ -14,6 +16,24 @@ from tests.fixtures.database import REPO_ROOT, mysql_url
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
+def run_in_own_group(args: list[str], *, timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """subprocess.run, but a timeout stops the demo with SIGTERM, so it stops its reference platform
+    (started in a session of its own) on the way out; SIGKILL if it does not go."""
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, **kwargs)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+        raise
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
 def test_demo_from_a_fresh_clone(tmp_path, mysql_settings, env):
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(REPO_ROOT), str(clone)], check=True)
@@ -21,8 +41,8 @@ def test_demo_from_a_fresh_clone(tmp_path, mysql_settings, env):
     demo_env = {**env, "INFLUENCERS_MYSQL_URL": mysql_url(mysql_settings).rsplit("/", 1)[0] + "/" + base,
                 "PYTHONPATH": str(clone)}
     try:
-        result = subprocess.run([sys.executable, "-m", "influencers.demo", "--workdir", str(tmp_path / "work")],
-                                cwd=clone, env=demo_env, capture_output=True, text=True, timeout=200)
+        result = run_in_own_group([sys.executable, "-m", "influencers.demo", "--workdir", str(tmp_path / "work")],
+                                  cwd=clone, env=demo_env, timeout=200)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         out = result.stdout
         for expected in ("=== reference platform", "ingestion report for", "export report for", "Pending export backlog",
