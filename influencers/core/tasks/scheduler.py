@@ -29,19 +29,17 @@ from influencers.core.accounts import AccountManager
 from influencers.core.db import run_transaction
 from influencers.core.errors import InvalidArgument, InvalidTransition, TaskNotFound
 from influencers.core.events import record_event, task_events
+from influencers.core.tasks.creating import TaskCreation
 from influencers.core.tasks.fence import fence, move_marker
 from influencers.core.tasks.model import (
     CLEAR_CLAIM,
-    EXPORT_FORMATS,
     PURPOSE,
     TASK_COLUMNS,
     TASK_TYPES,
     Claim,
     Task,
     claimable_conditions,
-    id_marker,
     task_from_row,
-    validate_domain,
 )
 from influencers.core.workers import Worker
 
@@ -64,7 +62,7 @@ def pause_window(cursor: Any, task_id: int) -> tuple[bool, bool]:
     return bool(row["later"]), bool(row["manual"])
 
 
-class TaskScheduler:
+class TaskScheduler(TaskCreation):
     def __init__(self, conn: Connection, worker: Worker | None, accounts: AccountManager, *, lease_seconds: float = 60,
                  recover_every: float = 0.0):
         """``recover_every``: seconds between the recoveries `claim` runs first (0: before every
@@ -81,93 +79,6 @@ class TaskScheduler:
     @property
     def worker_id(self) -> str | None:
         return self.worker.worker_id if self.worker else None
-
-    # -- creating ------------------------------------------------------------------------------
-
-    def create_crawl(self, domain: str, pages: int, split: int = 10) -> int:
-        """The seed's `start_crawl`: an ingestion parent task and page-range subtasks."""
-        domain = validate_domain(domain)
-        if pages < 1:
-            raise InvalidArgument("--pages must be 1 or more")
-        if split < 1:
-            raise InvalidArgument("--split must be 1 or more")
-
-        def create(cursor: Any) -> int:
-            cursor.execute(
-                "INSERT INTO tasks (task_type, domain, status, is_parent, page_from, page_to)"
-                " VALUES ('ingestion', %s, 'pending', TRUE, 1, %s)",
-                (domain, pages),
-            )
-            parent_id = cursor.lastrowid
-            record_event(cursor, "task", parent_id, "created", to_status="pending", task_id=parent_id,
-                         reason=f"start_crawl {domain} pages 1-{pages}, {split} a subtask")
-            for first in range(1, pages + 1, split):
-                last = min(first + split - 1, pages)
-                cursor.execute(
-                    "INSERT INTO tasks (task_type, domain, status, parent_id, page_from, page_to)"
-                    " VALUES ('ingestion', %s, 'pending', %s, %s, %s)",
-                    (domain, parent_id, first, last),
-                )
-                record_event(cursor, "task", cursor.lastrowid, "created", to_status="pending",
-                             task_id=cursor.lastrowid, reason=f"pages {first}-{last} of task {parent_id}")
-            return parent_id
-
-        return run_transaction(self.conn, create)
-
-    def find_or_create_domain_task(self, domain: str, pages: int | None = None) -> int:
-        """The unfinished stand-alone ingestion task of a domain, or a new one (`-a domain=`).
-
-        A failed one counts as unfinished: running the crawl again resumes from its marker.
-        """
-        domain = validate_domain(domain)
-        if pages is not None and pages < 1:
-            raise InvalidArgument("pages must be 1 or more")
-
-        def find_or_create(cursor: Any) -> int:
-            cursor.execute(
-                "SELECT id, status FROM tasks WHERE task_type = 'ingestion' AND domain = %s AND parent_id IS NULL"
-                " AND NOT is_parent AND status IN ('pending', 'in_progress', 'paused', 'failed')"
-                " ORDER BY status = 'failed', id DESC LIMIT 1 FOR UPDATE",
-                (domain,),
-            )
-            row = cursor.fetchone()
-            if row and row["status"] == "failed":  # rerunning a failed crawl resumes from its marker
-                cursor.execute("UPDATE tasks SET status = 'pending', attempts = 0, not_before = NULL WHERE id = %s",
-                               (row["id"],))
-                record_event(cursor, "task", row["id"], "resumed", from_status="failed", to_status="pending",
-                             task_id=row["id"], reason="crawl of the domain started again")
-            if row:
-                return row["id"]
-            cursor.execute(
-                "INSERT INTO tasks (task_type, domain, status, page_from, page_to) VALUES ('ingestion', %s, 'pending', 1, %s)",
-                (domain, pages),
-            )
-            task_id = cursor.lastrowid
-            record_event(cursor, "task", task_id, "created", to_status="pending", task_id=task_id,
-                         reason=f"crawl {domain} " + (f"pages 1-{pages}" if pages else "to the end of the listing"))
-            return task_id
-
-        return run_transaction(self.conn, find_or_create)
-
-    def create_export(self, domain: str, limit: int | None = None, fmt: str = "csv") -> int:
-        domain = validate_domain(domain)
-        if limit is not None and limit < 1:
-            raise InvalidArgument("--limit must be 1 or more")
-        if fmt not in EXPORT_FORMATS:
-            raise InvalidArgument(f"--format must be one of {', '.join(EXPORT_FORMATS)}")
-
-        def create(cursor: Any) -> int:
-            cursor.execute(
-                "INSERT INTO tasks (task_type, domain, status, export_limit, export_format, progress_marker)"
-                " VALUES ('export', %s, 'pending', %s, %s, %s)",
-                (domain, limit, fmt, id_marker(0)),
-            )
-            task_id = cursor.lastrowid
-            record_event(cursor, "task", task_id, "created", to_status="pending", task_id=task_id,
-                         reason=f"start_export {domain} {fmt}" + (f" limit {limit}" if limit else ""))
-            return task_id
-
-        return run_transaction(self.conn, create)
 
     # -- reading -------------------------------------------------------------------------------
 
