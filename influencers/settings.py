@@ -28,6 +28,7 @@ INGEST_MAX_TASKS = 2  # service mode: tasks (each with its own account) crawled 
 INGEST_PAGES_IN_FLIGHT = 1  # per task; 1 keeps a shifting listing from hiding rows
 INGEST_CLAIM_WAIT = 60  # domain mode: seconds to wait for a claimable task / an idle account
 INGEST_FAILED_PAGES_RETRY_AFTER = 300  # a task with failed pages is paused this long, then retried
+INGEST_DB_RETRY_MAX = 10  # seconds between tries at most while MySQL is unreachable (the crawl waits it out)
 
 # -- accounts --------------------------------------------------------------------------------
 ACCOUNTS_ENABLED = True  # False: requests go out without an account (no login, no pacing)

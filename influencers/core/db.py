@@ -41,8 +41,13 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 RETRYABLE_ERRORS = frozenset({1213, 1205})
-CONNECTION_LOST_ERRORS = frozenset({2002, 2003, 2006, 2013, 2014, 2055})
+#: Client errors of a lost or refused connection, and the server's own words for closing one:
+#: shutdown in progress (1053), connection killed (1927, MariaDB), idle client dropped (4031, MySQL).
+CONNECTION_LOST_ERRORS = frozenset({2002, 2003, 2006, 2013, 2014, 2055, 1053, 1927, 4031})
 SCHEMA_ERRORS = frozenset({1049, 1146})
+#: The server answered and refused us (access denied; no TLS connection as required): waiting
+#: does not help, unlike a server that is down or restarting.
+REFUSED_ERRORS = frozenset({1044, 1045, 2026})
 DUPLICATE_KEY = 1062
 #: The server refused a row's JSON: MariaDB's JSON check constraint fails (4025) or a JSON
 #: function reaches the depth limit (4040); MySQL finds the JSON text invalid (3140) or too deep (3157).
@@ -82,7 +87,7 @@ def connect(
                 "run `python -m influencers db init`"
             ) from None
         detail = _describe(exc)
-        raise DatabaseUnavailable(mysql.host, mysql.port, detail) from None
+        raise DatabaseUnavailable(mysql.host, mysql.port, detail, transient=code not in REFUSED_ERRORS) from None
 
 
 def _tls_arguments(mode: str) -> dict[str, Any]:

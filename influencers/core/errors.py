@@ -38,10 +38,15 @@ class DatabaseError(InfluencersError):
 
 
 class DatabaseUnavailable(DatabaseError):
-    """MySQL cannot be reached."""
+    """MySQL cannot be reached.
 
-    def __init__(self, host: str, port: int, detail: str) -> None:
+    ``transient`` is False when waiting cannot help (the credentials or the TLS settings are
+    refused): a long-running service rides out the others and stops on these.
+    """
+
+    def __init__(self, host: str, port: int, detail: str, *, transient: bool = True) -> None:
         self.host, self.port = host, port
+        self.transient = transient
         super().__init__(f"cannot reach MySQL at {host}:{port}: {detail}")
 
 
@@ -50,6 +55,7 @@ class ConnectionLost(DatabaseUnavailable):
 
     def __init__(self, message: str = "", code: int = 0) -> None:
         self.host, self.port = "", 0
+        self.transient = True
         DatabaseError.__init__(self, message, code)
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import IgnoreRequest
 
-from influencers.core.errors import ClaimLost
+from influencers.core.errors import ClaimLost, DatabaseUnavailable
 from influencers.extensions.runs import Gate
 from influencers.ingest.run import Stop, StopAction
 
@@ -123,7 +123,8 @@ class AccountWork:
             run.hand_back_failed()
             return Stop(StopAction.LOST, str(exc))
         except Exception as exc:  # noqa: BLE001 - harmless: the task frees its account when it ends
-            logger.warning("task %s: could not hand its account back early: %s", run.task_id, exc, extra=extra)
+            level = logging.DEBUG if isinstance(exc, DatabaseUnavailable) else logging.WARNING  # said once
+            logger.log(level, "task %s: could not hand its account back early: %s", run.task_id, exc, extra=extra)
             run.hand_back_failed()
         else:
             self.stats.inc_value("ingest/accounts_handed_back")

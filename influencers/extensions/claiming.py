@@ -11,7 +11,11 @@
 
 A slot is a run that holds an account (`TaskRun.holds_slot`): a run that handed its account back
 while its last pages commit leaves its slot to the next claim. Every INGEST_HEARTBEAT_INTERVAL
-each run's lease is renewed; a lease found lost stops its run.
+each run's lease is renewed; a lease found lost stops its run (in domain mode the crawl then
+tries to claim its task again: a claim lost to a long database outage is recovered and goes on).
+
+While the database is unreachable a claim or a heartbeat fails quietly (the crawl's
+`SharedOutage` has said so once) and the next poll or beat is the retry.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from influencers.core.errors import DatabaseUnavailable
 from influencers.extensions.runs import Gate
 from influencers.ingest.reasons import CloseReason
 from influencers.ingest.run import RunOutcome
@@ -83,6 +88,8 @@ class Claiming:
                     runs.pop(claim.task_id, None)
                     await self.tasks.release(claim, "could not start")
                     raise
+        except DatabaseUnavailable as exc:  # the outage is logged once; the next poll tries again
+            logger.debug("claiming failed: %s", exc)
         except Exception as exc:  # noqa: BLE001 - the database hiccuped: the next poll tries again
             logger.error("claiming failed: %s", exc)
         finally:
@@ -122,6 +129,9 @@ class Claiming:
                     continue
                 try:
                     alive = await self.tasks.heartbeat(run.claim)
+                except DatabaseUnavailable as exc:  # the outage is logged once
+                    logger.debug("heartbeat for task %s failed: %s", run.task_id, exc)
+                    continue
                 except Exception as exc:  # noqa: BLE001 - try again at the next beat
                     logger.warning("heartbeat for task %s failed: %s", run.task_id, exc)
                     continue
@@ -132,8 +142,14 @@ class Claiming:
 
     def after_run(self, run: TaskRun, resume_after: float | None, accepting: bool) -> Step:
         """A run ended. Service mode: claim the next task. Domain mode: close, unless the task is
-        paused for at most INGEST_CLAIM_WAIT (then the poll claims it again when it can)."""
+        paused for at most INGEST_CLAIM_WAIT (then the poll claims it again when it can) or its
+        claim was lost (then claim it again now: why it cannot be claimed, if so, closes the crawl
+        with that reason)."""
         if not self.domain_mode:
+            return Step(refill=True)
+        if run.outcome is RunOutcome.LOST and accepting:
+            self._waiting_since = None
+            logger.info("task %s: claiming it again", run.task_id, extra={"task_id": run.task_id})
             return Step(refill=True)
         if run.outcome is RunOutcome.PAUSED and resume_after is not None and resume_after <= self.claim_wait \
                 and accepting:

@@ -84,6 +84,7 @@ class IngestSettings:
     pages_in_flight: int
     claim_wait: float
     failed_pages_retry_after: float
+    db_retry_max: float
     adapter_path: str
     site_url: str | None
     render: str | None
@@ -103,6 +104,7 @@ class IngestSettings:
             pages_in_flight=read.whole("INGEST_PAGES_IN_FLIGHT", minimum=1),
             claim_wait=read.number("INGEST_CLAIM_WAIT"),
             failed_pages_retry_after=read.number("INGEST_FAILED_PAGES_RETRY_AFTER"),
+            db_retry_max=read.number("INGEST_DB_RETRY_MAX", positive=True),
             adapter_path=adapter_path,
             site_url=read.text("SITE_URL"),
             render=read.text("SITE_RENDER"),

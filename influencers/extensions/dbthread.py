@@ -8,6 +8,10 @@ The connection is pinged (and reconnected) only before a call that follows a qui
 ``PING_AFTER_IDLE`` seconds, or when pymysql has closed it after an error: a ping before every call
 is a round trip that waits for the GIL behind a busy reactor, and a connection that broke in a
 busy spell fails its call, which every caller retries.
+
+The threads of one crawl share a `SharedOutage`: while the server is away a call fails at once
+with `ConnectionLost` until the next try is due, so the log says "gone" and "back" once, however
+many threads and callers keep trying, and nobody hammers a restarting server.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from scrapy.utils.asyncio import is_asyncio_available
 
 from influencers.core.config import MySQLSettings
 from influencers.core.db import connect, ensure_connected
+from influencers.core.errors import ConnectionLost, DatabaseUnavailable
+from influencers.core.outage import SharedOutage
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +39,9 @@ PING_AFTER_IDLE = 5.0  # seconds
 
 
 class DatabaseThread:
-    def __init__(self, mysql: MySQLSettings, name: str) -> None:
+    def __init__(self, mysql: MySQLSettings, name: str, *, outage: SharedOutage | None = None) -> None:
         self._mysql = mysql
+        self.outage = outage
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
         self._conn: Connection | None = None
         self._used_at = 0.0
@@ -48,6 +55,37 @@ class DatabaseThread:
         return self._conn
 
     def _call(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        outage = self.outage
+        if outage is None:
+            return self._call_now(fn, args)
+        wait = outage.wait_left()
+        if wait > 0:
+            raise ConnectionLost(f"MySQL is unreachable; the next try is in {wait:.1f}s")
+        try:
+            result = self._call_now(fn, args)
+        except DatabaseUnavailable as exc:
+            if exc.transient and not self._reconnected():
+                outage.failed(exc)
+            raise
+        except Exception:
+            outage.recovered()  # the server answered (with an error of another kind)
+            raise
+        outage.recovered()
+        return result
+
+    def _reconnected(self) -> bool:
+        """After a lost connection: True if a new one could be made at once. The call failed on
+        a connection that broke earlier (the server restarted since), not on an outage; the
+        caller tries again as after any failure."""
+        if self._conn is None:
+            return False
+        try:
+            ensure_connected(self._conn)
+        except DatabaseUnavailable:
+            return False
+        return True
+
+    def _call_now(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         if self._conn is not None and (not self._conn.open or time.monotonic() - self._used_at > PING_AFTER_IDLE):
             ensure_connected(self._conn)
         try:

@@ -11,9 +11,14 @@ hand-backs (`accountwork.AccountWork`), a task's end (`taskdb.TaskDatabase`).
 On close (finished, SIGTERM/SIGINT, error) the pipeline has already committed what it had; the
 service then completes, pauses or releases every claim it still holds.
 
+A database outage, at start or at any later moment, is ridden out: every database thread of the
+crawl (the service's and the pipeline's) shares one `SharedOutage`, which logs one WARNING when
+the server goes, one INFO when it is back, and spaces the tries up to INGEST_DB_RETRY_MAX seconds
+apart; claims are fenced, so a claim that was lost meanwhile is found out at its next write.
+
 Settings (`config.IngestSettings`; defaults in influencers/settings.py): INGEST_LEASE_SECONDS,
 INGEST_HEARTBEAT_INTERVAL (0: a third of the lease), INGEST_POLL_INTERVAL, INGEST_MAX_TASKS,
-INGEST_PAGES_IN_FLIGHT, INGEST_CLAIM_WAIT, INGEST_FAILED_PAGES_RETRY_AFTER, SITE_ADAPTER,
+INGEST_PAGES_IN_FLIGHT, INGEST_CLAIM_WAIT, INGEST_FAILED_PAGES_RETRY_AFTER, INGEST_DB_RETRY_MAX, SITE_ADAPTER,
 SITE_URL (None: INFLUENCERS_SITE_URL), SITE_RENDER (None: the adapter's).
 """
 
@@ -31,6 +36,7 @@ from scrapy.utils.defer import _schedule_coro
 
 from influencers.core.config import Config, get_config
 from influencers.core.errors import InfluencersError
+from influencers.core.outage import Outage, SharedOutage
 from influencers.extensions.accountwork import AccountWork
 from influencers.extensions.claiming import Claiming, Step
 from influencers.extensions.config import IngestSettings
@@ -69,10 +75,13 @@ class IngestionService:
         self._close_reason: CloseReason | None = None
         self._loops: list[Any] = []
         self._closed = False
+        self._start_failed = False
+        self.db_outage: SharedOutage | None = None  # shared by every database thread of the crawl
         try:
             self.settings = IngestSettings.from_settings(crawler.settings)
             self.config = get_config()
             self.adapter = load_adapter(self.settings.adapter_path, self.settings.site_url or self.config.site_url)
+            self.db_outage = SharedOutage(Outage("MySQL", logger, cap=self.settings.db_retry_max))
         except (InfluencersError, ImportError, TypeError, ValueError, NameError) as exc:
             self.startup_error = exc
         crawler.signals.connect(self._spider_idle, signal=signals.spider_idle)
@@ -103,12 +112,21 @@ class IngestionService:
 
     async def start(self, requests: PageRequests, *, domain: str | None, pages: int | None, task_id: int | None,
                     once: bool, render: str | None) -> None:
-        """Open the database side and claim the first task(s). Raises InfluencersError."""
+        """Open the database side and claim the first task(s). Raises InfluencersError (and lets
+        the crawl close on any error: an idle spider is otherwise kept open for the service)."""
+        try:
+            await self._start(requests, domain=domain, pages=pages, task_id=task_id, once=once, render=render)
+        except BaseException:
+            self._start_failed = True
+            raise
+
+    async def _start(self, requests: PageRequests, *, domain: str | None, pages: int | None, task_id: int | None,
+                     once: bool, render: str | None) -> None:
         if self.startup_error is not None:
             raise self.startup_error
         assert self.config is not None and self.settings is not None and self.adapter is not None
         self._requests, self._render = requests, render
-        self.tasks = TaskDatabase(self.config, lease_seconds=self.settings.lease_seconds)
+        self.tasks = TaskDatabase(self.config, lease_seconds=self.settings.lease_seconds, outage=self.db_outage)
         await self.tasks.open()
         self.accounts = AccountWork(self.tasks, self.stats)
         logger.info("ingestion worker %s started (site %s, adapter %s)", self.tasks.worker_id, self.adapter.base_url,
@@ -341,11 +359,13 @@ class IngestionService:
     def _spider_idle(self) -> None:
         if self._close_reason is not None:
             raise CloseSpider(self._close_reason.value)
-        if self.startup_error is not None or self.tasks is None:
+        if self.startup_error is not None or self.tasks is None or self._start_failed:
             return
         raise DontCloseSpider
 
     async def _spider_closed(self, spider: Any, reason: str) -> None:
+        if self.tasks is not None:
+            self.tasks.closing()
         for loop in self._loops:
             if getattr(loop, "running", False):
                 loop.stop()

@@ -25,6 +25,7 @@ META_VERDICT = "influencers_verdict"
 #: A stat the crawl sets to the exit status `scrapy crawl` should return (influencers/commands).
 EXIT_STATUS_STAT = "influencers/exit_status"
 EXIT_CONFIGURATION = 2  # as `python -m exporter run`: an argument, a setting, the key or MySQL
+EXIT_UNEXPECTED = 1  # as `python -m exporter run`: anything else
 
 
 class Gate:

@@ -6,17 +6,28 @@ slot waiting for its next claim does not queue behind another task's end. The wo
 ``GET_LOCK(<worker id>)`` on a connection of its own (`influencers.core.workers`), so a killed
 process loses its claims at once. Nothing here decides anything: `IngestionService` and
 `TaskRun` do.
+
+A database outage is waited out here where the caller cannot simply try again later: opening,
+the task lookups at start, a login's credentials, account switches and a run's end retry (as
+`SharedOutage` spaces the tries) until the server is back; once the crawl is closing they give
+up after ``CLOSE_PATIENCE`` seconds, and the lease or the worker lock hands the task on. Claims
+and heartbeats are not retried here: the next poll or beat is the retry.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from scrapy.utils.asyncio import sleep
 
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config
 from influencers.core.credentials import CredentialCipher
-from influencers.core.errors import ClaimLost
+from influencers.core.errors import ClaimLost, DatabaseUnavailable
+from influencers.core.outage import SharedOutage
 from influencers.core.store import committed_pages
 from influencers.core.tasks import Claim, TaskScheduler, pause_window
 from influencers.core.workers import Worker
@@ -30,23 +41,48 @@ logger = logging.getLogger(__name__)
 #: subtasks of a few pages a slot claims many times a second, and each check is a round trip the
 #: slot would wait for with nothing in flight.
 LIVENESS_CHECK_EVERY = 1.0
+#: Seconds a closing crawl still waits for an unreachable database to record its runs' ends.
+CLOSE_PATIENCE = 10.0
+#: The shortest pause between two tries of a waiting call (the outage spaces the real tries).
+MIN_RETRY_PAUSE = 0.1
+
+T = TypeVar("T")
 
 
 class TaskDatabase:
-    def __init__(self, config: Config, *, lease_seconds: float) -> None:
+    def __init__(self, config: Config, *, lease_seconds: float, outage: SharedOutage) -> None:
         self.config = config
         self.lease_seconds = lease_seconds
-        self.db = DatabaseThread(config.mysql, "ingest-db")
-        self.finish_db = DatabaseThread(config.mysql, "ingest-finish")
+        self.outage = outage
+        self.db = DatabaseThread(config.mysql, "ingest-db", outage=outage)
+        self.finish_db = DatabaseThread(config.mysql, "ingest-finish", outage=outage)
         self.worker: Worker | None = None
         self.scheduler: TaskScheduler | None = None
         self.finisher: TaskScheduler | None = None
+        self._give_up_at: float | None = None  # set when the crawl starts closing
 
     async def open(self) -> None:
-        await self.db.run(self._open)
-        await self.finish_db.run(self._open_finisher)
+        await self._patiently(self.db, self._open)
+        await self._patiently(self.finish_db, self._open_finisher)
+
+    def closing(self) -> None:
+        """The crawl is closing: waiting calls give up ``CLOSE_PATIENCE`` seconds from now."""
+        if self._give_up_at is None:
+            self._give_up_at = time.monotonic() + CLOSE_PATIENCE
+
+    async def _patiently(self, db: DatabaseThread, fn: Callable[..., T], *args: Any) -> T:
+        """``db.run(fn, *args)``, tried again while the database is unreachable (see the module)."""
+        while True:
+            try:
+                return await db.run(fn, *args)
+            except DatabaseUnavailable as exc:
+                if not exc.transient or (self._give_up_at is not None and time.monotonic() >= self._give_up_at):
+                    raise
+            await sleep(max(MIN_RETRY_PAUSE, self.outage.wait_left()))
 
     def _open(self, conn: Any) -> None:
+        if self.worker is not None:  # a try that failed after the worker lock was taken
+            self.worker.close()
         self.worker = Worker.start(self.config.mysql, "ingest", check_every=LIVENESS_CHECK_EVERY)
         accounts = AccountManager(conn, quota_day=self.config.quota_day,
                                   cipher=CredentialCipher.from_config(self.config))
@@ -63,19 +99,18 @@ class TaskDatabase:
 
     async def close(self) -> None:
         self.finish_db.close()
-        worker = self.worker
-        if worker is not None:
-            await self.db.run(lambda conn: worker.close())
         self.db.close()
+        if self.worker is not None:
+            self.worker.close()  # its own connection, which no thread uses any more
 
     # -- tasks --------------------------------------------------------------------------------
 
     async def check_task(self, task_id: int) -> None:
         """TaskNotFound unless the task exists."""
-        await self.db.run(lambda conn: self.scheduler.get(task_id))
+        await self._patiently(self.db, lambda conn: self.scheduler.get(task_id))
 
     async def domain_task(self, domain: str, pages: int | None) -> int:
-        return await self.db.run(lambda conn: self.scheduler.find_or_create_domain_task(domain, pages))
+        return await self._patiently(self.db, lambda conn: self.scheduler.find_or_create_domain_task(domain, pages))
 
     async def claim(self, task_id: int | None) -> tuple[Claim | None, set[int]]:
         """A claim (of ``task_id``, or of any claimable ingestion task) and the pages its task has
@@ -94,7 +129,7 @@ class TaskDatabase:
         return await self.db.run(lambda conn: self.scheduler.heartbeat(claim))
 
     async def why_unclaimable(self, task_id: int) -> Unclaimable:
-        return await self.db.run(self._why_unclaimable, task_id)
+        return await self._patiently(self.db, self._why_unclaimable, task_id)
 
     def _why_unclaimable(self, conn: Any, task_id: int) -> Unclaimable:
         task = self.scheduler.get(task_id)
@@ -118,17 +153,17 @@ class TaskDatabase:
             if outcome is RunOutcome.LOST:
                 logger.warning("task %s: claim lost: %s", task_id, ending.reason, extra=extra)
             elif outcome is RunOutcome.FAILED:
-                await self.finish_db.run(lambda conn: finisher.fail(claim, ending.reason))
+                await self._patiently(self.finish_db, lambda conn: finisher.fail(claim, ending.reason))
             elif outcome is RunOutcome.COMPLETED:
-                await self.finish_db.run(lambda conn: finisher.complete(claim, ending.reason))
+                await self._patiently(self.finish_db, lambda conn: finisher.complete(claim, ending.reason))
             elif outcome in (RunOutcome.PAGES_FAILED, RunOutcome.PAUSED):
-                await self.finish_db.run(lambda conn: finisher.pause(
+                await self._patiently(self.finish_db, lambda conn: finisher.pause(
                     claim, ending.marker, ending.reason, resume_after=ending.resume_after,
                     count_attempt=ending.count_attempt))
                 if outcome is RunOutcome.PAUSED:
                     logger.warning("task %s paused at %s: %s", task_id, ending.marker, ending.reason, extra=extra)
             else:
-                await self.finish_db.run(lambda conn: finisher.release(claim, ending.reason))
+                await self._patiently(self.finish_db, lambda conn: finisher.release(claim, ending.reason))
         except ClaimLost as exc:
             logger.warning("task %s: %s", task_id, exc, extra=extra)
             return RunOutcome.LOST
@@ -140,22 +175,23 @@ class TaskDatabase:
     # -- accounts -----------------------------------------------------------------------------
 
     async def credentials(self, account_id: int) -> tuple[str, str]:
-        return await self.db.run(lambda conn: self.scheduler.accounts.credentials(account_id))
+        return await self._patiently(self.db, lambda conn: self.scheduler.accounts.credentials(account_id))
 
     async def retire(self, account_id: int, action: str, reason: str, seconds: float, *, task_id: int) -> None:
         """``disable`` the account, or ``cool_down`` for ``seconds``."""
         accounts, worker_id = self.scheduler.accounts, self.worker_id
         if action == "disable":
-            await self.db.run(lambda conn: accounts.disable(account_id, reason, task_id=task_id, worker=worker_id))
+            await self._patiently(self.db, lambda conn: accounts.disable(account_id, reason, task_id=task_id,
+                                                                         worker=worker_id))
         else:
-            await self.db.run(lambda conn: accounts.cool_down(account_id, seconds, reason, task_id=task_id,
-                                                              worker=worker_id))
+            await self._patiently(self.db, lambda conn: accounts.cool_down(account_id, seconds, reason,
+                                                                           task_id=task_id, worker=worker_id))
 
     async def switch_account(self, claim: Claim, reason: str) -> Claim | None:
-        return await self.db.run(lambda conn: self.scheduler.switch_account(claim, reason))
+        return await self._patiently(self.db, lambda conn: self.scheduler.switch_account(claim, reason))
 
     async def next_available_in(self) -> float | None:
-        return await self.db.run(lambda conn: self.scheduler.accounts.next_available_in())
+        return await self._patiently(self.db, lambda conn: self.scheduler.accounts.next_available_in())
 
     async def hand_back(self, claim: Claim) -> Claim:
         return await self.db.run(lambda conn: self.scheduler.hand_back_account(claim))

@@ -20,6 +20,12 @@ claim to write under, the marker, what was committed or lost, and whether the wr
 the crawl (reported when that changes: the service hands a read-out task's account back early
 only while they do).
 
+A batch that cannot be written keeps its pages, which are tried again later: while MySQL is
+unreachable, when the crawl's `SharedOutage` (`IngestionService.db_outage`) says the next try is
+due (the outage itself is logged once, by it); after any other error, ``MYSQL_FLUSH_INTERVAL``
+later, with one line per failed try. Nothing is retried in a tight loop, and the spider stays held
+back while too many rows wait.
+
 Values longer than their column are cut (nickname, uid, source_page: 255 characters; the full
 row stays in raw_data); a row without a uid is left out of its page with one logged line per
 page and the stats counter ``pipeline/dropped/missing_uid``; the page still commits.
@@ -31,14 +37,15 @@ MYSQL_FLUSH_INTERVAL, MYSQL_MAX_PENDING_ITEMS, MYSQL_WRITERS.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from scrapy.exceptions import NotConfigured
-from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.asyncio import create_looping_call, sleep
 from scrapy.utils.defer import _schedule_coro
 
-from influencers.core.errors import ConfigError
+from influencers.core.errors import ConfigError, DatabaseUnavailable
 from influencers.core.store import (
     DOMAIN_MAX,
     NICKNAME_MAX,
@@ -83,6 +90,8 @@ class MySQLPipeline:
         self._idle = Gate()
         self._idle.open()
         self._loop: Any = None
+        self._retry_at: float | None = None  # after a failed write: no write before this (monotonic)
+        self._retry_call: Any = None  # the delayed call that tries again then
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> MySQLPipeline:
@@ -99,13 +108,17 @@ class MySQLPipeline:
 
     def open_spider(self) -> None:
         if self.service.config is not None:
-            self.dbs = [DatabaseThread(self.service.config.mysql, f"ingest-pipeline-{n}") for n in range(self.writers)]
+            self.dbs = [DatabaseThread(self.service.config.mysql, f"ingest-pipeline-{n}", outage=self.service.db_outage)
+                        for n in range(self.writers)]
         self._loop = create_looping_call(self.flush_soon)
         self._loop.start(self.flush_interval, now=False)
 
     async def close_spider(self) -> None:
         if self._loop is not None and getattr(self._loop, "running", False):
             self._loop.stop()
+        if self._retry_call is not None and self._retry_call.active():
+            self._retry_call.cancel()
+        self._retry_at = None  # one last try, whatever the back-off says
         await self.flush()
         if self._ready:
             numbers = [(p.task_id, p.page_number) for p in self._ready]
@@ -142,7 +155,10 @@ class MySQLPipeline:
         self.stats.inc_value("pipeline/backpressure")
         while self._ready_rows >= self.max_pending and self.dbs:
             self.flush_soon()
-            await self._idle.wait()
+            if self._busy:
+                await self._idle.wait()
+            else:  # backing off after a failed write: wait for the retry, not in a loop
+                await sleep(max(0.05, self._retry_left()))
         return item
 
     def _rows_of(self, page: InfluencerPage) -> list[Row]:
@@ -197,11 +213,34 @@ class MySQLPipeline:
         self.flush_soon()
         return self._idle.wait()
 
+    def _retry_left(self) -> float:
+        return 0.0 if self._retry_at is None else max(0.0, self._retry_at - time.monotonic())
+
+    def _back_off(self, seconds: float) -> None:
+        """No write for ``seconds``; then write what is ready."""
+        self._retry_at = time.monotonic() + seconds
+
+    def _retry_later(self, seconds: float) -> None:
+        if self._retry_call is not None and self._retry_call.active():
+            return
+        from twisted.internet import reactor
+
+        self._retry_call = reactor.callLater(seconds, self._retry_now)
+
+    def _retry_now(self) -> None:
+        self._retry_call = None
+        self._retry_at = None
+        self.flush_soon()
+
     def _dispatch(self) -> None:
         """Start a write on every free database thread while there is something to write: what
         was asked for, or full batches. Pages that arrive during a write wait for a full batch or
         a reason (a flush request, the interval): writing whatever trickled in during the last
-        write would cut a crawl's commits into batches of a few pages."""
+        write would cut a crawl's commits into batches of a few pages. After a failed write
+        nothing starts before its back-off has passed."""
+        if self._ready and self._retry_left() > 0:
+            self._retry_later(self._retry_left())
+            return
         while self._ready and (self._requested or self._ready_rows >= self.batch_items):
             free = [n for n in range(len(self.dbs)) if n not in self._busy]
             if not free:
@@ -211,20 +250,18 @@ class MySQLPipeline:
             pages = self._take()
             if not pages:
                 return  # what is ready belongs to tasks being written: their writer goes on to it
-            if not self._busy:
+            if self._idle.is_open:  # a gate someone may still wait on stays until it opens
                 self._idle = Gate()
             self._busy.add(free[0])
             _schedule_coro(self._write(free[0], pages))
 
     async def _write(self, writer: int, pages: list[PageBatch]) -> None:
-        written = False
         try:
-            written = await self._write_some(self.dbs[writer], pages)
+            await self._write_some(self.dbs[writer], pages)
         finally:
             self._writing -= {page.task_id for page in pages}
             self._busy.discard(writer)
-            if written:  # after a failure the pages wait for the next flush
-                self._dispatch()
+            self._dispatch()  # after a failure: once its back-off has passed
             if not self._busy:
                 self._idle.open()
 
@@ -253,7 +290,7 @@ class MySQLPipeline:
             self._requested = False  # a request made during this write sets it again
         return taken
 
-    async def _write_some(self, db: Any, pages: list[PageBatch]) -> bool:
+    async def _write_some(self, db: Any, pages: list[PageBatch]) -> None:
         by_task: dict[int, list[PageBatch]] = {}
         for page in pages:
             by_task.setdefault(page.task_id, []).append(page)
@@ -270,16 +307,22 @@ class MySQLPipeline:
             work.append(TaskBatch(claim, task_pages, self.service.marker_for(task_id, numbers),
                                   self.service.marker_for(task_id, [])))
         if not work:
-            return True
+            return
         try:
             committed, lost = await db.run(write_batch, work)
-        except Exception as exc:  # noqa: BLE001 - keep the pages and try again at the next flush
-            self.stats.inc_value("pipeline/batch_errors")
-            logger.error("could not commit %d page(s) (will retry): %s", len(pages), exc)
+        except Exception as exc:  # noqa: BLE001 - keep the pages and try again later
+            if isinstance(exc, DatabaseUnavailable) and exc.transient and db.outage is not None:
+                self.stats.inc_value("pipeline/batch_retries")  # the outage is logged once, by itself
+                self._back_off(max(db.outage.wait_left(), 0.05))
+            else:
+                self.stats.inc_value("pipeline/batch_errors")
+                logger.error("could not commit %d page(s) (will retry in %.0fs): %s", len(pages),
+                             self.flush_interval, exc)
+                self._back_off(self.flush_interval)
             self._ready[:0] = pages
             self._ready_rows = sum(max(1, len(p.rows)) for p in self._ready)
             self._report_backlog()
-            return False
+            return
         self.stats.inc_value("pipeline/batches")
         for batch in committed:
             numbers = [p.page_number for p in batch.pages]
@@ -291,4 +334,3 @@ class MySQLPipeline:
             self.stats.inc_value("pipeline/dropped_pages/claim_lost", len(numbers))
             self.service.claim_lost(task_id, reason)
             self.service.pages_discarded(task_id, numbers, reason)
-        return True

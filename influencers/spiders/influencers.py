@@ -36,6 +36,7 @@ from influencers.extensions.interface import PageDesk
 from influencers.extensions.runs import (
     EXIT_CONFIGURATION,
     EXIT_STATUS_STAT,
+    EXIT_UNEXPECTED,
     META_ACCOUNT,
     META_PAGE,
     META_STARTED,
@@ -115,6 +116,12 @@ class InfluencersSpider(scrapy.Spider):
         except (InfluencersError, ValueError) as exc:
             logger.error("cannot start the crawl: %s", exc)
             self.crawler.stats.set_value(EXIT_STATUS_STAT, EXIT_CONFIGURATION)
+            raise CloseSpider(CloseReason.CANNOT_START.value) from None
+        except Exception:
+            # A bug, not an operator's mistake: the traceback is wanted, and the crawl must end
+            # (the service keeps an idle spider open while it works).
+            logger.exception("cannot start the crawl: unexpected error")
+            self.crawler.stats.set_value(EXIT_STATUS_STAT, EXIT_UNEXPECTED)
             raise CloseSpider(CloseReason.CANNOT_START.value) from None
         return
         yield  # an async generator that yields nothing: requests come from the service

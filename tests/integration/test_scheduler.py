@@ -7,9 +7,11 @@ import time
 import pytest
 
 from influencers.core.accounts import AccountManager
+from influencers.core.credentials import CredentialCipher
 from influencers.core.db import connect, transaction
 from influencers.core.errors import ClaimLost, InvalidArgument, InvalidTransition
 from influencers.core.tasks import TaskScheduler
+from influencers.core.tasks.scheduler import LOCK_GRACE_SECONDS
 from influencers.core.workers import Worker
 
 
@@ -150,6 +152,58 @@ def test_recovery_between_claims_is_rate_limited_but_never_hides_the_last_task(a
     busy.complete(third)
     assert busy.claim("ingestion") is None
     busy.worker.close()
+
+
+def test_a_worker_whose_lock_the_server_dropped_does_not_recover_its_own_live_claims(accounts, mysql_settings,
+                                                                                      config):
+    """A restarted server drops every worker's lock; until a worker takes its lock again, its own
+    recovery must not take back the tasks it is running (that spent an attempt on each and stopped
+    the runs). Another worker's recovery may: the fence then tells the first one."""
+    accounts.add("demo1", "pw")
+    conn = connect(mysql_settings)
+    worker = Worker.start(mysql_settings, "restarted", check_every=3600)
+    mine = TaskScheduler(conn, worker, AccountManager(conn, quota_day=config.quota_day))
+    mine.create_crawl("游戏", 10, 10)
+    claim = mine.claim("ingestion")
+    worker.close()  # what a server restart does to the lock's connection
+    assert soon(lambda: _free_lock(conn, claim.worker_id))
+    assert mine.recover() == 0
+    assert mine.heartbeat(claim) and mine.get(claim.task_id).attempts == 0
+    other = other_scheduler(mysql_settings, config)
+    assert other.recover() == 1
+    assert not mine.heartbeat(claim)
+    with pytest.raises(ClaimLost):
+        mine.complete(claim)
+    other.worker.close()
+
+
+def test_a_server_that_just_started_recovers_by_leases_only(private_mysql, config):
+    """Right after a restart no worker holds its lock yet: a free lock then proves nothing, and
+    another worker's recovery must not take a live worker's task (the lease still can)."""
+    settings = private_mysql.settings
+    conn = connect(settings)
+    AccountManager(conn, quota_day=config.quota_day, cipher=CredentialCipher.from_config(config)).add("demo1", "pw")
+    live = TaskScheduler(conn, Worker.start(settings, "live", check_every=3600),
+                         AccountManager(conn, quota_day=config.quota_day))
+    live.create_crawl("游戏", 10, 10)
+    claim = live.claim("ingestion")
+    live.worker.close()  # as the restart left it: reconnecting, its lock not taken yet
+    other = other_scheduler(settings, config)
+    assert soon(lambda: _free_lock(other.conn, claim.worker_id))
+    with other.conn.cursor() as cursor:
+        cursor.execute("SHOW GLOBAL STATUS LIKE 'Uptime'")
+        assert int(cursor.fetchone()["Value"]) < LOCK_GRACE_SECONDS, "the private server is not new"
+    other.conn.commit()
+    assert other.recover() == 0
+    assert live.heartbeat(claim)
+    with other.conn.cursor() as cursor:
+        cursor.execute("UPDATE tasks SET lease_expires_at = UTC_TIMESTAMP(6) - INTERVAL 1 SECOND WHERE id = %s",
+                       (claim.task_id,))
+    other.conn.commit()
+    assert other.recover() == 1  # a lease that ran out is proof enough
+    other.worker.close()
+    conn.close()
+    other.conn.close()
 
 
 def _free_lock(conn, name: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -17,6 +18,8 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import deferLater
 
+from influencers.core.errors import ConnectionLost
+from influencers.core.outage import Outage, SharedOutage
 from influencers.items import InfluencerPage
 from influencers.pipelines.mysql import MySQLPipeline
 
@@ -153,6 +156,9 @@ class RecordingService:
         self.committed.extend(pages)
         self.by_task.setdefault(task_id, []).extend(pages)
 
+    def writes_keeping_up(self, keeping_up: bool) -> None:
+        pass
+
 
 class HeldDatabase:
     """A database thread whose writes finish when the test says so."""
@@ -250,3 +256,53 @@ async def test_a_second_writer_starts_only_when_a_full_batch_waits() -> None:
     await first.finish()
     await pipeline.flush()
     assert service.by_task == {7: [1, 2], 8: [1]}
+
+
+class UnreachableDatabase:
+    """A database thread whose server is away until the test brings it back; its outage spaces
+    the tries as the crawl's `SharedOutage` does."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.tries = 0
+        self.outage = SharedOutage(Outage("MySQL", logging.getLogger("test.pipeline"), first=0.2, cap=0.2))
+
+    async def run(self, fn: Any, work: Any) -> Any:
+        self.tries += 1
+        if self.down:
+            error = ConnectionLost("lost the connection to MySQL (is the server running?)")
+            self.outage.failed(error)
+            raise error
+        self.outage.recovered()
+        return work, {}
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unreachable_database_is_tried_again_after_its_back_off_not_in_a_loop(caplog) -> None:
+    """A failed batch used to be tried again at every flush request and item, one ERROR line each:
+    dozens a second while MySQL restarted. Now its pages wait for the outage's next try, quietly,
+    and then commit in order."""
+    caplog.set_level(logging.INFO, logger="influencers.pipelines.mysql")
+    service = RecordingService()
+    pipeline = MySQLPipeline(service=service, stats=Stats(), batch_items=2, flush_interval=1.0, max_pending=5,
+                             writers=2)
+    pipeline.dbs = [database := UnreachableDatabase()]
+    pipeline.process_item(page(1, [row("a")]))
+    pipeline.process_item(page(2, [row("b")]))  # a full batch: written at once, and it fails
+    await deferLater(reactor, 0.01, lambda: None)
+    assert database.tries == 1
+    for number in (3, 4):  # more pages and flush requests within the back-off
+        pipeline.process_item(page(number, [row(str(number))]))
+        pipeline.flush_soon()
+    held = Deferred.fromFuture(asyncio.ensure_future(pipeline.process_item(page(5, [row("e")]))))
+    # (max_pending rows wait: the spider is held back)
+    await deferLater(reactor, 0.1, lambda: None)
+    assert database.tries == 1 and [p.page_number for p in pipeline._ready] == [1, 2, 3, 4, 5]
+    await deferLater(reactor, 0.2, lambda: None)  # the next try is due: made by itself, fails again
+    assert database.tries == 2
+    database.down = False
+    await held  # the retry commits; the spider goes on
+    await Deferred.fromFuture(asyncio.ensure_future(pipeline.flush()))
+    assert service.committed == [1, 2, 3, 4, 5] and pipeline._ready == []
+    assert pipeline.stats.values["pipeline/batch_retries"] == 2 and not pipeline.stats.values["pipeline/batch_errors"]
+    assert [r.getMessage() for r in caplog.records if r.name == "influencers.pipelines.mysql"] == []

@@ -13,6 +13,10 @@ a worker that is alive but stuck (paused, partitioned): it expires unless heartb
 that would find nothing), so a restarted worker picks up its predecessor's task at once, and a
 task that keeps losing its worker without progress fails after `max_attempts`. The worker's lock
 is `influencers.core.workers.Worker`.
+
+A server that has just started holds no locks at all: every live worker is still reconnecting
+(each backs off up to ten seconds). For its first ``LOCK_GRACE_SECONDS`` a free lock is no proof
+of death, and only leases recover tasks; a worker never takes back its own claims by its lock.
 """
 
 from __future__ import annotations
@@ -44,6 +48,9 @@ from influencers.core.tasks.model import (
 from influencers.core.workers import Worker
 
 logger = logging.getLogger(__name__)
+
+#: Seconds after the server starts during which a free worker lock does not make a task recoverable.
+LOCK_GRACE_SECONDS = 15
 
 
 def count_unfinished(cursor: Any, task_type: str) -> int:
@@ -380,15 +387,22 @@ class TaskScheduler(TaskCreation):
         return True
 
     def recover(self) -> int:
-        """Return claims of dead or stuck workers to the queue; counts an attempt for each."""
+        """Return claims of dead or stuck workers to the queue; counts an attempt for each.
+
+        By a free worker lock only once the server has been up ``LOCK_GRACE_SECONDS``, and never
+        this worker's own claims (they are alive; its lock comes back with its next check)."""
         started = time.monotonic()
 
         def recover(cursor: Any) -> int:
+            cursor.execute("SHOW GLOBAL STATUS LIKE 'Uptime'")
+            locks_tell = int(cursor.fetchone()["Value"]) >= LOCK_GRACE_SECONDS
             cursor.execute(
                 "SELECT id, parent_id, claimed_by, assigned_account_id, attempts, max_attempts,"
                 " lease_expires_at < UTC_TIMESTAMP(6) AS expired FROM tasks"
-                " WHERE status = 'in_progress' AND (lease_expires_at < UTC_TIMESTAMP(6) OR IS_FREE_LOCK(claimed_by) = 1)"
-                " ORDER BY id FOR UPDATE SKIP LOCKED"
+                " WHERE status = 'in_progress' AND (lease_expires_at < UTC_TIMESTAMP(6)"
+                " OR (%s AND IS_FREE_LOCK(claimed_by) = 1 AND claimed_by <> %s))"
+                " ORDER BY id FOR UPDATE SKIP LOCKED",
+                (locks_tell, self.worker_id or ""),
             )
             rows = cursor.fetchall()
             for row in rows:
