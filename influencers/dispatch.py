@@ -27,6 +27,15 @@ claim consumes it; a recovery, release, pause or resume and our own `undispatche
 schedule (refused connection, HTTP error, `status: error`) is withdrawn at once; one whose
 answer was lost (read timeout) stays outstanding until `listjobs.json` says what happened.
 
+MySQL may go away at any moment (a restart, a fail-over): the round it cuts short is abandoned
+and the dispatcher waits, one WARNING when MySQL goes and one INFO when it is back (with how
+long), reconnecting with back-off up to OUTAGE_BACKOFF_CAP seconds. A record the outage left
+behind for a job that was never scheduled (the connection broke while it was committed, or
+before a failed `schedule.json` could be withdrawn) is withdrawn as soon as MySQL answers, through
+its job id, which is its fence. (Jobs that rode a server restart out are not taken for dead while
+they reconnect: the scheduler's recovery trusts free worker locks only once the server has been up
+a while, `LOCK_GRACE_SECONDS`.)
+
 Credentials come from the node URL (`http://user:pass@host:6800`) or from SCRAPYD_USERNAME /
 SCRAPYD_PASSWORD (via `influencers.core.config`); messages show node URLs without them.
 """
@@ -50,7 +59,8 @@ from influencers.argtypes import positive_float, positive_int
 from influencers.core import accounts, tasks
 from influencers.core.config import Config
 from influencers.core.db import ensure_connected, run_transaction
-from influencers.core.errors import DatabaseError, InvalidArgument
+from influencers.core.errors import DatabaseError, DatabaseUnavailable, InvalidArgument
+from influencers.core.outage import Outage
 from influencers.core.tasks import Dispatch, TaskScheduler
 from influencers.scrapyd_nodes import (  # noqa: F401 - the dispatcher's public names, as before
     DEFAULT_SLOTS,
@@ -72,6 +82,8 @@ DEFAULT_PROJECT = "influencers"
 DEFAULT_INTERVAL = 5.0
 UNKNOWN_JOB_GRACE = 90.0  # seconds after which a job its node does not know is given up
 MAX_BACKOFF = 30.0  # a failing node is polled again after at most this many seconds
+OUTAGE_BACKOFF_CAP = 10.0  # seconds between reconnection attempts at most while MySQL is away
+LOST_RECORD = "the connection to MySQL broke while the handing-over was recorded; the job was never scheduled"
 
 _REASON = re.compile(r"^scrapyd job (?P<job>\S+) on (?P<node>\S+)")
 
@@ -167,10 +179,12 @@ class Dispatcher:
         self._backoff: dict[str, float] = {}
         self._starved = False
         self._warned: set[str] = set()
+        self._unsent: dict[str, tuple[Dispatch, str]] = {}  # job id -> a record of a job never scheduled, why
 
     def run_round(self, interval: float = DEFAULT_INTERVAL) -> RoundResult:
         result = RoundResult()
         self.scheduler.recover()
+        self._withdraw_unsent(result)
         states = self._poll(result, interval)
         outstanding = self._settle(self.ledger.outstanding(), states, result)
         budget = self.ledger.idle_accounts() - len(outstanding)
@@ -242,7 +256,13 @@ class Dispatcher:
                 return False
             node = state.node
             job_id = f"task{task_id}-{secrets.token_hex(4)}"
-            dispatch = self.ledger.reserve(task_id, node, job_id)
+            try:
+                dispatch = self.ledger.reserve(task_id, node, job_id)
+            except DatabaseError:
+                # The commit may have happened before the connection broke: a record for a job
+                # that will never exist, to be withdrawn once MySQL answers.
+                self._unsent[job_id] = (Dispatch(task_id, job_id, node.url, 0.0), LOST_RECORD)
+                raise
             if dispatch is None:
                 return True  # taken meanwhile (another dispatcher, a service-mode spider, an operator)
             try:
@@ -253,7 +273,12 @@ class Dispatcher:
                 del states[node.url]
                 return True
             except NodeError as exc:
-                self.ledger.withdraw(dispatch, f"schedule.json on {node.url} failed: {exc}")
+                reason = f"schedule.json on {node.url} failed: {exc}"
+                try:
+                    self.ledger.withdraw(dispatch, reason)
+                except DatabaseError:
+                    self._unsent[job_id] = (dispatch, reason)
+                    raise
                 self._node_failed(node, str(exc), result, interval)
                 del states[node.url]
                 continue
@@ -262,28 +287,50 @@ class Dispatcher:
             logger.info("task %s dispatched to %s as job %s", task_id, node.url, job_id, extra={"task_id": task_id})
             return True
 
+    def _withdraw_unsent(self, result: RoundResult) -> None:
+        """End the records of jobs that were never scheduled, left behind when MySQL went away;
+        the job id is the fence, so a record that never committed or was ended meanwhile stays as it is."""
+        for job_id, (dispatch, reason) in list(self._unsent.items()):
+            if self.ledger.withdraw(dispatch, reason):
+                logger.info("task %s can be dispatched again: %s", dispatch.task_id, reason,
+                            extra={"task_id": dispatch.task_id})
+                result.withdrawn.append((dispatch.task_id, reason))
+            del self._unsent[job_id]
+
     def run(self, interval: float, stop: threading.Event, *, once: bool = False) -> int:
-        """Rounds every `interval` seconds until `stop` is set; 1 if a single round found no node answering."""
+        """Rounds every `interval` seconds until `stop` is set; 1 if a single round found no node answering.
+
+        A MySQL outage at any moment is waited out, however long it lasts (with `once` too): the
+        round it cut short runs again from the start once MySQL answers."""
+        outage = Outage("MySQL", logger, cap=OUTAGE_BACKOFF_CAP, clock=self.clock)
         while True:
-            answered = self._guarded_round(interval)
+            try:
+                answered = self._guarded_round(interval, outage)
+            except DatabaseUnavailable as exc:  # ConnectionLost included
+                if stop.wait(outage.failed(exc)):
+                    return 0
+                continue
             if once:
                 return 0 if answered else 1
             if stop.wait(interval):
                 return 0
 
-    def _guarded_round(self, interval: float) -> bool:
-        """One round; MySQL trouble is one log line and the next round tries again."""
+    def _guarded_round(self, interval: float, outage: Outage) -> bool:
+        """One round on a live connection (reconnected if MySQL dropped it, which ends an outage).
+        An unreachable MySQL is the caller's; other MySQL trouble is one log line and the next
+        round tries again."""
         try:
             ensure_connected(self.ledger.conn)
+            outage.recovered()
             return bool(self.run_round(interval).answered)
+        except DatabaseUnavailable:
+            raise
         except DatabaseError as exc:
             logger.warning("round skipped: %s", exc)
         return False
 
 
 # -- command -----------------------------------------------------------------------------------
-
-
 
 
 def nodes_from_args(urls: Sequence[str], slots: Sequence[int] | None, config: Config) -> list[Node]:

@@ -9,6 +9,7 @@ FastAPI) so the CLI can register the command without loading the web stack.
     app.py       the FastAPI application factory
     auth.py      bearer token check (constant time)
     deps.py      one fresh MySQL connection per request
+    availability.py  a MySQL outage: quick 503s, one log line when it starts and one when it ends
     query.py     unknown query parameters are a 422, not silently ignored
     errors.py    the JSON error shape, exception handlers, last-resort middleware
     schemas.py   request and response models (the OpenAPI document)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 
 from influencers.api.auth import require_token
+from influencers.api.availability import DatabaseGate
 from influencers.api.deps import CoreDep
 from influencers.api.errors import CatchAllMiddleware, error_schema_responses, install_error_handlers
 from influencers.api.query import reject_unknown_query
@@ -27,6 +28,7 @@ def create_app(config: Config) -> FastAPI:
         redoc_url=None,
     )
     app.state.config = config
+    app.state.database_gate = DatabaseGate()
     install_error_handlers(app)
     app.add_middleware(CatchAllMiddleware)
 
@@ -40,7 +42,7 @@ def create_app(config: Config) -> FastAPI:
 
     @app.get("/healthz", response_model=Health, tags=["health"], responses=error_schema_responses(422, 503),
              dependencies=[Depends(reject_unknown_query)],
-             summary="Liveness and database reachability (no auth)")
+             summary="Liveness and database reachability (no auth); 503 while the database is away")
     def healthz(core: CoreDep) -> Health:
         with core.conn.cursor() as cursor:
             cursor.execute("SELECT 1")

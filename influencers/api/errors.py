@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from influencers.api.availability import database_gate
 from influencers.core.errors import (
     AccountNotFound,
     ConfigError,
@@ -107,6 +108,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
     async def on_core(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, DatabaseUnavailable):  # ConnectionLost included: one log line per outage
+            gate = database_gate(request.app)
+            gate.failed(exc)
+            return error_response(503, "database_unavailable", str(exc), {"Retry-After": str(gate.retry_after())})
         for kind, status, code in CORE_ERRORS:
             if isinstance(exc, kind):
                 if status >= 500:
