@@ -9,7 +9,8 @@ default batch size of 5000 each account's segment of the seed's relay is one fil
 
 1. reserve  (one transaction, retried on deadlock/lock wait): fence the claim (task row lock);
    lock the account's quota row; lock up to n ``pending_export`` rows of the domain with
-   ``id > last_id`` and no batch yet, in id order; insert the ``export_logs`` row (state
+   ``id > last_id`` and no batch yet, in id order (with none left there: those committed behind
+   the marker meanwhile, see `BatchExporter._lock_next`); insert the ``export_logs`` row (state
    ``reserved``, file path, quota day, first/last id, format); point the rows at it
    (``export_log_id``); count n against the account's quota; move the task's marker to
    ``last_id=<last>``. Commit. From here the rows, the file name and the quota are decided.
@@ -25,6 +26,11 @@ exactly one finished file, is ``exported`` only after its file is complete, and 
 ``today_export_count`` equals the rows in its files. Recovery locks the batch row (``SKIP
 LOCKED``) for the whole re-publish, so two recovering processes never race; temp files of a
 killed writer are removed.
+
+A file that cannot be written (no space, file too large, the directory replaced by a file, an I/O
+error) is the same case without the kill: the ``OSError`` becomes an `ExportDiskFault`, the batch
+stays ``reserved`` with no row ``exported``, and a later recovery writes the same rows to the same
+name. The service gives the task back and retries with back-off (``exporter/service.py``).
 
 Pipelining (the service's mode, ``stream_connect`` given): a background thread publishes batch k
 on a second connection while this connection reserves batch k+1; once k's file is complete, k+1's
@@ -46,8 +52,9 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +62,7 @@ from typing import Any
 from pymysql.connections import Connection
 
 from exporter import writers
-from exporter.errors import ExporterError
+from exporter.errors import ExportDiskFault, ExporterError
 from influencers.core import exports, store
 from influencers.core.accounts import AccountManager
 from influencers.core.db import StreamingCursor, ensure_connected, run_transaction, transaction
@@ -172,7 +179,13 @@ class BatchExporter:
     def reserve(self, claim: Claim) -> Reservation:
         if claim.account_id is None:
             raise ExporterError(f"task {claim.task_id} is claimed without an account")
-        return run_transaction(self.conn, lambda cursor: self._reserve(cursor, claim))
+        reservation = run_transaction(self.conn, lambda cursor: self._reserve(cursor, claim))
+        batch = reservation.batch
+        if batch is not None and batch.last_id < reservation.last_id:
+            logger.info("task %s: %d row(s) committed behind its marker %s (ids %d-%d) go into batch %s",
+                        claim.task_id, batch.count, id_marker(reservation.last_id), batch.first_id, batch.last_id,
+                        batch.id, extra={"task_id": claim.task_id, "export_log_id": batch.id})
+        return reservation
 
     def _reserve(self, cursor: Any, claim: Claim) -> Reservation:
         task = fence(cursor, claim)  # locks the task row
@@ -186,10 +199,9 @@ class BatchExporter:
         grant = self.accounts.lock_for_export(cursor, claim.account_id)
         if grant.status == "disabled":  # banned by an operator meanwhile
             return Reservation(None, ACCOUNT_DISABLED, last_id)
-        if grant.remaining <= 0:
-            return Reservation(None, QUOTA_SPENT if store.any_pending(cursor, domain, last_id) else NO_ROWS_LEFT,
-                               last_id)
-        ids = store.lock_pending(cursor, domain, last_id, min(wanted, grant.remaining))
+        if grant.remaining <= 0:  # rows behind the marker count as work left too (see `_lock_next`)
+            return Reservation(None, QUOTA_SPENT if store.any_pending(cursor, domain, 0) else NO_ROWS_LEFT, last_id)
+        ids = self._lock_next(cursor, domain, last_id, min(wanted, grant.remaining))
         if not ids:
             return Reservation(None, NO_ROWS_LEFT, last_id)
 
@@ -208,13 +220,28 @@ class BatchExporter:
         marked = store.assign_batch(cursor, batch_id, domain, ids[0], ids[-1])
         if marked != len(ids):  # cannot happen under the row locks; never commit a short batch
             raise ExporterError(f"batch {batch_id}: marked {marked} of {len(ids)} locked rows")
-        move_marker(cursor, claim, id_marker(ids[-1]), exported=len(ids))
+        marker = max(last_id, ids[-1])  # a catch-up batch leaves the marker where it is
+        move_marker(cursor, claim, id_marker(marker), exported=len(ids))
         batch = Batch(
             id=batch_id, task_id=claim.task_id, account_id=claim.account_id, domain=domain, count=len(ids),
             file_path=path, quota_date=quota_day, first_id=ids[0], last_id=ids[-1], fmt=fmt,
             quota_left=quota_left,
         )
-        return Reservation(batch, None, ids[-1])
+        return Reservation(batch, None, marker)
+
+    @staticmethod
+    def _lock_next(cursor: Any, domain: str, last_id: int, limit: int) -> list[int]:
+        """The rows of the next batch: after the marker, or, once none are left there, those
+        committed behind it meanwhile.
+
+        A row's id is given out when its insert starts (a multi-row upsert takes its whole range
+        at once) and it becomes visible at its commit, so a row can appear below a marker that has
+        already passed its id. The task catches such rows up before it completes instead of
+        leaving them to the next ``start_export``; the relay (each account going on after the
+        last one's last id) is unchanged while rows lie ahead.
+        """
+        ids = store.lock_pending(cursor, domain, last_id, limit)
+        return ids or store.lock_behind(cursor, domain, last_id, limit)
 
     def publish(self, batch: Batch) -> None:
         """Write the batch's file; ends the read transaction it streamed from."""
@@ -242,17 +269,24 @@ class BatchExporter:
         Those are the batches of tasks that are not in progress (their worker died and the
         scheduler took the task back, or the task was paused or failed meanwhile) and, with
         ``task_id``, the batches of the task this process has just claimed (its previous holder
-        is gone). A batch that cannot be published now (disk full) is logged and left reserved.
+        is gone). A batch whose file cannot be written now (disk full) stays reserved: the others
+        are tried, then the first such `ExportDiskFault` is raised for the caller to back off.
         """
         with transaction(self.conn) as cursor:
             candidates = exports.orphaned(cursor, task_id)
         done = 0
+        fault: ExportDiskFault | None = None
         for batch_id in candidates:
             try:
                 done += self._recover_one(batch_id)
-            except (OSError, ExporterError) as exc:
+            except ExportDiskFault as exc:
+                logger.debug("export batch %s left reserved: %s", batch_id, exc, extra={"export_log_id": batch_id})
+                fault = fault or exc
+            except ExporterError as exc:
                 logger.error("could not re-publish export batch %s: %s", batch_id, exc,
                              extra={"export_log_id": batch_id})
+        if fault is not None:
+            raise fault
         return done
 
     def _recover_one(self, batch_id: int) -> int:
@@ -274,12 +308,15 @@ class BatchExporter:
     def clean_temp_files(self) -> int:
         """Remove temp files under the export dir whose batch is not waiting to be published."""
         removed = 0
-        for temp in writers.iter_temp_files(self.export_dir):
+        with _disk_fault(self.export_dir):
+            temps = list(writers.iter_temp_files(self.export_dir))
+        for temp in temps:
             final = writers.final_of_temp(temp)
             with transaction(self.conn) as cursor:
                 reserved = exports.is_reserved_path(cursor, str(final))
             if not reserved:
-                temp.unlink(missing_ok=True)
+                with _disk_fault(temp):
+                    temp.unlink(missing_ok=True)
                 removed += 1
         if removed:
             logger.warning("removed %d orphaned temp file(s) under %s", removed, self.export_dir)
@@ -288,13 +325,17 @@ class BatchExporter:
     # -- helpers ----------------------------------------------------------------------------
 
     def _write(self, batch: Batch, conn: Connection | None = None) -> None:
-        """Stream the batch's rows from MySQL into its file (temp → fsync → rename)."""
+        """Stream the batch's rows from MySQL into its file (temp → fsync → rename). Every
+        ``OSError`` here is the file system's (the driver's errors are `DatabaseError`s): it
+        becomes an `ExportDiskFault`, and the batch stays reserved for a later try."""
         inside = _is_inside(self.export_dir, batch.file_path)
         rows = (conn or self.conn).cursor(StreamingCursor)
         try:
             store.stream_batch(rows, batch.id, batch.domain, batch.first_id, batch.last_id, batch.fmt)
             writers.publish(batch.file_path, batch.fmt, rows, export_dir=self.export_dir if inside else None,
                             expect=batch.count)
+        except OSError as exc:
+            raise ExportDiskFault(batch.file_path, exc) from exc
         finally:
             rows.close()
 
@@ -331,14 +372,25 @@ class BatchExporter:
 
     @staticmethod
     def _remove_temp_files(final: Path) -> int:
-        if not final.parent.is_dir():
-            return 0
         removed = 0
-        for temp in final.parent.glob(f".{final.name}.*{writers.TEMP_SUFFIX}"):
-            if writers.final_of_temp(temp) == final:
-                temp.unlink(missing_ok=True)
-                removed += 1
+        with _disk_fault(final.parent):
+            if not final.parent.is_dir():
+                return 0
+            for temp in final.parent.glob(f".{final.name}.*{writers.TEMP_SUFFIX}"):
+                if writers.final_of_temp(temp) == final:
+                    temp.unlink(missing_ok=True)
+                    removed += 1
         return removed
+
+
+@contextmanager
+def _disk_fault(path: Path) -> Iterator[None]:
+    """A file system that refuses to list or remove (I/O error, a directory replaced by a file)
+    is a disk fault like one that refuses a write."""
+    try:
+        yield
+    except OSError as exc:
+        raise ExportDiskFault(path, exc) from exc
 
 
 def _is_inside(root: Path, path: Path) -> bool:

@@ -16,8 +16,11 @@ Settings (command line; the rest comes from ``influencers.core.config``):
 Exit status: 0 done (with --once: no export work left), 3 (--once) export work remains — tasks
 waiting for quota, held by another exporter or backing off after an error, 2 configuration or
 database unreachable at start (one line on stderr), 1 unexpected error. Once running, a database
-outage is waited out (`influencers.core.outage`). SIGTERM/SIGINT finish the current
-batch, give the task back and exit 0.
+outage is waited out (`influencers.core.outage`), and so is an export directory that cannot be
+written (no space, file too large, not a directory, I/O error): the task is given back, its
+reserved batches stay reserved, and recovery publishes them — the same rows under the same names —
+once the directory takes them again. SIGTERM/SIGINT finish the current batch, give the task back
+and exit 0.
 """
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ from exporter.batches import (
     BatchExporter,
     Reservation,
 )
-from exporter.errors import ExporterError
+from exporter.errors import ExportDiskFault, ExporterError
 from influencers.core import exports, tasks
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
@@ -67,6 +70,7 @@ LEASE_SECONDS = 60.0
 HEARTBEATS_PER_LEASE = 6  # renew the lease every lease/6 seconds while batches go on
 ERROR_BACKOFF_SECONDS = 30.0
 OUTAGE_BACKOFF_CAP = 10.0  # seconds between reconnection attempts at most while MySQL is away
+DISK_BACKOFF_CAP = 30.0  # seconds between tries at most while the export directory cannot be written
 EXPORT_DIR_MAX = 150  # leaves room for domain/date/file name in export_logs.file_path (255)
 EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_WORK_LEFT = 0, 1, 2, 3
 
@@ -129,6 +133,7 @@ class ExportService:
         self.progress = progress or Progress(sys.stderr)
         self.stopping = threading.Event()
         self.export_dir = _prepare_export_dir(config.export_dir)
+        self.disk = Outage(f"export directory {self.export_dir}", logger, cap=DISK_BACKOFF_CAP)
         self.conn: Any = None
         self.worker: Worker | None = None
         self._held: Claim | None = None
@@ -181,6 +186,9 @@ class ExportService:
                 self.stopping.wait(outage.failed(exc))
                 self._reconnect()
                 continue
+            except ExportDiskFault as exc:  # the batches stay reserved; the next tick's recovery tries them again
+                self.stopping.wait(self.disk.failed(exc))
+                continue
             outage.recovered()
             if not worked:
                 self.stopping.wait(self.settings.poll_interval)
@@ -190,18 +198,28 @@ class ExportService:
 
     def startup_recovery(self) -> None:
         self.scheduler.recover()
-        self.batches.recover()
+        self._recover_batches()
         self.batches.clean_temp_files()
 
     def tick(self) -> bool:
         """Finish orphaned batches, claim one export task (the claim recovers dead workers' tasks
-        first) and run it as far as it goes; False if nothing to claim."""
-        self.batches.recover()
+        first) and run it as far as it goes; False if nothing to claim.
+
+        A batch file that cannot be written gives the task back at once (no attempt counted) and
+        raises `ExportDiskFault`: its reserved batches are then orphans that the next tick's
+        recovery publishes before anything is claimed, so a disk fault holds up no account and
+        costs no claim per retry.
+        """
+        self._recover_batches()
         claim = self.scheduler.claim("export")
         if claim is None:
             return False
         self._held = claim  # until drive returns: a lost connection leaves it to be given back
-        self.drive(claim)
+        try:
+            self.drive(claim)
+        except ExportDiskFault as exc:
+            self._give_back(f"the export directory cannot be written ({exc.code or 'OSError'})")
+            raise
         self._held = None
         return True
 
@@ -215,7 +233,7 @@ class ExportService:
         """
         beaten = time.monotonic()  # the claim itself set the lease
         try:
-            self.batches.recover(task_id=claim.task_id)
+            self._recover_batches(task_id=claim.task_id)
             while True:
                 if self.stopping.is_set():
                     self._batches_done(self.batches.drain())
@@ -238,6 +256,8 @@ class ExportService:
         except ClaimLost as exc:
             self._batches_done(self.batches.drain(quiet=True))
             logger.warning("%s; leaving it to its new holder", exc, extra={"task_id": claim.task_id})
+        except ExportDiskFault:
+            raise  # the service gives the task back and backs off (tick, run)
         except (OSError, ExporterError) as exc:
             self._batches_done(self.batches.drain(quiet=True))
             logger.error("task %s: export failed: %s; retrying in %.0fs", claim.task_id, exc, ERROR_BACKOFF_SECONDS,
@@ -249,7 +269,14 @@ class ExportService:
         finally:
             self._batches_done(self.batches.drain(quiet=True))  # after any other error, too
 
+    def _recover_batches(self, *, task_id: int | None = None) -> None:
+        """Publish the reserved batches no live worker is publishing (`BatchExporter.recover`)."""
+        if self.batches.recover(task_id=task_id):
+            self.disk.recovered()
+
     def _batches_done(self, batches: tuple[Batch, ...]) -> None:
+        if batches:
+            self.disk.recovered()  # a file was written: a disk fault, if one was going on, is over
         for batch in batches:
             logger.info(
                 "task %s: exported %d %s rows (ids %d-%d) with account %s to %s; quota left %s",
@@ -300,12 +327,12 @@ class ExportService:
         except DatabaseError as exc:
             logger.debug("MySQL still unreachable: %s", exc)
 
-    def _give_back(self) -> None:
-        """Give back the task a lost connection interrupted, before claiming anything: this worker
-        holds its lock again, so no recovery would take the task before its lease ran out. Its
-        fence decides (someone else may hold it by now)."""
+    def _give_back(self, reason: str = "the connection to MySQL was lost") -> None:
+        """Give back the task a lost connection (or a disk fault) interrupted, before claiming
+        anything: this worker holds its lock again, so no recovery would take the task before its
+        lease ran out. Its fence decides (someone else may hold it by now)."""
         try:
-            self.scheduler.release(self._held, "the connection to MySQL was lost")
+            self.scheduler.release(self._held, reason)
         except ClaimLost:
             pass
         self._held = None

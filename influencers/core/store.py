@@ -17,9 +17,10 @@ document by `JSON_TABLE`, and the writes are what an ingesting crawl waits for.
 Either all of it commits or none of it: a kill at any moment leaves the marker, the logs and the
 rows consistent, and a page is either wholly committed or not at all.
 
-Export: the rows an export batch reserves (locked in id order after the task's marker), streams
-into its file and marks exported; a batch's rows are found by its domain and id range, and
-``export_log_id`` says which batch took a row (0: none yet).
+Export: the rows an export batch reserves (locked in id order after the task's marker, then
+those committed behind it meanwhile), streams into its file and marks exported; a batch's rows
+are found by its domain and id range, and ``export_log_id`` says which batch took a row (0: none
+yet).
 """
 
 from __future__ import annotations
@@ -270,6 +271,7 @@ EXPORTED = "exported"
 #: An exported row's fields, in the order the export writers take them.
 EXPORT_COLUMNS = ("id", "uid", "nickname", "domain", "source_page", "ingested_at", "raw_data")
 _PENDING = "domain = %s AND status = 'pending_export' AND export_log_id = 0 AND id > %s"
+_BEHIND = "domain = %s AND status = 'pending_export' AND export_log_id = 0 AND id <= %s"
 # A batch's rows: its domain's pending rows in [first_id, last_id] that point at it. The range
 # keeps the scan on ix_influencers_export_scan; export_log_id itself has no index (schema.sql).
 _IN_BATCH = "domain = %s AND status = 'pending_export' AND id BETWEEN %s AND %s AND export_log_id = %s"
@@ -287,6 +289,15 @@ def lock_pending(cursor: Any, domain: str, after_id: int, limit: int) -> list[in
     """
     cursor.execute(f"SELECT id FROM influencers WHERE {_PENDING} ORDER BY id LIMIT %s FOR UPDATE",
                    (domain, after_id, limit))
+    return [row["id"] for row in cursor.fetchall()]
+
+
+def lock_behind(cursor: Any, domain: str, marker_id: int, limit: int) -> list[int]:
+    """Lock up to ``limit`` rows of the domain waiting for export at or below ``marker_id`` (its
+    task's marker), in id order: rows whose ids were given out before the marker passed them and
+    whose commits came after. A locking read waits for such a row still being inserted."""
+    cursor.execute(f"SELECT id FROM influencers WHERE {_BEHIND} ORDER BY id LIMIT %s FOR UPDATE",
+                   (domain, marker_id, limit))
     return [row["id"] for row in cursor.fetchall()]
 
 
