@@ -4,7 +4,8 @@ Project settings live here; environment variables (the database, the platform UR
 that decrypts account passwords) are read only by `influencers.core.config`. Every setting can be
 overridden per run with ``-s NAME=VALUE``. Prefixes: ``SITE_*`` (which platform, how pages are
 rendered), ``INGEST_*`` (claims and pages, see influencers/extensions/ingestion.py),
-``ACCOUNTS_*`` (see influencers/middlewares/accounts.py), ``MYSQL_*`` (see
+``ACCOUNTS_*`` (see influencers/middlewares/accounts.py), ``PLATFORM_*`` (outages, see
+influencers/middlewares/platform.py), ``MYSQL_*`` (see
 influencers/pipelines/mysql.py).
 """
 
@@ -41,6 +42,14 @@ ACCOUNTS_CAPTCHA_COOLDOWN = 300  # seconds an account rests after a captcha
 ACCOUNTS_DAILY_CAP_COOLDOWN = None  # None: until the next local midnight (INFLUENCERS_TZ)
 ACCOUNTS_LOGIN_FAILURE_COOLDOWN = 600  # seconds an account rests after its logins kept failing
 
+# -- platform outages (influencers/middlewares/platform.py) -----------------------------------
+PLATFORM_OUTAGE_ENABLED = True  # False: a dead platform spends page retries and fails pages, as any error
+PLATFORM_OUTAGE_FAILURES = 3  # consecutive transport errors / 5xx (no success between) before a check
+PLATFORM_OUTAGE_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]  # "did not serve", like a refused connection
+PLATFORM_OUTAGE_FIRST_DELAY = 1  # seconds between the first probes of an outage, doubling ...
+PLATFORM_OUTAGE_MAX_DELAY = 60  # ... up to this
+PLATFORM_PROBE_TIMEOUT = 10  # seconds a probe may take before it counts as unanswered
+
 # One item per page (influencers/items.py): Scrapy 2.19 starts CONCURRENT_ITEMS coroutines for
 # every response whatever it yields, a large share of the crawler's CPU per page at the default
 # of 100.
@@ -63,6 +72,10 @@ DOWNLOADER_MIDDLEWARES = {
     # between RedirectMiddleware (600) and CookiesMiddleware (700): it picks the cookiejar
     # before cookies are added, and sees 302s/429s before redirects and retries do.
     "influencers.middlewares.accounts.AccountsMiddleware": 650,
+    # above RetryMiddleware (550): sees refused connections, timeouts and 5xx before a retry is
+    # spent on them; below AccountsMiddleware: while the platform is down, requests wait here,
+    # before an account is paced, logged in or blamed.
+    "influencers.middlewares.platform.PlatformMiddleware": 620,
 }
 ITEM_PIPELINES = {"influencers.pipelines.mysql.MySQLPipeline": 300}
 

@@ -159,3 +159,38 @@ class WriterSettings:
             max_pending_items=read.whole("MYSQL_MAX_PENDING_ITEMS", minimum=1),
             writers=read.whole("MYSQL_WRITERS", minimum=1),
         )
+
+
+@dataclass(frozen=True)
+class PlatformSettings:
+    """The platform middleware's: when failing requests mean an outage, and how it is waited out."""
+
+    enabled: bool
+    failures: int  # consecutive failures, no success between, before the platform is checked
+    http_codes: frozenset[int]  # statuses that mean the platform did not serve (5xx, gateway timeouts)
+    first_delay: float
+    max_delay: float
+    probe_timeout: float
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> PlatformSettings:
+        read = _Reader(settings)
+        codes = read.settings.get("PLATFORM_OUTAGE_HTTP_CODES")
+        try:
+            http_codes = frozenset(int(code) for code in read.settings.getlist("PLATFORM_OUTAGE_HTTP_CODES"))
+        except (TypeError, ValueError):
+            http_codes = frozenset({0})
+        if not http_codes or not all(100 <= code <= 599 for code in http_codes):
+            raise ConfigError("PLATFORM_OUTAGE_HTTP_CODES", f"must be a list of HTTP status codes, not {codes!r}")
+        first = read.number("PLATFORM_OUTAGE_FIRST_DELAY", positive=True)
+        cap = read.number("PLATFORM_OUTAGE_MAX_DELAY", positive=True)
+        if cap < first:
+            raise ConfigError("PLATFORM_OUTAGE_MAX_DELAY", f"must be at least PLATFORM_OUTAGE_FIRST_DELAY ({first:g})")
+        return cls(
+            enabled=read.flag("PLATFORM_OUTAGE_ENABLED"),
+            failures=read.whole("PLATFORM_OUTAGE_FAILURES", minimum=1),
+            http_codes=http_codes,
+            first_delay=first,
+            max_delay=cap,
+            probe_timeout=read.number("PLATFORM_PROBE_TIMEOUT", positive=True),
+        )

@@ -4,7 +4,9 @@ For a request of a claimed task (``meta["influencers_task"]``) it
 
 * takes the task's current account from the ingestion service and logs it in through the site
   adapter if it has no session yet (one login at a time per account; the password lives only
-  in the login request's body and is never logged);
+  in the login request's body and is never logged); a login that meets a platform outage
+  (`influencers.middlewares.platform`) waits for the platform and tries again, no attempt
+  counted: an outage is no account's fault;
 * gives each account its own cookie session (``meta["cookiejar"]``), its own download slot and,
   for browser-rendered pages, its own Playwright context with the session cookies;
 * paces the account: at least ``ACCOUNTS_REQUEST_INTERVAL`` seconds between its requests, and
@@ -47,6 +49,7 @@ from influencers.extensions.config import AccountsSettings
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, META_VERDICT, Gate
 from influencers.ingest.reasons import CloseReason
+from influencers.middlewares.platform import PlatformUnavailable
 from influencers.sites.base import ACCOUNT_OUTCOMES, MalformedPage, Outcome, Verdict
 
 if TYPE_CHECKING:
@@ -251,8 +254,10 @@ class AccountsMiddleware:
             self.service.stop_for_configuration(CloseReason.SECRET_KEY, str(exc))
             raise IgnoreRequest(str(exc)) from None
         last = Verdict(Outcome.SERVER_ERROR, message="login failed")
-        for _ in range(self.login_attempts):
+        attempts = 0
+        while attempts < self.login_attempts:
             await self.pace(state)
+            attempts += 1
             try:
                 form = None
                 form_request = adapter.login_form_request()
@@ -260,6 +265,11 @@ class AccountsMiddleware:
                     form = await engine.download_async(self._login_request(form_request, state))
                 submit = adapter.login_submit_request(username, password, form)
                 response = await engine.download_async(self._login_request(submit, state))
+            except PlatformUnavailable as exc:  # the platform is down: not this account's failure
+                attempts -= 1
+                self.stats.inc_value("accounts/login_waited_for_platform")
+                await exc.wait()
+                continue
             except MalformedPage as exc:
                 last = Verdict(Outcome.MALFORMED, message=f"login form: {exc}")
                 continue

@@ -11,7 +11,9 @@ This class turns a page into a request and a response into one `InfluencerPage` 
 page's rows and what its ingestion log records. The account middleware has classified the
 response already (``META_VERDICT``); a response that comes without a verdict is classified here.
 A page that comes back malformed or with a server error is fetched again (Scrapy's retry budget,
-``RETRY_TIMES``); when the budget is spent the page is recorded as failed on its task.
+``RETRY_TIMES``); when the budget is spent the page is recorded as failed on its task. While
+the platform itself is down (`influencers.middlewares.platform`) its requests are parked, not
+failed, and come back when it answers again.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from influencers.extensions.runs import (
 from influencers.ingest.reasons import CloseReason
 from influencers.ingest.run import StopAction, TaskRun
 from influencers.items import InfluencerPage
+from influencers.middlewares.platform import RequestParked
 from influencers.sites.base import MalformedPage, Outcome, Verdict
 
 logger = logging.getLogger(__name__)
@@ -196,6 +199,8 @@ class InfluencersSpider(scrapy.Spider):
         task_id, page = request.meta.get(META_TASK), request.meta.get(META_PAGE)
         if task_id is None:
             return
+        if failure.check(RequestParked):
+            return  # the platform is down: the platform middleware sends it again when it is back
         if failure.check(IgnoreRequest):
             self.service.page_dropped(task_id, page, f"request dropped: {failure.value}")
             return
