@@ -223,3 +223,19 @@ def test_the_middleware_classifies_once_and_passes_the_verdict_on() -> None:
     assert response.meta[META_VERDICT] == Verdict(Outcome.OK) and adapter.classified == 1
     again = middleware._again(response.request)
     assert META_VERDICT not in again.meta  # a request sent again gets a verdict of its own
+
+
+def test_any_error_while_the_service_starts_lets_the_crawl_close() -> None:
+    """An error that is not an operator's (a bug) used to leave the spider open for ever: the idle
+    spider is kept open while the service works, and the service had opened its database side."""
+    service = IngestionService.of(get_crawler(InfluencersSpider))
+
+    async def broken(*_: Any, **__: Any) -> None:
+        service.tasks = object()  # as far as the start got before the bug
+        raise RuntimeError("a bug")
+
+    service._start = broken
+    with pytest.raises(RuntimeError):  # the coroutine runs to its end on the first step
+        service.start(lambda run, page: None, domain="游戏", pages=None, task_id=None, once=False,
+                      render=None).send(None)
+    service._spider_idle()  # no DontCloseSpider: the crawl closes
