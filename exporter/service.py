@@ -15,7 +15,8 @@ Settings (command line; the rest comes from ``influencers.core.config``):
 
 Exit status: 0 done (with --once: no export work left), 3 (--once) export work remains — tasks
 waiting for quota, held by another exporter or backing off after an error, 2 configuration or
-database unreachable at start (one line on stderr), 1 unexpected error. Once running, a database
+database unreachable at start (one line on stderr), 1 unexpected error. Once running, any other
+MySQL error is one line and a try again ERROR_BACKOFF_SECONDS later, a database
 outage is waited out (`influencers.core.outage`), and so is an export directory that cannot be
 written (no space, file too large, not a directory, I/O error): the task is given back, its
 reserved batches stay reserved, and recovery publishes them — the same rows under the same names —
@@ -188,6 +189,11 @@ class ExportService:
                 continue
             except ExportDiskFault as exc:  # the batches stay reserved; the next tick's recovery tries them again
                 self.stopping.wait(self.disk.failed(exc))
+                continue
+            except DatabaseError as exc:  # e.g. lock waits that outlasted every retry: the task is given back
+                outage.recovered()
+                logger.error("MySQL error: %s; trying again in %.0fs", exc, ERROR_BACKOFF_SECONDS)
+                self.stopping.wait(ERROR_BACKOFF_SECONDS)
                 continue
             outage.recovered()
             if not worked:

@@ -5,7 +5,10 @@ import io
 
 import pytest
 
-from exporter.service import DEFAULT_BATCH_SIZE, Progress, build_parser
+from exporter import service as service_module
+from exporter.service import DEFAULT_BATCH_SIZE, ExporterSettings, ExportService, Progress, build_parser
+from influencers.core.config import Config
+from influencers.core.errors import TransactionConflict
 
 
 class FakeTty(io.StringIO):
@@ -41,3 +44,25 @@ def test_progress_is_silent_when_not_a_terminal():
     progress.clear()
     assert stream.getvalue() == ""
     assert progress.rows == 4000
+
+
+def test_a_mysql_error_that_outlasts_its_retries_is_one_line_and_the_service_goes_on(tmp_path, monkeypatch, caplog):
+    """A reserve whose lock waits outlast every retry raised out of `run` (exit 1); now the task is
+    given back at the next turn and the service tries again after a pause."""
+    monkeypatch.setattr(service_module, "ERROR_BACKOFF_SECONDS", 0.01)
+    config = Config.from_env({"INFLUENCERS_EXPORT_DIR": str(tmp_path / "exports")})
+    service = ExportService(config, ExporterSettings(once=True), progress=Progress(io.StringIO()))
+    ticks = iter([TransactionConflict("MySQL error 1205: Lock wait timeout exceeded", 1205), False])
+
+    def tick() -> bool:
+        outcome = next(ticks)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    monkeypatch.setattr(service, "startup_recovery", lambda: None)
+    monkeypatch.setattr(service, "tick", tick)
+    monkeypatch.setattr(service, "work_left", lambda: False)
+    assert service.run() == 0
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == ["MySQL error: MySQL error 1205: Lock wait timeout exceeded; trying again in 0s"]
