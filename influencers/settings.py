@@ -82,6 +82,21 @@ ITEM_PIPELINES = {"influencers.pipelines.mysql.MySQLPipeline": 300}
 # 429 is handled per account by AccountsMiddleware (Retry-After), not by RetryMiddleware.
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408]
 RETRY_TIMES = 5
+# Scrapy's own, plus what a browser-rendered page raises when the platform cannot be reached
+# (net::ERR_CONNECTION_REFUSED, navigation timeouts): retried, and counted by the platform middleware.
+RETRY_EXCEPTIONS = [
+    "scrapy.exceptions.CannotResolveHostError",
+    "scrapy.exceptions.DownloadConnectionRefusedError",
+    "scrapy.exceptions.DownloadFailedError",
+    "scrapy.exceptions.DownloadTimeoutError",
+    "scrapy.exceptions.ResponseDataLossError",
+    "twisted.internet.error.ConnectionDone",
+    "twisted.internet.error.ConnectError",
+    "twisted.internet.error.ConnectionLost",
+    OSError,
+    "scrapy.core.downloader.handlers.http11.TunnelError",
+    "playwright._impl._errors.Error",
+]
 RETRY_PRIORITY_ADJUST = 1
 # The spider retries malformed pages with get_retry_request, which carries retry_times on purpose.
 META_COPY_WARN_SKIP_KEYS = ["retry_times"]

@@ -58,6 +58,22 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+class _NoTraceback(logging.Filter):
+    """scrapy-playwright logs every page the browser could not load with its traceback; the
+    message already says what happened (net::ERR_CONNECTION_REFUSED, a timeout), and retries and
+    the platform middleware deal with it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = record.exc_text = None
+        return True
+
+
+def _one_line_browser_failures() -> None:
+    browser_log = logging.getLogger("scrapy-playwright")
+    if not any(isinstance(f, _NoTraceback) for f in browser_log.filters):
+        browser_log.addFilter(_NoTraceback())
+
+
 def _flag(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
@@ -82,6 +98,7 @@ class InfluencersSpider(scrapy.Spider):
         if spider.effective_render(crawler.settings) == "js":  # settings freeze after this returns
             crawler.settings.set("DOWNLOAD_HANDLERS", crawler.settings.getdict("SITE_JS_DOWNLOAD_HANDLERS"),
                                  priority="spider")
+            _one_line_browser_failures()
         return spider
 
     def effective_render(self, settings: BaseSettings) -> str | None:

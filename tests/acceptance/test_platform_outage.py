@@ -71,11 +71,13 @@ def assert_rode_it_out(crawl, site_url: str, mysql_settings) -> None:
     assert not blamed, blamed
 
 
-def test_platform_stopped_and_restarted_on_the_same_port(start_sandbox, crawls, env, mysql_settings, db) -> None:
+@pytest.mark.parametrize("render", ["json", "js"])  # js: the browser's errors count as the platform's too
+def test_platform_stopped_and_restarted_on_the_same_port(render, start_sandbox, crawls, env, mysql_settings,
+                                                         db) -> None:
     site = start_sandbox(pages=PAGES)
     port = urlsplit(site.url).port
     add_accounts(env, "demo1", "demo2")
-    crawl = crawls.start(site.url, f"domain={DOMAIN}", f"pages={PAGES}", **SETTINGS)
+    crawl = crawls.start(site.url, f"domain={DOMAIN}", f"pages={PAGES}", f"render={render}", **SETTINGS)
     wait_for_pages(mysql_settings, crawl, 5)
 
     site.stop()  # connections refused from now on
