@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from urllib.parse import quote
 
 from aiohttp import web
@@ -210,6 +211,20 @@ class Site:
                             content_type=JSON, charset="utf-8")
 
 
+def _maintenance(site: Site):  # noqa: ANN202 - an aiohttp middleware
+    """The ``maintenance`` knob: a share of every request (all of them at 1.0) gets a 503, as a
+    platform being upgraded or failing over answers; the admin routes stay up for the tests."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler):  # noqa: ANN001, ANN202
+        share = site.knobs.maintenance
+        if share and not request.path.startswith("/__admin") and random.random() < share:
+            return web.Response(status=503, text="系统维护中 / under maintenance", headers={"Retry-After": "30"})
+        return await handler(request)
+
+    return middleware
+
+
 def _redirect(location: str) -> web.Response:
     return web.Response(status=302, headers={"Location": location})
 
@@ -236,7 +251,7 @@ def _safe_next(raw: str | None) -> str | None:
 
 
 def build_app(site: Site) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[_maintenance(site)])
     app.router.add_get("/", site.index)
     app.router.add_get("/login", site.login_form)
     app.router.add_post("/login", site.login_submit)

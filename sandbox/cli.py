@@ -43,6 +43,8 @@ _KNOB_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--shift-every", "shift_every", int,
      "insert a new influencer at the top every N listing requests of a domain; 0 = off"),
     ("--session-ttl", "session_ttl", float, "seconds a login stays valid (default 3600)"),
+    ("--maintenance", "maintenance", float,
+     "share of all requests, login included, answered 503 (1 = the whole site is down)"),
 )
 
 

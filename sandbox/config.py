@@ -37,9 +37,10 @@ class Knobs:
     malformed_rate: float = 0.0  # 200 with the body cut short
     shift_every: int = 0  # insert one row at the top every N listing requests of a domain
     session_ttl: float = 3600.0  # seconds a login stays valid
+    maintenance: float = 0.0  # share of ALL requests (login too, not /__admin) answered 503; 1 = the site is down
 
     def __post_init__(self) -> None:
-        for name in ("captcha_rate", "error_rate", "slow_rate", "malformed_rate"):
+        for name in ("captcha_rate", "error_rate", "slow_rate", "malformed_rate", "maintenance"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be between 0 and 1, got {value}")

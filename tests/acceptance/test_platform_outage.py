@@ -124,3 +124,23 @@ def test_platform_down_when_the_crawl_logs_in(start_sandbox, crawls, env, mysql_
     crawl.wait(60)
     assert "accounts/login_waited_for_platform" in crawl.log, crawl.log[-3000:]
     assert_rode_it_out(crawl, site.url, mysql_settings)
+
+
+def test_every_response_5xx_for_a_while(start_sandbox, crawls, env, mysql_settings, db) -> None:
+    """The platform in maintenance: it answers, but 503 to everything, login included. As long as
+    any page of it answers properly a 5xx is that page's problem; this is an outage."""
+    site = start_sandbox(pages=PAGES)
+    add_accounts(env, "demo5")
+    crawl = crawls.start(site.url, f"domain={DOMAIN}", f"pages={PAGES}", **SETTINGS)
+    wait_for_pages(mysql_settings, crawl, 5)
+
+    site.configure(maintenance=1.0)
+    try:
+        crawl.wait_for("unreachable (HTTP 503", timeout=20)
+        time.sleep(OUTAGE_SECONDS / 2)
+        assert crawl.process.poll() is None, crawl.log[-3000:]
+    finally:
+        site.configure(maintenance=0.0)
+
+    crawl.wait(60)
+    assert_rode_it_out(crawl, site.url, mysql_settings)
