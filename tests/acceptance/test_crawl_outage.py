@@ -27,6 +27,21 @@ def _outage_lines(log: str) -> tuple[int, int]:
     return log.count("MySQL unreachable"), len(re.findall(r"MySQL reachable again after \d", log))
 
 
+def _cut_mid_crawl(server, crawl, rng: random.Random, *, times: int) -> int:
+    """SIGKILL the database up to ``times`` times at random moments while the crawl runs, each
+    time for 2-4 s; returns how many times it was cut."""
+    killed = 0
+    for _ in range(times):
+        time.sleep(rng.uniform(0.5, 2.0))
+        if crawl.process.poll() is not None:
+            break
+        server.kill()
+        killed += 1
+        time.sleep(rng.uniform(2.0, 4.0))
+        server.start()
+    return killed
+
+
 def _check_log(log: str, killed: int) -> None:
     assert "Traceback" not in log, log[-4000:]
     went, back = _outage_lines(log)
@@ -49,15 +64,7 @@ def test_a_domain_crawl_rides_out_outages_at_start_and_mid_crawl(private_mysql, 
     assert crawl.process.poll() is None, f"the crawl gave up at start (seed {seed}): {crawl.log[-3000:]}"
     private_mysql.start()
     crawl.wait_for("crawling 美妆 pages 1-300", timeout=30)
-    killed = 1
-    for _ in range(2):  # mid-crawl: batches, heartbeats and the marker are in flight
-        time.sleep(rng.uniform(0.5, 2.0))
-        if crawl.process.poll() is not None:
-            break
-        private_mysql.kill()
-        killed += 1
-        time.sleep(rng.uniform(2.0, 4.0))
-        private_mysql.start()
+    killed = 1 + _cut_mid_crawl(private_mysql, crawl, rng, times=2)  # batches, heartbeats, the marker in flight
     crawl.wait(120)
 
     log = crawl.log
@@ -85,15 +92,7 @@ def test_the_service_rides_out_outages_with_several_tasks_in_flight(private_mysq
     rng = random.Random(seed)
     crawl = crawls.start(sandbox.url, "once=1", **SLOW)
     crawl.wait_for("crawling 游戏 pages", timeout=30)
-    killed = 0
-    for _ in range(2):
-        time.sleep(rng.uniform(0.5, 2.0))
-        if crawl.process.poll() is not None:
-            break
-        private_mysql.kill()
-        killed += 1
-        time.sleep(rng.uniform(2.0, 4.0))
-        private_mysql.start()
+    killed = _cut_mid_crawl(private_mysql, crawl, rng, times=2)
     crawl.wait(120)
 
     log = crawl.log
