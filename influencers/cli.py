@@ -21,13 +21,20 @@ from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
 from influencers.core.credentials import CredentialCipher
 from influencers.core.db import connect
-from influencers.core.errors import ConfigError, InfluencersError, InvalidArgument
+from influencers.core.errors import (
+    ConfigError,
+    DatabaseUnavailable,
+    InfluencersError,
+    InvalidArgument,
+    SchemaMissing,
+)
 from influencers.core.schema import apply_schema, migration_status
 from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler
 from influencers.tables import render
 
 logger = logging.getLogger("influencers")
-USAGE_ERRORS = (ConfigError, InvalidArgument)
+#: Exit 2: the command could not start (bad usage or configuration, no database to talk to).
+USAGE_ERRORS = (ConfigError, InvalidArgument, DatabaseUnavailable, SchemaMissing)
 Handler = Callable[[argparse.Namespace, "Context"], int]
 
 

@@ -93,7 +93,7 @@ def test_refuses_to_start_beyond_loopback_without_a_token(api_env, api_command, 
     ("extra", "args", "status", "fragment"),
     [
         ({"INFLUENCERS_API_TOKEN": "short"}, [], 2, "INFLUENCERS_API_TOKEN: must be at least 16 characters"),
-        ({"INFLUENCERS_MYSQL_URL": "mysql://root:@127.0.0.1:1/influencers"}, [], 1, "cannot reach MySQL"),
+        ({"INFLUENCERS_MYSQL_URL": "mysql://root:@127.0.0.1:1/influencers"}, [], 2, "cannot reach MySQL"),
         ({}, ["--port", "70000"], 2, "must be 65535 or less"),
     ],
 )
