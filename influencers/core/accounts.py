@@ -23,9 +23,16 @@ from zoneinfo import ZoneInfo
 from pymysql.connections import Connection
 
 from influencers.core.config import DEFAULT_TZ
-from influencers.core.credentials import CredentialCipher
+from influencers.core.credentials import CredentialCipher, UnreadablePassword, check_key
 from influencers.core.db import run_transaction
-from influencers.core.errors import AccountNotFound, DuplicateAccount, DuplicateKey, InvalidArgument, QuotaExceeded
+from influencers.core.errors import (
+    AccountNotFound,
+    DuplicateAccount,
+    DuplicateKey,
+    InvalidArgument,
+    QuotaExceeded,
+    SecretKeyError,
+)
 from influencers.core.events import record_event
 from influencers.core.quotaday import TODAY_SQL, QuotaDay
 
@@ -37,6 +44,8 @@ PURPOSES = ("ingesting", "exporting")
 READY = "status = 'idle' AND (cooldown_until IS NULL OR cooldown_until <= UTC_TIMESTAMP(6))"
 #: A Fernet token of 127 bytes of plaintext is 248 characters: the most `accounts.password` (VARCHAR(255)) holds.
 MAX_PASSWORD_BYTES = 127
+#: Stored passwords a deployment from before the key check tries a key on before recording it.
+KEY_CHECK_SAMPLE = 1000
 # Today's count, or zero when the stored count belongs to an earlier quota day.
 # Takes `QuotaDay.today_params()` (three parameters) where it appears.
 _USED_TODAY = f"IF(quota_date <=> {TODAY_SQL}, today_export_count, 0)"
@@ -84,6 +93,7 @@ class AccountManager:
         self.conn = conn
         self.quota_day = quota_day
         self._cipher = cipher
+        self._key_checked = False
 
     # -- the pool -----------------------------------------------------------------------------
 
@@ -97,7 +107,7 @@ class AccountManager:
             raise InvalidArgument(f"password must be at most {MAX_PASSWORD_BYTES} bytes (its encrypted form must fit the column)")
         if daily_export_limit < 0:
             raise InvalidArgument("daily export limit must be 0 or more")
-        token = self._require_cipher().encrypt(password)
+        token = self._checked_cipher().encrypt(password)
 
         def insert(cursor: Any) -> int:
             cursor.execute(
@@ -130,14 +140,38 @@ class AccountManager:
         return self._select("ORDER BY id", ())
 
     def credentials(self, account_id: int) -> tuple[str, str]:
-        """(username, plaintext password) for logging in. Never log the result."""
+        """(username, plaintext password) for logging in. Never log the result.
+
+        Raises KeyMismatch when this process's key is not the deployment's, and
+        UnreadablePassword when it is but this account's password was stored with another key.
+        """
+        cipher = self._checked_cipher()
         with self.conn.cursor() as cursor:
             cursor.execute("SELECT username, password FROM accounts WHERE id = %s", (account_id,))
             row = cursor.fetchone()
         self.conn.commit()
         if row is None:
             raise AccountNotFound(f"no account with id {account_id}")
-        return row["username"], self._require_cipher().decrypt(row["password"])
+        try:
+            return row["username"], cipher.decrypt(row["password"])
+        except SecretKeyError:
+            raise UnreadablePassword(account_id, row["username"]) from None
+
+    def check_key(self, *, record: bool = True) -> None:
+        """Refuse (KeyMismatch) a key that is not the deployment's; the first process to ask
+        records its key (`credentials.check_key`). Once per manager. ``record=False``: only
+        compare with a key already recorded (a crawl's start, which may never need the key)."""
+        if self._key_checked:
+            return
+        cipher = self._require_cipher()
+
+        def check(cursor: Any) -> bool:
+            if not record:
+                return check_key(cursor, cipher, None)
+            cursor.execute(f"SELECT password FROM accounts ORDER BY id LIMIT {KEY_CHECK_SAMPLE}")
+            return check_key(cursor, cipher, [row["password"] for row in cursor.fetchall()])
+
+        self._key_checked = run_transaction(self.conn, check)
 
     # -- the seed's interfaces ----------------------------------------------------------------
 
@@ -381,6 +415,10 @@ class AccountManager:
         if self._cipher is None:
             raise InvalidArgument("this AccountManager was built without a credential cipher")
         return self._cipher
+
+    def _checked_cipher(self) -> CredentialCipher:
+        self.check_key()
+        return self._require_cipher()
 
     def _in_transaction(self, work: Any, cursor: Any) -> Any:
         return work(cursor) if cursor is not None else run_transaction(self.conn, work)

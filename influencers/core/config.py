@@ -7,6 +7,7 @@ missing or malformed setting fails before any work begins, with a line naming th
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,7 +23,9 @@ DEFAULT_MYSQL_URL = "mysql://root:@127.0.0.1:3306/influencers"
 DEFAULT_SITE_URL = "http://127.0.0.1:8800"
 DEFAULT_TZ = "Asia/Shanghai"
 DEFAULT_EXPORT_DIR = "./exports"
-DEFAULT_KEY_FILE = "./.influencers/secret.key"
+#: The key file when INFLUENCERS_KEY_FILE is not set: under $XDG_CONFIG_HOME (default ~/.config), so
+#: every process of the user finds the same key whatever its working directory.
+DEFAULT_KEY_FILE = Path("influencers", "secret.key")
 MIN_API_TOKEN_LENGTH = 16
 _SAFE_DB_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 #: ``?tls=`` of the MySQL URL. auto: off on this machine's loopback (nothing to protect there, and
@@ -70,7 +73,8 @@ class MySQLSettings:
 class Config:
     mysql: MySQLSettings
     secret_key: str | None = field(repr=False)
-    key_file: Path
+    #: None: INFLUENCERS_KEY_FILE is not set and there is no home directory for the default.
+    key_file: Path | None
     export_dir: Path
     site_url: str
     tz_name: str
@@ -92,7 +96,7 @@ class Config:
         return cls(
             mysql=parse_mysql_url(env.get("INFLUENCERS_MYSQL_URL", DEFAULT_MYSQL_URL)),
             secret_key=_optional(env.get("INFLUENCERS_SECRET_KEY")),
-            key_file=Path(env.get("INFLUENCERS_KEY_FILE", DEFAULT_KEY_FILE)),
+            key_file=_key_file(env),
             export_dir=Path(env.get("INFLUENCERS_EXPORT_DIR", DEFAULT_EXPORT_DIR) or DEFAULT_EXPORT_DIR),
             site_url=_parse_site_url(env.get("INFLUENCERS_SITE_URL", DEFAULT_SITE_URL)),
             tz_name=tz_name,
@@ -169,6 +173,24 @@ def _parse_api_token(value: str | None) -> str | None:
             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
         )
     return token
+
+
+def _key_file(env: Mapping[str, str]) -> Path | None:
+    """INFLUENCERS_KEY_FILE (made absolute), else $XDG_CONFIG_HOME/influencers/secret.key, else
+    ~/.config/influencers/secret.key: never relative to the working directory."""
+    given = _optional(env.get("INFLUENCERS_KEY_FILE"))
+    if given is not None:
+        return Path(os.path.abspath(os.path.expanduser(given)))
+    xdg = _optional(env.get("XDG_CONFIG_HOME"))
+    if xdg is not None and os.path.isabs(xdg):  # the XDG spec: a relative value is ignored
+        return Path(xdg) / DEFAULT_KEY_FILE
+    home = _optional(env.get("HOME"))
+    if home is None or not os.path.isabs(home):
+        try:
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except KeyError:
+            return None
+    return Path(home) / ".config" / DEFAULT_KEY_FILE
 
 
 def _optional(value: str | None) -> str | None:

@@ -83,9 +83,12 @@ class TaskDatabase:
     def _open(self, conn: Any) -> None:
         if self.worker is not None:  # a try that failed after the worker lock was taken
             self.worker.close()
-        self.worker = Worker.start(self.config.mysql, "ingest", check_every=LIVENESS_CHECK_EVERY)
+        # The key first: a key file that cannot be read, or a key that is not the one the
+        # deployment recorded, stops the crawl at start (one line) before it takes a worker lock.
         accounts = AccountManager(conn, quota_day=self.config.quota_day,
                                   cipher=CredentialCipher.from_config(self.config))
+        accounts.check_key(record=False)
+        self.worker = Worker.start(self.config.mysql, "ingest", check_every=LIVENESS_CHECK_EVERY)
         self.scheduler = TaskScheduler(conn, self.worker, accounts, lease_seconds=self.lease_seconds,
                                        recover_every=LIVENESS_CHECK_EVERY)
 

@@ -17,9 +17,10 @@ and for each response, by the adapter's verdict:
 * expired session → log in again and retry, ``ACCOUNTS_RELOGIN_ATTEMPTS`` times per request;
 * 429 → back off that account (Retry-After, a growing interval) and retry the same request;
 * captcha / daily cap → cool the account down (``ACCOUNTS_CAPTCHA_COOLDOWN``; daily cap until
-  the next local midnight unless ``ACCOUNTS_DAILY_CAP_COOLDOWN``), ban / refused credentials →
-  disable it, with the reason; then move the task to another idle account and retry the same
-  page. With no account left the service pauses the task at its marker.
+  the next local midnight unless ``ACCOUNTS_DAILY_CAP_COOLDOWN``), ban / refused credentials / a
+  stored password the deployment's key cannot decrypt → disable it, with the reason; then move
+  the task to another idle account and retry the same page. With no account left the service
+  pauses the task at its marker.
 
 Each response of a task's request is classified here, once: the verdict goes on to the spider in
 ``meta[META_VERDICT]`` with the response it lets through. The ingestion service is reached
@@ -44,6 +45,7 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.asyncio import sleep
 
+from influencers.core.credentials import UnreadablePassword
 from influencers.core.errors import ConfigError, SecretKeyError
 from influencers.extensions.config import AccountsSettings
 from influencers.extensions.ingestion import IngestionService
@@ -250,6 +252,8 @@ class AccountsMiddleware:
         engine = self.crawler.engine
         try:
             username, password = await self.service.credentials(state.id)
+        except UnreadablePassword as exc:  # the key is the deployment's: this account's row is bad
+            raise AccountUnusable(Verdict(Outcome.BAD_CREDENTIALS, message=str(exc))) from None
         except SecretKeyError as exc:  # a configuration error, not the account's or the page's
             self.service.stop_for_configuration(CloseReason.SECRET_KEY, str(exc))
             raise IgnoreRequest(str(exc)) from None

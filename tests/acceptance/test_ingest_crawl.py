@@ -80,16 +80,37 @@ def test_a_bad_setting_is_one_clear_line(sandbox, crawls, env, db) -> None:
 def test_a_wrong_secret_key_stops_the_crawl_at_once(sandbox, crawls, env, mysql_settings, db) -> None:
     from cryptography.fernet import Fernet
 
-    add_accounts(env, "demo5")
+    add_accounts(env, "demo5")  # records the deployment's key (its check value)
     crawls.env = {**env, "INFLUENCERS_SECRET_KEY": Fernet.generate_key().decode()}
     crawl = crawls.run(sandbox.url, "domain=母婴", "pages=3", timeout=60)
-    assert "stopping the crawl: The credential key cannot decrypt stored passwords" in crawl.log
+    # refused at start, before it creates or claims anything
+    assert "cannot start the crawl: INFLUENCERS_SECRET_KEY: the key is not this deployment's key" in crawl.log
+    assert "'finish_reason': 'cannot_start'" in crawl.log
+    assert crawl.process.returncode == 2
+    assert "Traceback" not in crawl.log
+    assert tasks(mysql_settings, "母婴") == []
+    assert query(mysql_settings, "SELECT status FROM accounts") == [{"status": "idle"}]
+
+
+def test_a_wrong_secret_key_on_a_deployment_without_a_recorded_key_stops_the_crawl_at_its_first_login(
+        sandbox, crawls, env, mysql_settings, db) -> None:
+    from cryptography.fernet import Fernet
+
+    add_accounts(env, "demo5")
+    with db.cursor() as cursor:  # a deployment from before the key check
+        cursor.execute("DELETE FROM secret_key_check")
+    db.commit()
+    crawls.env = {**env, "INFLUENCERS_SECRET_KEY": Fernet.generate_key().decode()}
+    crawl = crawls.run(sandbox.url, "domain=母婴", "pages=3", timeout=60)
+    assert ("stopping the crawl: INFLUENCERS_SECRET_KEY: the key is not this deployment's key (it decrypts 0 of the"
+            " 1 stored passwords)") in crawl.log
     assert "'finish_reason': 'secret_key'" in crawl.log
     assert crawl.process.returncode == 2
     assert "Traceback" not in crawl.log
     (task,) = tasks(mysql_settings, "母婴")
     assert task["status"] in ("pending", "paused") and task["claimed_by"] is None
     assert query(mysql_settings, "SELECT status FROM accounts") == [{"status": "idle"}]
+    assert query(mysql_settings, "SELECT * FROM secret_key_check") == []  # the wrong key was not recorded
 
 
 def test_no_account_says_so(sandbox, crawls, env, mysql_settings, db) -> None:
