@@ -47,6 +47,7 @@ from exporter.batches import (
     Reservation,
 )
 from exporter.errors import ExportDiskFault, ExporterError
+from influencers.argtypes import OneLineParser, positive_int, seconds
 from influencers.core import exports, tasks
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
@@ -349,7 +350,7 @@ def _prepare_export_dir(path: Path) -> Path:
     if len(str(root)) > EXPORT_DIR_MAX:
         raise ConfigError("INFLUENCERS_EXPORT_DIR", f"path longer than {EXPORT_DIR_MAX} characters")
     try:
-        root.mkdir(parents=True, exist_ok=True)
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)  # the files hold contact data (an existing one is kept as is)
     except OSError as exc:
         raise ConfigError("INFLUENCERS_EXPORT_DIR", f"cannot create {root}: {exc.strerror}") from None
     if not root.is_dir():
@@ -360,22 +361,12 @@ def _prepare_export_dir(path: Path) -> Path:
 # -- command line ---------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
+_positive_int = positive_int
+_positive_float = seconds  # finite, more than 0, at most a day: `inf` overflowed the wait
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m exporter", description="The export service.")
+    parser = OneLineParser(prog="python -m exporter", description="The export service.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="claim export tasks and export them (runs until stopped)")
     run.add_argument("--once", action="store_true",

@@ -15,7 +15,7 @@ from typing import Any
 
 from influencers import dispatch
 from influencers.api import register as register_api
-from influencers.argtypes import iso_date, non_negative_int, positive_int
+from influencers.argtypes import OneLineParser, iso_date, non_negative_int, positive_int, utf8_text
 from influencers.core import reports
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
@@ -29,7 +29,8 @@ from influencers.core.errors import (
     SchemaMissing,
 )
 from influencers.core.schema import apply_schema, migration_status
-from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler
+from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler, validate_domain
+from influencers.core.tasks.creating import subtask_count
 from influencers.tables import render
 
 logger = logging.getLogger("influencers")
@@ -86,17 +87,29 @@ def cmd_db_status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_accounts_add(args: argparse.Namespace, ctx: Context) -> int:
+    accounts = ctx.accounts(with_cipher=True)
+    accounts.check_key()  # a wrong or unreadable key is said before a password is asked for
     password = _read_password(args.password_stdin)
-    account_id = ctx.accounts(with_cipher=True).add(args.username, password, args.daily_export_limit)
+    account_id = accounts.add(args.username, password, args.daily_export_limit)
     print(f"account {args.username} added with id {account_id} (daily export limit {args.daily_export_limit})")
     return 0
 
 
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif sys.stdin.isatty():
-        password = getpass.getpass("password: ")
+        if sys.stdin is None:
+            raise InvalidArgument("--password-stdin: standard input is closed")
+        line = sys.stdin.buffer.readline()  # bytes: a text stream would let invalid UTF-8 through
+        try:
+            password = line.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise InvalidArgument("the password read from standard input is not valid UTF-8") from None
+    elif sys.stdin is not None and sys.stdin.isatty():
+        try:
+            password = getpass.getpass("password: ")
+            password.encode("utf-8")
+        except UnicodeError:
+            raise InvalidArgument("the password typed is not valid UTF-8") from None
     else:
         raise InvalidArgument("give the password on standard input with --password-stdin")
     if not password:
@@ -133,16 +146,18 @@ def cmd_accounts_reset_quotas(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_start_crawl(args: argparse.Namespace, ctx: Context) -> int:
-    parent = ctx.scheduler().create_crawl(args.domain, args.pages, args.split)
-    subtasks = -(-args.pages // args.split)
-    print(f"ingestion task {parent} created for {args.domain}: pages 1-{args.pages} in {subtasks} subtask(s)")
+    domain = validate_domain(args.domain)  # as stored: NFKC-normalised
+    parent = ctx.scheduler().create_crawl(domain, args.pages, args.split)
+    subtasks = subtask_count(args.pages, args.split)
+    print(f"ingestion task {parent} created for {domain}: pages 1-{args.pages} in {subtasks} subtask(s)")
     return 0
 
 
 def cmd_start_export(args: argparse.Namespace, ctx: Context) -> int:
-    task_id = ctx.scheduler().create_export(args.domain, args.limit, args.format)
+    domain = validate_domain(args.domain)  # as stored: NFKC-normalised
+    task_id = ctx.scheduler().create_export(domain, args.limit, args.format)
     limit = f", at most {args.limit} rows" if args.limit else ""
-    print(f"export task {task_id} created for {args.domain} ({args.format}{limit})")
+    print(f"export task {task_id} created for {domain} ({args.format}{limit})")
     return 0
 
 
@@ -253,7 +268,7 @@ EVENT_COLUMNS = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m influencers", description="Influencer crawling: tasks, accounts, status.")
+    parser = OneLineParser(prog="python -m influencers", description="Influencer crawling: tasks, accounts, status.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
 
@@ -265,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     accounts = commands.add_parser("accounts", help="the account pool").add_subparsers(dest="accounts_command", required=True)
     add = accounts.add_parser("add", help="add an account; the password is read from stdin, never from the command line")
-    add.add_argument("--username", required=True)
+    add.add_argument("--username", required=True, type=utf8_text)
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.add_argument("--daily-export-limit", type=non_negative_int, default=4000)
     add.set_defaults(handler=cmd_accounts_add)
@@ -275,23 +290,23 @@ def build_parser() -> argparse.ArgumentParser:
     for name, handler, needs_reason in (("disable", cmd_accounts_disable, True), ("enable", cmd_accounts_enable, False)):
         sub = accounts.add_parser(name, help=f"{name} an account")
         who = sub.add_mutually_exclusive_group(required=True)
-        who.add_argument("--username")
+        who.add_argument("--username", type=utf8_text)
         who.add_argument("--id", type=positive_int)
         if needs_reason:
-            sub.add_argument("--reason", required=True, help="why; kept with the account and in its history")
+            sub.add_argument("--reason", required=True, type=utf8_text, help="why; kept with the account and in its history")
         sub.set_defaults(handler=handler)
     accounts.add_parser("reset-quotas", help="start today's export quota from zero (for cron; not required)").set_defaults(
         handler=cmd_accounts_reset_quotas
     )
 
     crawl = commands.add_parser("start_crawl", help="create an ingestion task split into page-range subtasks")
-    crawl.add_argument("--domain", required=True, help="the domain (领域), e.g. 美妆")
+    crawl.add_argument("--domain", required=True, type=utf8_text, help="the domain (领域), e.g. 美妆")
     crawl.add_argument("--pages", type=positive_int, required=True)
     crawl.add_argument("--split", type=positive_int, default=10, help="pages per subtask (default 10)")
     crawl.set_defaults(handler=cmd_start_crawl)
 
     export = commands.add_parser("start_export", help="create an export task")
-    export.add_argument("--domain", required=True)
+    export.add_argument("--domain", required=True, type=utf8_text)
     export.add_argument("--limit", type=positive_int, help="export at most this many rows")
     export.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
     export.set_defaults(handler=cmd_start_export)
@@ -303,8 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="who ingested or exported what, on a local day")
     report.add_argument("kind", choices=("ingestion", "export"))
     report.add_argument("--date", type=iso_date, help="local date YYYY-MM-DD (default: today)")
-    report.add_argument("--domain")
-    report.add_argument("--account", help="username or id")
+    report.add_argument("--domain", type=utf8_text)
+    report.add_argument("--account", type=utf8_text, help="username or id")
     report.add_argument("--details", action="store_true", help="ingestion: one row per page with the nicknames")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
     report.set_defaults(handler=cmd_report)
@@ -316,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=cmd_task_show)
     pause = task.add_parser("pause", help="pause a task until it is resumed")
     pause.add_argument("id", type=positive_int)
-    pause.add_argument("--reason", default="paused by operator")
+    pause.add_argument("--reason", default="paused by operator", type=utf8_text)
     pause.set_defaults(handler=cmd_task_pause)
     resume = task.add_parser("resume", help="resume a paused task")
     resume.add_argument("id", type=positive_int)

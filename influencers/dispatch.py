@@ -55,7 +55,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from influencers.argtypes import positive_float, positive_int
+from influencers.argtypes import positive_int, seconds
 from influencers.core import accounts, tasks
 from influencers.core.config import Config
 from influencers.core.db import ensure_connected, run_transaction
@@ -369,7 +369,7 @@ def register(commands: Any) -> None:
     parser.add_argument("--slots", action="append", type=positive_int, metavar="N",
                         help=f"jobs (running + pending) a node may hold, e.g. its max_proc; once for all nodes "
                              f"or once per --scrapyd in order (default {DEFAULT_SLOTS})")
-    parser.add_argument("--interval", type=positive_float, default=DEFAULT_INTERVAL,
+    parser.add_argument("--interval", type=seconds, default=DEFAULT_INTERVAL,
                         help="seconds between rounds (default %(default)s)")
     parser.add_argument("--project", default=DEFAULT_PROJECT, help="the Scrapyd project (default %(default)s)")
     parser.add_argument("--once", action="store_true", help="one round, then exit (1 if no node answered)")

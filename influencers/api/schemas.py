@@ -16,10 +16,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from influencers.core.tasks.creating import MAX_PAGES, MAX_SUBTASKS  # the CLI's caps too
+
 MAX_INT = 2**31 - 1  # INT columns
 MAX_BIGINT = 2**63 - 1
-MAX_PAGES = 100_000
-MAX_SUBTASKS = 1_000
 MAX_PASSWORD_BYTES = 127  # the Fernet token of 127 UTF-8 bytes still fits accounts.password (255)
 
 TaskState = Literal["pending", "in_progress", "paused", "completed", "failed"]
@@ -88,8 +88,10 @@ class CrawlTaskIn(Strict):
 
 class ExportTaskIn(Strict):
     domain: Text = Field(min_length=1, max_length=100, examples=["游戏"])
-    limit: Integer | None = Field(None, ge=1, le=MAX_INT,
-                                  description="export at most this many rows; null: all pending")
+    # The bounds inside the union's integer arm: on the union itself they reach the OpenAPI
+    # document as "ge"/"le", which JSON Schema does not know, so clients see no bounds at all.
+    limit: Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(_json_integer)] | None = Field(
+        None, description="export at most this many rows; null: all pending")
     format: ExportFormat = "csv"
 
 

@@ -37,6 +37,7 @@ from scrapy.utils.defer import _schedule_coro
 from influencers.core.config import Config, get_config
 from influencers.core.errors import InfluencersError
 from influencers.core.outage import Outage, SharedOutage
+from influencers.core.redact import redact_url
 from influencers.extensions.accountwork import AccountWork
 from influencers.extensions.claiming import Claiming, Step
 from influencers.extensions.config import IngestSettings
@@ -129,8 +130,8 @@ class IngestionService:
         self.tasks = TaskDatabase(self.config, lease_seconds=self.settings.lease_seconds, outage=self.db_outage)
         await self.tasks.open()
         self.accounts = AccountWork(self.tasks, self.stats)
-        logger.info("ingestion worker %s started (site %s, adapter %s)", self.tasks.worker_id, self.adapter.base_url,
-                    self.settings.adapter_path)
+        logger.info("ingestion worker %s started (site %s, adapter %s)", self.tasks.worker_id,
+                    redact_url(self.adapter.base_url), self.settings.adapter_path)
         if task_id is not None:
             await self.tasks.check_task(task_id)  # TaskNotFound early
         elif domain is not None:

@@ -48,6 +48,7 @@ from scrapy.utils.misc import load_object
 
 from influencers.core.errors import ConfigError
 from influencers.core.outage import Outage
+from influencers.core.redact import redact_url
 from influencers.extensions.config import PlatformSettings
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import META_LOGIN, Gate
@@ -189,7 +190,7 @@ class PlatformMiddleware:
         self.retry_times = retry_times
         self.transport_errors = transport_errors
         self._sleeping: tuple[CallLaterResult, Gate] | None = None
-        what = f"platform {adapter.base_url}" if adapter is not None else "the platform"
+        what = f"platform {redact_url(adapter.base_url)}" if adapter is not None else "the platform"
         self.watch = PlatformWatch(Outage(what, logger, first=options.first_delay, cap=options.max_delay),
                                    self._probe, self._resend, self._sleep, failures=options.failures,
                                    stats=crawler.stats)

@@ -15,6 +15,16 @@ from influencers.core.errors import InvalidArgument
 from influencers.core.events import record_event
 from influencers.core.tasks.model import EXPORT_FORMATS, id_marker, validate_domain
 
+#: The most pages one `start_crawl` may plan, and the most subtasks it may split them into (all
+#: are created in one transaction); the CLI and the API (`influencers.api.schemas`) share these.
+MAX_PAGES = 100_000
+MAX_SUBTASKS = 1_000
+
+
+def subtask_count(pages: int, split: int) -> int:
+    """How many page-range subtasks `pages` pages make at `split` pages a subtask."""
+    return -(-pages // split)
+
 
 class TaskCreation:
     conn: Connection
@@ -24,8 +34,14 @@ class TaskCreation:
         domain = validate_domain(domain)
         if pages < 1:
             raise InvalidArgument("--pages must be 1 or more")
+        if pages > MAX_PAGES:
+            raise InvalidArgument(f"--pages {pages} is more than {MAX_PAGES} pages")
         if split < 1:
             raise InvalidArgument("--split must be 1 or more")
+        subtasks = subtask_count(pages, split)
+        if subtasks > MAX_SUBTASKS:
+            raise InvalidArgument(f"--pages {pages} --split {split} makes {subtasks} subtasks; at most"
+                                  f" {MAX_SUBTASKS} (raise --split)")
 
         def create(cursor: Any) -> int:
             cursor.execute(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,11 @@ from influencers.core.errors import InvalidArgument
 TASK_TYPES = ("ingestion", "export")
 EXPORT_FORMATS = ("csv", "jsonl", "xlsx")
 PURPOSE = {"ingestion": "ingesting", "export": "exporting"}
-_FORBIDDEN_IN_DOMAIN = re.compile(r"[\x00-\x1f\x7f/\\]")
+#: Invisible characters that are not format characters (category Cf: zero-width space and
+#: joiners U+200B–U+200D, word joiner U+2060, BOM U+FEFF, soft hyphen U+00AD, the bidi controls
+#: U+200E/F, U+202A–U+202E, U+2066–U+2069 are all Cf): Hangul fillers, the combining grapheme
+#: joiner, Khmer's invisible vowels.
+_INVISIBLE_IN_DOMAIN = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
 TASK_COLUMNS = (
     "id, task_type, domain, status, progress_marker, assigned_account_id, parent_id, is_parent, page_from,"
     " page_to, export_limit, export_format, exported_count, claimed_by, lease_token, attempts, max_attempts,"
@@ -98,13 +102,45 @@ def parse_marker(marker: str | None) -> int:
 
 
 def validate_domain(domain: str) -> str:
-    """A domain (领域) name: 1–100 characters, no path separators or control characters."""
-    value = (domain or "").strip()
-    if not value or len(value) > 100 or _FORBIDDEN_IN_DOMAIN.search(value):
-        raise InvalidArgument(
-            f"domain {domain!r} must be 1 to 100 characters without '/', '\\' or control characters"
-        )
+    """A domain (领域) name, NFKC-normalised (full-width `ＡＢ` is `AB`) and stripped: 1–100
+    characters, nothing that hides or reorders text (so no name can look like another), no path
+    separators, and no leading `-`.
+
+    A name like `-rf` is refused, not rewritten: it would read as an option wherever an operator
+    types it (`ls`, `rm`, `scrapy crawl -a`) and names the export directory; a rewritten name
+    would no longer be the platform's domain.
+    """
+    value = unicodedata.normalize("NFKC", domain or "").strip()
+    if not value or len(value) > 100:
+        raise InvalidArgument(f"domain {domain!r} must be 1 to 100 characters")
+    for char in value:
+        problem = _refused_in_domain(char)
+        if problem:
+            raise InvalidArgument(f"domain {domain!r} holds U+{ord(char):04X}{_char_name(char)}, {problem}")
+    if value.startswith("-"):
+        raise InvalidArgument(f"domain {domain!r} must not start with '-' (it would read as a command-line option)")
     return value
+
+
+def _refused_in_domain(char: str) -> str | None:
+    """Why ``char`` may not be in a domain name, or None when it may."""
+    if char in "/\\":
+        return "a path separator"
+    category = unicodedata.category(char)
+    if category == "Cs":
+        return "which is not valid UTF-8 text"
+    if category == "Cf" or char in _INVISIBLE_IN_DOMAIN:
+        return "an invisible or bidi control character (the name would look like another)"
+    if category in ("Cc", "Zl", "Zp"):
+        return "a control character"
+    if category in ("Co", "Cn"):
+        return "a private-use or unassigned character"
+    return None
+
+
+def _char_name(char: str) -> str:
+    name = unicodedata.name(char, "")
+    return f" {name}" if name else ""
 
 
 
