@@ -1,7 +1,8 @@
 """Bearer token on every endpoint but /healthz: `Authorization: Bearer <INFLUENCERS_API_TOKEN>`.
 
 The comparison is constant-time (`hmac.compare_digest` on bytes). With no token configured the
-server only runs on loopback (see `command.py`) and this check lets every request through.
+server only runs on loopback (see `command.py`), answers only loopback Host names (`guards.py`)
+and this check lets every request through.
 """
 
 from __future__ import annotations

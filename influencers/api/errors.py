@@ -202,6 +202,8 @@ def error_schema_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     from influencers.api.schemas import ErrorResponse
 
     described = {400: "Bad argument", 401: "Missing or wrong bearer token", 404: "Not found",
-                 409: "Conflict with the current state", 422: "The request does not match the schema",
+                 409: "Conflict with the current state",
+                 415: "Not sent as Content-Type: application/json (needed on every POST, even without a body)",
+                 422: "The request does not match the schema",
                  503: "Database unavailable or server misconfigured"}
     return {status: {"model": ErrorResponse, "description": described.get(status, "Error")} for status in statuses}

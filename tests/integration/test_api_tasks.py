@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+#: A body-less POST still says JSON: the API refuses (415) what a cross-site form could send.
+EMPTY_JSON = {"Content-Type": "application/json"}
+
 pytestmark = pytest.mark.usefixtures("db")
 
 
@@ -71,7 +74,7 @@ def test_pause_and_resume_with_wrong_state_conflicts(api_server, scheduler):
     parent = api_server.post("/api/v1/tasks/crawl", {"domain": "美食", "pages": 4, "split": 2}).json()
     subtask = parent["subtasks"][0]["id"]
 
-    reply = api_server.post(f"/api/v1/tasks/{subtask}/resume")
+    reply = api_server.post(f"/api/v1/tasks/{subtask}/resume", headers=EMPTY_JSON)
     assert reply.status == 409 and reply.error["code"] == "invalid_transition"
     assert "only paused tasks can be resumed" in reply.error["message"]
 
@@ -80,19 +83,19 @@ def test_pause_and_resume_with_wrong_state_conflicts(api_server, scheduler):
     assert paused.json()["status"] == "paused" and paused.json()["last_error"] == "运营手动暂停"
     assert paused.json()["events"][-1]["event"] == "paused"
 
-    resumed = api_server.post(f"/api/v1/tasks/{subtask}/resume")
+    resumed = api_server.post(f"/api/v1/tasks/{subtask}/resume", headers=EMPTY_JSON)
     assert resumed.status == 200 and resumed.json()["status"] == "pending"
 
-    whole = api_server.post(f"/api/v1/tasks/{parent['id']}/pause")  # no body: the default reason
+    whole = api_server.post(f"/api/v1/tasks/{parent['id']}/pause", headers=EMPTY_JSON)  # no body: the default reason
     assert whole.status == 200
     assert {s["status"] for s in whole.json()["subtasks"]} == {"paused"}
-    assert api_server.post(f"/api/v1/tasks/{parent['id']}/resume").status == 200
+    assert api_server.post(f"/api/v1/tasks/{parent['id']}/resume", headers=EMPTY_JSON).status == 200
 
     export = api_server.post("/api/v1/tasks/export", {"domain": "美食"}).json()
     with scheduler.conn.cursor() as cursor:
         cursor.execute("UPDATE tasks SET status = 'completed' WHERE id = %s", (export["id"],))
     scheduler.conn.commit()
-    finished = api_server.post(f"/api/v1/tasks/{export['id']}/pause")
+    finished = api_server.post(f"/api/v1/tasks/{export['id']}/pause", headers=EMPTY_JSON)
     assert finished.status == 409 and "completed" in finished.error["message"]
 
 
@@ -137,7 +140,7 @@ def test_bad_input_gets_4xx_that_says_what_is_wrong(api_server, path, body, stat
     ],
 )
 def test_unknown_and_malformed_targets(api_server, method, path, status, code):
-    reply = api_server.request(method, path)
+    reply = api_server.request(method, path, headers=EMPTY_JSON if method == "POST" else None)
     assert reply.status == status, reply.text
     assert reply.error["code"] == code
 

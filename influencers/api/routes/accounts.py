@@ -26,7 +26,7 @@ def list_accounts(core: CoreDep) -> list[Account]:
     return [account_out(account) for account in core.accounts().list()]
 
 
-@router.post("", status_code=201, response_model=Account, responses=error_schema_responses(400, 409),
+@router.post("", status_code=201, response_model=Account, responses=error_schema_responses(400, 409, 415),
              summary="Add an account; the password is stored encrypted and never returned")
 def add_account(body: AccountIn, response: Response, core: CoreDep) -> Account:
     manager = core.accounts(with_cipher=True)
@@ -36,7 +36,7 @@ def add_account(body: AccountIn, response: Response, core: CoreDep) -> Account:
     return account_out(manager.get(account_id))
 
 
-@router.post("/{account_id}/disable", response_model=Account, responses=error_schema_responses(400, 404),
+@router.post("/{account_id}/disable", response_model=Account, responses=error_schema_responses(400, 404, 415),
              summary="Take an account out of rotation, with the reason")
 def disable_account(account_id: AccountId, body: DisableIn, core: CoreDep) -> Account:
     manager = core.accounts()
@@ -45,7 +45,7 @@ def disable_account(account_id: AccountId, body: DisableIn, core: CoreDep) -> Ac
     return account_out(manager.get(account_id))
 
 
-@router.post("/{account_id}/enable", response_model=Account, responses=error_schema_responses(404),
+@router.post("/{account_id}/enable", response_model=Account, responses=error_schema_responses(404, 415),
              summary="Put an account back in the pool (idle, reason and cool-down cleared)")
 def enable_account(account_id: AccountId, core: CoreDep,
                    body: Annotated[EnableIn | None, Body()] = None) -> Account:

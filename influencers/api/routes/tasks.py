@@ -32,7 +32,7 @@ TaskId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="task id")]
 FINISHED_WINDOW = 1000
 
 
-@router.post("/crawl", status_code=201, response_model=TaskDetail, responses=error_schema_responses(400),
+@router.post("/crawl", status_code=201, response_model=TaskDetail, responses=error_schema_responses(400, 415),
              summary="Create a crawl: an ingestion parent task split into page-range subtasks")
 def create_crawl(body: CrawlTaskIn, response: Response, core: CoreDep) -> TaskDetail:
     subtasks = -(-body.pages // body.split)
@@ -45,7 +45,7 @@ def create_crawl(body: CrawlTaskIn, response: Response, core: CoreDep) -> TaskDe
     return task_detail(core, task_id)
 
 
-@router.post("/export", status_code=201, response_model=TaskDetail, responses=error_schema_responses(400),
+@router.post("/export", status_code=201, response_model=TaskDetail, responses=error_schema_responses(400, 415),
              summary="Create an export task")
 def create_export(body: ExportTaskIn, response: Response, core: CoreDep) -> TaskDetail:
     task_id = core.scheduler().create_export(body.domain, body.limit, body.format)
@@ -76,14 +76,14 @@ def get_task(task_id: TaskId, core: CoreDep) -> TaskDetail:
     return task_detail(core, task_id)
 
 
-@router.post("/{task_id}/pause", response_model=TaskDetail, responses=error_schema_responses(404, 409),
+@router.post("/{task_id}/pause", response_model=TaskDetail, responses=error_schema_responses(404, 409, 415),
              summary="Pause a pending or running task (a parent pauses its open subtasks)")
 def pause_task(task_id: TaskId, core: CoreDep, body: Annotated[PauseIn | None, Body()] = None) -> TaskDetail:
     core.scheduler().pause_task(task_id, (body or PauseIn()).reason)
     return task_detail(core, task_id)
 
 
-@router.post("/{task_id}/resume", response_model=TaskDetail, responses=error_schema_responses(404, 409),
+@router.post("/{task_id}/resume", response_model=TaskDetail, responses=error_schema_responses(404, 409, 415),
              summary="Resume a paused task (a parent resumes its paused subtasks)")
 def resume_task(task_id: TaskId, core: CoreDep) -> TaskDetail:
     core.scheduler().resume_task(task_id)
