@@ -27,6 +27,17 @@ exactly one finished file, is ``exported`` only after its file is complete, and 
 LOCKED``) for the whole re-publish, so two recovering processes never race; temp files of a
 killed writer are removed.
 
+Recovery never writes where ``export_logs.file_path`` says: anyone who can write that table (with
+the default MySQL account, any local user) would choose which file is overwritten. The path is
+derived again from the export directory and the batch's own columns (domain, quota date, task,
+account, id range, format; the part number from the recorded name), exactly as `reserve` built
+it, and a recorded path that is not that path is refused: one ERROR line, an ``export_refused``
+event on the task (``task show``), the batch left reserved and untouched. That includes a batch
+reserved under an earlier ``INFLUENCERS_EXPORT_DIR``: the recorded directory cannot be told from
+a planted one, and writing the batch into the current directory instead would duplicate its rows
+if the old file was complete. The line names the recorded directory; if it was an earlier export
+directory, one run of the exporter with it publishes the batch there.
+
 A file that cannot be written (no space, file too large, the directory replaced by a file, an I/O
 error) is the same case without the kill: the ``OSError`` becomes an `ExportDiskFault`, the batch
 stays ``reserved`` with no row ``exported``, and a later recovery writes the same rows to the same
@@ -62,10 +73,11 @@ from typing import Any
 from pymysql.connections import Connection
 
 from exporter import writers
-from exporter.errors import ExportDiskFault, ExporterError
+from exporter.errors import ExportDiskFault, ExporterError, ExportPathError
 from influencers.core import exports, store
 from influencers.core.accounts import AccountManager
 from influencers.core.db import StreamingCursor, ensure_connected, run_transaction, transaction
+from influencers.core.events import record_event
 from influencers.core.exports import Batch
 from influencers.core.tasks import Claim, TaskScheduler, fence, id_marker, move_marker, parse_marker
 
@@ -120,6 +132,7 @@ class BatchExporter:
         self._stream_conn: Connection | None = None
         self._publisher: ThreadPoolExecutor | None = None
         self._in_flight: tuple[Batch, Future[None]] | None = None
+        self._refused: set[int] = set()  # batches whose recorded path was refused (said once)
 
     # -- the protocol -----------------------------------------------------------------------
 
@@ -273,7 +286,7 @@ class BatchExporter:
         are tried, then the first such `ExportDiskFault` is raised for the caller to back off.
         """
         with transaction(self.conn) as cursor:
-            candidates = exports.orphaned(cursor, task_id)
+            candidates = [one for one in exports.orphaned(cursor, task_id) if one not in self._refused]
         done = 0
         fault: ExportDiskFault | None = None
         for batch_id in candidates:
@@ -294,6 +307,11 @@ class BatchExporter:
             batch = exports.lock_reserved(cursor, batch_id)
             if batch is None:  # finished meanwhile, or another process is recovering it
                 return 0
+            try:
+                batch = replace(batch, file_path=derived_path(self.export_dir, batch))
+            except ExportPathError as exc:
+                self._refuse(cursor, batch, str(exc))
+                return 0
             removed = self._remove_temp_files(batch.file_path)
             self._write(batch)
             self._finalize(cursor, batch)
@@ -304,6 +322,15 @@ class BatchExporter:
             extra={"task_id": batch.task_id, "account_id": batch.account_id, "export_log_id": batch.id},
         )
         return 1
+
+    def _refuse(self, cursor: Any, batch: Batch, why: str) -> None:
+        """Leave a batch whose recorded path is not its own alone: one line, one event."""
+        self._refused.add(batch.id)
+        message = (f"export batch {batch.id} ({batch.count} rows) left reserved, not re-published: {why}")
+        record_event(cursor, "task", batch.task_id, "export_refused", task_id=batch.task_id,
+                     account_id=batch.account_id, reason=message)
+        logger.error("task %s: %s", batch.task_id, message,
+                     extra={"task_id": batch.task_id, "account_id": batch.account_id, "export_log_id": batch.id})
 
     def clean_temp_files(self) -> int:
         """Remove temp files under the export dir whose batch is not waiting to be published."""
@@ -328,12 +355,10 @@ class BatchExporter:
         """Stream the batch's rows from MySQL into its file (temp → fsync → rename). Every
         ``OSError`` here is the file system's (the driver's errors are `DatabaseError`s): it
         becomes an `ExportDiskFault`, and the batch stays reserved for a later try."""
-        inside = _is_inside(self.export_dir, batch.file_path)
         rows = (conn or self.conn).cursor(StreamingCursor)
         try:
             store.stream_batch(rows, batch.id, batch.domain, batch.first_id, batch.last_id, batch.fmt)
-            writers.publish(batch.file_path, batch.fmt, rows, export_dir=self.export_dir if inside else None,
-                            expect=batch.count)
+            writers.publish(batch.file_path, batch.fmt, rows, export_dir=self.export_dir, expect=batch.count)
         except OSError as exc:
             raise ExportDiskFault(batch.file_path, exc) from exc
         finally:
@@ -393,10 +418,27 @@ def _disk_fault(path: Path) -> Iterator[None]:
         raise ExportDiskFault(path, exc) from exc
 
 
-def _is_inside(root: Path, path: Path) -> bool:
-    """Batches reserved under an earlier INFLUENCERS_EXPORT_DIR are published where they were promised."""
-    try:
-        writers.ensure_inside(root, path)
-    except ExporterError:
-        return False
-    return True
+def derived_path(export_dir: Path, batch: Batch) -> Path:
+    """The one path ``batch``'s file may have under ``export_dir``, built as `reserve` built it.
+
+    Raises `ExportPathError` (saying why) when the recorded path is not that path, or when there
+    is none (the recorded name is no batch name, the domain's directory leads out by a symlink).
+    """
+    recorded = batch.file_path
+    part = writers.part_of(recorded.name)
+    if part is None:
+        raise ExportPathError(f"its recorded file path {str(recorded)!r} does not end in an export batch file name")
+    path = writers.batch_path(
+        export_dir, batch.domain, batch.quota_date, task_id=batch.task_id, seq=part, account_id=batch.account_id,
+        first_id=batch.first_id, last_id=batch.last_id, fmt=batch.fmt,
+    )
+    if recorded == path:
+        return path
+    why = (f"its recorded file path {str(recorded)!r} is not the path derived from the export directory and"
+           f" the batch, {str(path)!r}")
+    relative = path.relative_to(os.path.abspath(export_dir))
+    if recorded.parts[-len(relative.parts):] == relative.parts and len(recorded.parts) > len(relative.parts):
+        old = Path(*recorded.parts[:-len(relative.parts)])
+        why += (f"; if {str(old)!r} was an earlier INFLUENCERS_EXPORT_DIR, the exporter run once with"
+                f" INFLUENCERS_EXPORT_DIR={old} publishes it there")
+    raise ExportPathError(why)

@@ -1,10 +1,19 @@
-"""Terminal tables that keep Chinese and emoji aligned (display width, not code points)."""
+"""The CLI's output of rows: terminal tables that keep Chinese and emoji aligned (display width,
+not code points), CSV and JSON.
+
+Nicknames, usernames and bios are chosen by others, so both text formats meant for people are
+made harmless here: a table escapes control characters (an ESC or OSC sequence would drive the
+operator's terminal: retitle it, plant a hidden link, rewrite what is shown) and bidi controls
+(text that reads in another order than it is), and CSV goes through the project's one
+spreadsheet neutralisation (`influencers.core.spreadsheet`). JSON escapes what it must itself.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,7 +23,24 @@ from typing import Any
 import tabulate as _tabulate_module
 from tabulate import tabulate
 
+from influencers.core.spreadsheet import csv_value
+
 _tabulate_module.WIDE_CHARS_MODE = True
+
+# C0 controls but the line break (tabulate lays a multi-line cell out: the export report's paths),
+# DEL, C1 controls (U+009B is a CSI on its own), bidi marks, embeddings, overrides and isolates,
+# line and paragraph separators.
+_TERMINAL_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """``text`` with every character a terminal would act on written out (``\\x1b``, ``\\u202e``)."""
+    return _TERMINAL_UNSAFE.sub(_escape, text)
 
 
 def _plain(value: Any) -> Any:
@@ -27,6 +53,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _table_cell(value: Any) -> Any:
+    value = _plain(value)
+    return visible(value) if isinstance(value, str) else value
+
+
 def render(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], fmt: str = "table") -> str:
     """`columns` is (key, header) pairs; fmt is table, csv or json."""
     keys = [key for key, _ in columns]
@@ -36,9 +67,9 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], f
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(keys)
-        writer.writerows([[_plain(row.get(key)) for key in keys] for row in rows])
+        writer.writerows([[csv_value(_plain(row.get(key))) for key in keys] for row in rows])
         return buffer.getvalue().rstrip("\n")
     if not rows:
         return "(none)"
-    body = [[_plain(row.get(key)) for key in keys] for row in rows]
+    body = [[_table_cell(row.get(key)) for key in keys] for row in rows]
     return tabulate(body, headers=[header for _, header in columns], tablefmt="simple", disable_numparse=True)
