@@ -9,6 +9,8 @@ influencers/middlewares/platform.py), ``MYSQL_*`` (see
 influencers/pipelines/mysql.py).
 """
 
+from scrapy.settings.default_settings import DOWNLOADER_MIDDLEWARES_BASE as _SCRAPY_DOWNLOADER_MIDDLEWARES
+
 BOT_NAME = "influencers"
 SPIDER_MODULES = ["influencers.spiders"]
 NEWSPIDER_MODULE = "influencers.spiders"
@@ -68,7 +70,11 @@ EXTENSIONS = {
 }
 PROGRESS_ENABLED = None  # None: a one-line progress display when stderr is a terminal
 PROGRESS_INTERVAL = 1.0
-DOWNLOADER_MIDDLEWARES = {
+# Scrapy's own middlewares and ours in the _BASE dict, not in DOWNLOADER_MIDDLEWARES: a
+# `-s DOWNLOADER_MIDDLEWARES=…` replaces that dict whole, and the crawl would go on with no account,
+# no login and no outage handling, without a word. There it adds to these (None switches one off).
+DOWNLOADER_MIDDLEWARES_BASE = {
+    **_SCRAPY_DOWNLOADER_MIDDLEWARES,
     # between RedirectMiddleware (600) and CookiesMiddleware (700): it picks the cookiejar
     # before cookies are added, and sees 302s/429s before redirects and retries do.
     "influencers.middlewares.accounts.AccountsMiddleware": 650,

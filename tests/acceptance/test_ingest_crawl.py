@@ -147,3 +147,17 @@ def test_failed_pages_keep_the_task_open_with_the_reason(sandbox, crawls, env, m
     (task,) = tasks(mysql_settings, "母婴")
     assert (task["status"], task["progress_marker"]) == ("completed", "page=2")
     assert_matches_truth(mysql_settings, "母婴", sandbox.truth("母婴", 1, 2))
+
+
+def test_downloader_middlewares_from_the_command_line_add_to_the_projects(sandbox, crawls, env, mysql_settings,
+                                                                          db) -> None:
+    """`-s DOWNLOADER_MIDDLEWARES=…` replaced the project's dict: the account middleware was gone
+    and the crawl ran with no account and no login, without a word."""
+    add_accounts(env, "demo2")
+    crawl = crawls.run(sandbox.url, "domain=科技", "pages=2", DOWNLOADER_MIDDLEWARES="{}")
+    assert crawl.process.returncode == 0, crawl.log[-3000:]
+    assert "account 1 logged in" in crawl.log, crawl.log[-3000:]
+    (task,) = tasks(mysql_settings, "科技")
+    assert (task["status"], task["progress_marker"]) == ("completed", "page=2")
+    assert [log["account_id"] for log in page_logs(mysql_settings, task["id"])] == [1, 1]
+    assert_matches_truth(mysql_settings, "科技", sandbox.truth("科技", 1, 2))
