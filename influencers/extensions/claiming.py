@@ -50,8 +50,10 @@ class Step:
 
 class Claiming:
     def __init__(self, tasks: TaskDatabase, *, target_task: int | None, once: bool, max_tasks: int,
-                 claim_wait: float) -> None:
+                 claim_wait: float, retry_after: float = 300.0) -> None:
+        """``retry_after``: seconds a task that could not start (its adapter raised) rests."""
         self.tasks = tasks
+        self.retry_after = retry_after
         self.target_task = target_task
         self.once = once
         self.slots = 1 if target_task is not None else max_tasks
@@ -84,10 +86,9 @@ class Claiming:
                 self._waiting_since = None
                 try:
                     begin(claim, committed)
-                except Exception:
+                except Exception as exc:  # noqa: BLE001 - e.g. the adapter cannot build its first request
                     runs.pop(claim.task_id, None)
-                    await self.tasks.release(claim, "could not start")
-                    raise
+                    await self._could_not_start(claim, exc)
         except DatabaseUnavailable as exc:  # the outage is logged once; the next poll tries again
             logger.debug("claiming failed: %s", exc)
         except Exception as exc:  # noqa: BLE001 - the database hiccuped: the next poll tries again
@@ -96,6 +97,14 @@ class Claiming:
             self._filling = False
             filled.open()
         return Step()
+
+    async def _could_not_start(self, claim: Claim, error: Exception) -> None:
+        """Pause the task for ``retry_after`` seconds with the reason, an attempt counted: given
+        back at once, it was claimed again every poll for ever, and never failed."""
+        reason = f"could not start: {type(error).__name__}: {error}"[:500]
+        logger.error("task %s %s; paused for %.0fs", claim.task_id, reason, self.retry_after,
+                     extra={"task_id": claim.task_id})
+        await self.tasks.pause(claim, reason, resume_after=self.retry_after, count_attempt=True)
 
     async def _nothing_claimable(self) -> CloseReason | None:
         if self.target_task is None:

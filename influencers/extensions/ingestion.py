@@ -137,7 +137,8 @@ class IngestionService:
         elif domain is not None:
             task_id = await self.tasks.domain_task(domain, pages)
         self.claiming = Claiming(self.tasks, target_task=task_id, once=once, max_tasks=self.settings.max_tasks,
-                                 claim_wait=self.settings.claim_wait)
+                                 claim_wait=self.settings.claim_wait,
+                                 retry_after=self.settings.failed_pages_retry_after)
         poll = self.settings.poll_interval
         self._loops = [_every(self.settings.heartbeat_interval, self._heartbeat_tick),
                        _every(min(poll, 1.0) if self.claiming.domain_mode else poll, self._poll_tick)]

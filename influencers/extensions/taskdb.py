@@ -128,6 +128,11 @@ class TaskDatabase:
     async def release(self, claim: Claim, reason: str) -> None:
         await self.db.run(lambda conn: self.scheduler.release(claim, reason))
 
+    async def pause(self, claim: Claim, reason: str, *, resume_after: float, count_attempt: bool) -> None:
+        """Pause the task at its marker (a run that never began: nothing of it to record)."""
+        await self._patiently(self.finish_db, lambda conn: self.finisher.pause(
+            claim, None, reason, resume_after=resume_after, count_attempt=count_attempt))
+
     async def heartbeat(self, claim: Claim) -> bool:
         return await self.db.run(lambda conn: self.scheduler.heartbeat(claim))
 

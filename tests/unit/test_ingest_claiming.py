@@ -37,6 +37,7 @@ class Tasks:
         self.claimable = claimable
         self.why = why
         self.released: list[int] = []
+        self.paused: list[tuple[int, str, float, bool]] = []
 
     async def claim(self, task_id: int | None) -> tuple[Claim | None, set[int]]:
         if task_id is not None:
@@ -45,6 +46,11 @@ class Tasks:
 
     async def release(self, claim: Claim, reason: str) -> None:
         self.released.append(claim.task_id)
+
+    async def pause(self, claim: Claim, reason: str, *, resume_after: float, count_attempt: bool) -> None:
+        self.paused.append((claim.task_id, reason, resume_after, count_attempt))
+        if claim.task_id in self.claimable:
+            self.claimable.remove(claim.task_id)  # paused until later: not claimable now
 
     async def why_unclaimable(self, task_id: int) -> Unclaimable:
         return self.why
@@ -112,3 +118,20 @@ def test_after_a_run_service_mode_claims_again_and_domain_mode_closes_or_waits()
     assert domain.after_run(run, 30.0, True) == Step()  # a short pause: claim it again when it can
     assert domain.after_run(run, None, True) == Step(close=CloseReason.PAUSED)  # until an operator resumes it
     assert domain.after_run(ended(RunOutcome.COMPLETED), 0.0, True) == Step(close=CloseReason.FINISHED)
+
+
+def test_a_task_that_cannot_start_rests_with_the_reason_and_an_attempt_counted() -> None:
+    """The adapter raised building the first request: the task used to be given back and claimed
+    again every poll for ever, no attempt counted."""
+    tasks = Tasks([1, 2])
+    runs: dict[int, TaskRun] = {}
+
+    def begin(got: Claim, committed: set[int]) -> None:
+        if got.task_id == 1:
+            raise KeyError("next_cursor")
+        begin_into(runs)(got, committed)
+
+    claiming = Claiming(tasks, target_task=None, once=False, max_tasks=1, claim_wait=60, retry_after=120)
+    assert run_now(claiming.fill(runs, lambda: True, begin)) == Step()
+    assert tasks.paused == [(1, "could not start: KeyError: 'next_cursor'", 120, True)]
+    assert tasks.released == [] and list(runs) == [2]  # the slot went on to the next task
