@@ -73,6 +73,23 @@ class _Reader:
         return value or None
 
 
+ACCOUNT_MIDDLEWARE = "influencers.middlewares.accounts.AccountsMiddleware"
+
+
+def _check_account_middleware(read: _Reader) -> None:
+    """Without the account middleware every request would go out with no account and no login,
+    and each page's "log in first" answer would be blamed on the platform: refuse to start unless
+    ACCOUNTS_ENABLED says a crawl without accounts is meant."""
+    if not read.flag("ACCOUNTS_ENABLED"):
+        return
+    # It sits in DOWNLOADER_MIDDLEWARES_BASE (influencers/settings.py), so only an explicit None
+    # in DOWNLOADER_MIDDLEWARES takes it out.
+    switched = read.settings.getdict("DOWNLOADER_MIDDLEWARES")
+    if ACCOUNT_MIDDLEWARE in switched and switched[ACCOUNT_MIDDLEWARE] is None:
+        raise ConfigError("DOWNLOADER_MIDDLEWARES", f"{ACCOUNT_MIDDLEWARE} is switched off; keep it, or set"
+                                                    " ACCOUNTS_ENABLED=False to crawl without accounts")
+
+
 @dataclass(frozen=True)
 class IngestSettings:
     """The ingestion service's: claims, leases, pages in flight, and the platform to crawl."""
@@ -92,6 +109,7 @@ class IngestSettings:
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> IngestSettings:
         read = _Reader(settings)
+        _check_account_middleware(read)
         lease = read.number("INGEST_LEASE_SECONDS", positive=True)
         adapter_path = read.text("SITE_ADAPTER")
         if adapter_path is None:

@@ -161,3 +161,14 @@ def test_downloader_middlewares_from_the_command_line_add_to_the_projects(sandbo
     assert (task["status"], task["progress_marker"]) == ("completed", "page=2")
     assert [log["account_id"] for log in page_logs(mysql_settings, task["id"])] == [1, 1]
     assert_matches_truth(mysql_settings, "科技", sandbox.truth("科技", 1, 2))
+
+
+def test_a_crawl_without_its_account_middleware_does_not_start(sandbox, crawls, env, mysql_settings, db) -> None:
+    add_accounts(env, "demo3")
+    crawl = crawls.run(sandbox.url, "domain=科技", "pages=1",
+                       DOWNLOADER_MIDDLEWARES='{"influencers.middlewares.accounts.AccountsMiddleware": null}')
+    assert crawl.process.returncode == 2, crawl.log[-3000:]
+    assert "cannot start the crawl: DOWNLOADER_MIDDLEWARES: influencers.middlewares.accounts.AccountsMiddleware" \
+           " is switched off" in crawl.log
+    assert "Traceback" not in crawl.log
+    assert tasks(mysql_settings, "科技") == []
