@@ -52,7 +52,7 @@ from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, META_VERDICT, Gate
 from influencers.ingest.reasons import CloseReason
 from influencers.middlewares.platform import PlatformUnavailable
-from influencers.sites.base import ACCOUNT_OUTCOMES, MalformedPage, Outcome, Verdict
+from influencers.sites.base import ACCOUNT_OUTCOMES, MalformedPage, Outcome, Session, Verdict
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -78,8 +78,9 @@ _offline_public_suffixes()
 META_SESSION = "influencers_session"
 META_RELOGINS = "influencers_relogins"
 META_BROWSER_COOKIES = "influencers_browser_cookies"
+META_BROWSER_HEADERS = "influencers_browser_headers"
 _STAMPS = (META_ACCOUNT, META_SESSION, META_VERDICT, "cookiejar", "download_slot", "playwright_context",
-           META_BROWSER_COOKIES)
+           META_BROWSER_COOKIES, META_BROWSER_HEADERS)
 _ACCOUNT_TRIES = 20
 
 
@@ -101,7 +102,7 @@ class AccountState:
     generation: int = 0
     login: Gate | None = None
     login_error: AccountUnusable | None = None
-    cookies: dict[str, str] = field(default_factory=dict)
+    session: Session = field(default_factory=Session)
     blocked_until: float = 0.0
     next_slot: float = 0.0
 
@@ -111,10 +112,14 @@ class AccountState:
 
 
 async def add_session_cookies(page: Any, request: Request) -> None:
-    """scrapy-playwright page init callback: the account's session cookies into its context."""
+    """scrapy-playwright page init callback: the account's session cookies into its context, and
+    its session headers onto the page (a browser-rendered page's own requests carry them too)."""
     cookies = request.meta.get(META_BROWSER_COOKIES)
     if cookies:
         await page.context.add_cookies(cookies)
+    headers = request.meta.get(META_BROWSER_HEADERS)
+    if headers:
+        await page.set_extra_http_headers(headers)
 
 
 class AccountsMiddleware:
@@ -133,6 +138,7 @@ class AccountsMiddleware:
         self.login_failure_cooldown = login_failure_cooldown
         self.margin = margin
         self.accounts: dict[int, AccountState] = {}
+        self._authorized: set[Request] = set()  # new requests `authorize` returned, not yet back here
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> AccountsMiddleware:
@@ -165,11 +171,14 @@ class AccountsMiddleware:
 
     # -- requests -----------------------------------------------------------------------------
 
-    async def process_request(self, request: Request) -> None:
+    async def process_request(self, request: Request) -> Request | None:
         meta = request.meta
         task_id = meta.get(META_TASK)
         if task_id is None or meta.get(META_LOGIN) is not None:
-            return
+            return None
+        if request in self._authorized:  # the adapter's new request for one stamped here: it goes on
+            self._authorized.discard(request)
+            return None
         meta.pop(META_VERDICT, None)  # a copy's (Scrapy's retries copy the meta): this response gets its own
         for _ in range(_ACCOUNT_TRIES):
             account_id = await self.service.current_account(task_id)  # IgnoreRequest if stopping
@@ -183,7 +192,7 @@ class AccountsMiddleware:
             if await self.service.current_account(task_id) != account_id or not state.logged_in:
                 continue  # switched or logged out while we waited
             self._stamp(request, state)
-            return
+            return self._authorize(request, state)
         raise IgnoreRequest(f"task {task_id}: no usable account after {_ACCOUNT_TRIES} tries")
 
     def _stamp(self, request: Request, state: AccountState) -> None:
@@ -197,8 +206,19 @@ class AccountsMiddleware:
             meta["playwright_context"] = state.jar
             meta["playwright_page_init_callback"] = "influencers.middlewares.accounts.add_session_cookies"
             meta[META_BROWSER_COOKIES] = [
-                {"name": name, "value": value, "url": adapter.base_url} for name, value in state.cookies.items()
+                {"name": name, "value": value, "url": adapter.base_url}
+                for name, value in state.session.cookies.items()
             ]
+            meta[META_BROWSER_HEADERS] = dict(state.session.headers)
+
+    def _authorize(self, request: Request, state: AccountState) -> Request | None:
+        """The adapter's `authorize` for the stamped request: None when it changed the request in
+        place (it goes on), else its new request (Scrapy sends that one instead, through here)."""
+        authorized = self.service.adapter.authorize(request, state.session)
+        if authorized is request:
+            return None
+        self._authorized.add(authorized)
+        return authorized
 
     async def pace(self, state: AccountState) -> None:
         """Wait for this account's turn: after any 429 window, then one interval after its last."""
@@ -282,7 +302,7 @@ class AccountsMiddleware:
                 continue
             verdict = adapter.check_login(response)
             if verdict.ok:
-                state.cookies = adapter.session_cookies(response)
+                state.session = adapter.open_session(response)
                 self.stats.inc_value("accounts/login")
                 logger.info("account %s logged in", state.id, extra={"account_id": state.id})
                 return

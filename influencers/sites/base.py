@@ -3,7 +3,9 @@
 The spider, the account middleware and the pipeline never build a platform URL or look inside a
 platform's page themselves; they ask the adapter named by the ``SITE_ADAPTER`` setting:
 
-* how to log in (``login_form_request`` then ``login_submit_request``; ``check_login``),
+* how to log in (``login_form_request`` then ``login_submit_request``; ``check_login``), what a
+  login gives the account (``open_session``: cookies, headers, a token) and how each request of
+  that account carries it (``authorize``: a header, a query token, a signature),
 * which request fetches page *n* of a domain's listing, in a render mode
   (``json`` API, server-rendered ``html``, or ``js`` rendered through a browser),
 * what a response means (``classify``: ok, login required, rate limited, daily cap, banned,
@@ -84,6 +86,18 @@ class ListingPage:
     total_pages: int | None = None
 
 
+@dataclass(frozen=True)
+class Session:
+    """What a login gave one account: its cookies (kept in the account's cookie jar as well, and
+    handed to its browser pages), headers for every later request (``X-Auth-Token: …``), and any
+    other values the adapter's `SiteAdapter.authorize` needs (a token to sign with). Its repr shows
+    no value: a session is a credential and is never logged."""
+
+    cookies: dict[str, str] = field(default_factory=dict, repr=False)
+    headers: dict[str, str] = field(default_factory=dict, repr=False)
+    values: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
 class MalformedPage(ValueError):
     """The page is incomplete or cannot be parsed."""
 
@@ -122,6 +136,22 @@ class SiteAdapter(ABC):
     @abstractmethod
     def check_login(self, response: Response) -> Verdict:
         """OK if the login response means a session was opened, else why not."""
+
+    def open_session(self, response: Response) -> Session:
+        """The session a successful login response opened (``check_login`` said OK). The default
+        keeps the cookies it set; a token platform returns ``Session(headers={"X-Auth-Token": …})``
+        or keeps the token in ``values`` for `authorize`."""
+        return Session(cookies=self.session_cookies(response))
+
+    def authorize(self, request: Request, session: Session) -> Request:
+        """``request`` as the account whose ``session`` this is sends it: called for every listing
+        request after the account middleware chose the account (and again when the account or its
+        session changes, so set values, do not append them). The default sets the session's
+        headers on the request itself; return ``request.replace(url=…)`` for a query token or a
+        signature over the URL."""
+        for name, value in session.headers.items():
+            request.headers[name] = value
+        return request
 
     def session_cookies(self, response: Response) -> dict[str, str]:
         """Cookies set by a successful login (for browser-rendered pages)."""

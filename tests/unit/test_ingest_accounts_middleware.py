@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import time
 from types import SimpleNamespace
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from scrapy import Request
+from scrapy.http import TextResponse
+from w3lib.url import add_or_replace_parameter
 
 from influencers.core.quotaday import QuotaDay
 from influencers.extensions.runs import META_ACCOUNT, META_PAGE, META_TASK
 from influencers.middlewares.accounts import META_SESSION, AccountsMiddleware
+from influencers.sites.base import Session
 from influencers.sites.sandbox import SandboxAdapter
 
 
@@ -73,3 +78,66 @@ def test_login_requests_get_the_account_session(middleware: AccountsMiddleware) 
     login = middleware._login_request(Request("http://127.0.0.1:8800/login"), state)
     assert login.meta["cookiejar"] == "account-3" and login.meta["dont_redirect"]
     assert login.meta["influencers_login"] == 3
+
+
+class TokenAdapter(SandboxAdapter):
+    """A platform whose login answers a JSON token, sent back in a header (or in the query)."""
+
+    in_query = False
+
+    def open_session(self, response: Any) -> Session:
+        return Session(values={"token": json.loads(response.text)["data"]["token"]})
+
+    def authorize(self, request: Request, session: Session) -> Request:
+        if self.in_query:
+            return request.replace(url=add_or_replace_parameter(request.url, "token", session.values["token"]))
+        request.headers["X-Auth-Token"] = session.values["token"]
+        return request
+
+
+def logged_in(middleware: AccountsMiddleware, account_id: int, body: str) -> Any:
+    state = middleware.state(account_id)
+    response = TextResponse("http://127.0.0.1:8800/api/v2/login", body=body.encode(), encoding="utf-8")
+    state.session = middleware.service.adapter.open_session(response)
+    state.logged_in, state.generation = True, 1
+    return state
+
+
+def listing(page: int = 1) -> Request:
+    return Request(f"http://127.0.0.1:8800/api/v2/influencers?domain=x&page={page}", meta={META_TASK: 5, META_PAGE: page})
+
+
+def test_each_request_carries_its_accounts_session_from_the_adapter(middleware: AccountsMiddleware) -> None:
+    middleware.service.adapter = TokenAdapter("http://127.0.0.1:8800")
+    first = logged_in(middleware, 1, '{"code": 0, "data": {"token": "tok-one"}}')
+    second = logged_in(middleware, 2, '{"code": 0, "data": {"token": "tok-two"}}')
+    requests = [listing(1), listing(2)]
+    for request, state in zip(requests, (first, second), strict=True):
+        middleware._stamp(request, state)
+        assert middleware._authorize(request, state) is None  # set in place: the request goes on
+    assert [r.headers[b"X-Auth-Token"] for r in requests] == [b"tok-one", b"tok-two"]
+    assert "tok-one" not in repr(first.session)  # a session is never logged
+
+
+def test_a_new_request_from_authorize_goes_out_instead_and_passes_once(middleware: AccountsMiddleware) -> None:
+    adapter = middleware.service.adapter = TokenAdapter("http://127.0.0.1:8800")
+    adapter.in_query = True
+    state = logged_in(middleware, 3, '{"code": 0, "data": {"token": "q-token"}}')
+    request = listing()
+    middleware._stamp(request, state)
+    signed = middleware._authorize(request, state)
+    assert signed is not None and "token=q-token" in signed.url and signed.meta[META_ACCOUNT] == 3
+    coro = middleware.process_request(signed)
+    with pytest.raises(StopIteration) as done:  # no account lookup, no pacing: it was stamped already
+        coro.send(None)
+    assert done.value.value is None
+    retried = signed.replace(dont_filter=True)  # a retry's copy is stamped and paced afresh
+    assert retried not in middleware._authorized
+
+
+def test_the_default_session_is_the_logins_cookies(middleware: AccountsMiddleware) -> None:
+    response = TextResponse("http://127.0.0.1:8800/login", body=b"", headers={"Set-Cookie": "sid=abc; Path=/"})
+    session = middleware.service.adapter.open_session(response)
+    assert session.cookies == {"sid": "abc"} and session.headers == {}
+    request = listing()
+    assert middleware.service.adapter.authorize(request, session) is request

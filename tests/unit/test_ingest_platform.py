@@ -292,5 +292,5 @@ async def test_a_login_that_meets_an_outage_waits_and_counts_no_failed_attempt()
     assert not done.called and calls == [f"{SITE}/login"]  # waiting for the platform
     back.open()
     await maybe_deferred_to_future(done)
-    assert state.logged_in and state.cookies == {"sid": "abc"}
+    assert state.logged_in and state.session.cookies == {"sid": "abc"}
     assert crawler.stats.values == {"accounts/login_waited_for_platform": 1, "accounts/login": 1}
