@@ -36,6 +36,7 @@ def add_admin_routes(app: web.Application, site: Site) -> None:
         payload["inserted"] = site.listing.inserted_uids()
         payload["listing_requests"] = site.listing.requests()
         payload["knobs"] = site.knobs.to_json()
+        payload["api"] = site.settings.api
         return _json(payload)
 
     async def reset(request: web.Request) -> web.Response:

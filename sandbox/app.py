@@ -1,7 +1,8 @@
 """Routes of the reference platform (aiohttp): login, the three listing forms, the JS shell.
 
 ``Site`` owns the mutable state (sessions, limits, shifts, counters) and the handlers; the
-admin routes live in ``sandbox.admin``. Listing requests go through one path for JSON and
+admin routes live in ``sandbox.admin`` and, with ``--api token-cursor``, the
+token/cursor API in ``sandbox.api_v2``. Listing requests go through one path for JSON and
 HTML: session → domain/page validation → shift counter → limits (``Guard.admit``) → random fate
 (``Guard.roll``) → cached body. Everything runs on one event loop, so no locks are needed.
 """
@@ -16,6 +17,7 @@ from aiohttp import web
 
 from sandbox import render
 from sandbox.admin import add_admin_routes
+from sandbox.api_v2 import add_v2_routes
 from sandbox.auth import CSRF_COOKIE, SESSION_COOKIE, Auth, csrf_ok, new_csrf_token
 from sandbox.config import Knobs, SiteSettings
 from sandbox.listing import Listing
@@ -261,5 +263,7 @@ def build_app(site: Site) -> web.Application:
     app.router.add_get("/app/square", site.app_square)
     app.router.add_get("/api/v1/influencers", site.api_influencers)
     app.router.add_get("/api/v1/domains", site.api_domains)
+    if site.settings.api == "token-cursor":
+        add_v2_routes(app, site)
     add_admin_routes(app, site)
     return app

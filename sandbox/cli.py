@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sandbox.app import Site
 from sandbox.config import (
+    API_STYLES,
     PROFILES,
     ConfigError,
     Knobs,
@@ -45,6 +46,8 @@ _KNOB_FLAGS: tuple[tuple[str, str, type, str], ...] = (
     ("--session-ttl", "session_ttl", float, "seconds a login stays valid (default 3600)"),
     ("--maintenance", "maintenance", float,
      "share of all requests, login included, answered 503 (1 = the whole site is down)"),
+    ("--cursor-ttl", "cursor_ttl", float,
+     "seconds a cursor of the token-cursor API stays valid (default 600)"),
 )
 
 
@@ -81,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--accounts", metavar="FILE",
                         help='JSON list of {"username", "password"}; default demo1..demo8')
     parser.add_argument("--profile", choices=sorted(PROFILES), default="clean")
+    parser.add_argument("--api", choices=API_STYLES, default=API_STYLES[0],
+                        help="form-page: form login and page numbers (default); token-cursor: "
+                             "also /api/v2 with a JSON login, a header token and signed cursors")
     for flag, knob, kind, help_text in _KNOB_FLAGS:
         parser.add_argument(flag, dest=knob, type=kind, default=None, help=help_text)
     parser.add_argument("--ban-accounts", dest="ban_accounts", type=_csv, default=None,
@@ -97,7 +103,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         raise ConfigError(f"port must be between 0 and 65535, got {args.port}")
     accounts = load_accounts(args.accounts) if args.accounts else default_accounts()
     settings = SiteSettings(seed=args.seed, domains=args.domains, pages=args.pages,
-                            page_size=args.page_size, accounts=accounts)
+                            page_size=args.page_size, accounts=accounts, api=args.api)
     overrides = {knob: getattr(args, knob) for _, knob, _, _ in _KNOB_FLAGS}
     overrides["ban_accounts"] = args.ban_accounts
     knobs = PROFILES[args.profile].updated({k: v for k, v in overrides.items() if v is not None})
@@ -119,9 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=options.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     site = Site(options.settings, options.knobs)
-    log.info("seed %s, %d domains x %d pages x %d rows, knobs %s", options.settings.seed,
-             len(options.settings.domains), options.settings.pages,
-             options.settings.page_size, options.knobs.to_json())
+    log.info("seed %s, %d domains x %d pages x %d rows, api %s, knobs %s",
+             options.settings.seed, len(options.settings.domains), options.settings.pages,
+             options.settings.page_size, options.settings.api, options.knobs.to_json())
     try:
         asyncio.run(serve(site, options.host, options.port, _announce))
     except ListenError as exc:

@@ -15,6 +15,7 @@ from typing import Any
 from sandbox.data import DEFAULT_DOMAINS, uid_prefix
 
 DEFAULT_ACCOUNT_COUNT = 8
+API_STYLES = ("form-page", "token-cursor")  # see SiteSettings.api
 
 
 class ConfigError(ValueError):
@@ -38,6 +39,7 @@ class Knobs:
     shift_every: int = 0  # insert one row at the top every N listing requests of a domain
     session_ttl: float = 3600.0  # seconds a login stays valid
     maintenance: float = 0.0  # share of ALL requests (login too, not /__admin) answered 503; 1 = the site is down
+    cursor_ttl: float = 600.0  # seconds a token-cursor API cursor stays valid
 
     def __post_init__(self) -> None:
         for name in ("captcha_rate", "error_rate", "slow_rate", "malformed_rate", "maintenance"):
@@ -49,8 +51,9 @@ class Knobs:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.retry_after < 1:
             raise ConfigError(f"retry_after must be >= 1 second, got {self.retry_after}")
-        if self.session_ttl <= 0:
-            raise ConfigError(f"session_ttl must be > 0, got {self.session_ttl}")
+        for name in ("session_ttl", "cursor_ttl"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.slow_ms > 120_000:
             raise ConfigError(f"slow_ms must be <= 120000, got {self.slow_ms}")
 
@@ -149,8 +152,13 @@ class SiteSettings:
     pages: int = 50
     page_size: int = 20
     accounts: tuple[Account, ...] = field(default_factory=default_accounts)
+    # "form-page": form login, cookie session, page numbers (HTML, JSON and JS listings).
+    # "token-cursor": those plus /api/v2 (JSON login, header token, signed cursors, codes).
+    api: str = "form-page"
 
     def __post_init__(self) -> None:
+        if self.api not in API_STYLES:
+            raise ConfigError(f"api must be one of {', '.join(API_STYLES)}, got {self.api!r}")
         if not self.domains:
             raise ConfigError("at least one domain is needed")
         if len(set(self.domains)) != len(self.domains):

@@ -4,6 +4,12 @@ With ``shift_every = N`` every N-th listing request of a domain inserts one new 
 (uid ``new-…``) at the top, so the listing grows while a crawl runs and original rows only
 ever move down. A listing with ``k`` insertions is a pure function of ``k`` (its *version*),
 which is what lets the renderer cache pages by ``(domain, page, version)``.
+
+The token-cursor API pages by *rank* instead, a stable sort key: original row ``i`` has rank
+``i`` and the ``n``-th inserted row rank ``-n``, so the listing is always in ascending rank
+order, newest first, and a row's rank never changes. A cursor holds the rank of the last row a
+client saw and ``after()`` continues from the next one (keyset pagination), so a shift neither
+hides nor repeats a row; rows inserted after the first page are simply newer than the walk.
 """
 from __future__ import annotations
 
@@ -52,6 +58,22 @@ class Listing:
             new[version - 1 - pos] if pos < version else make_row(self.seed, domain, pos - version)
             for pos in range(start, stop)
         ]
+
+    def span(self, domain: str, last_rank: int | None, size: int) -> tuple[int, int]:
+        """Ranks ``[start, stop)`` of the (up to) ``size`` rows after ``last_rank`` (None: from
+        the top); rows follow them while ``stop < base_total``.
+
+        A rank before today's top row (a cursor from before ``reset()``) starts at the top.
+        """
+        top = -len(self._new[domain])
+        start = top if last_rank is None else max(last_rank + 1, top)
+        return start, max(start, min(start + size, self.base_total))
+
+    def ranked_rows(self, domain: str, start: int, stop: int) -> list[dict[str, Any]]:
+        """Rows of ranks ``[start, stop)``; a pure function of its arguments (and the seed)."""
+        new = self._new[domain]
+        return [new[-rank - 1] if rank < 0 else make_row(self.seed, domain, rank)
+                for rank in range(start, stop)]
 
     def inserted_uids(self) -> dict[str, list[str]]:
         """Inserted uids per domain, oldest first."""

@@ -36,7 +36,9 @@ class Stats:
         self.accounts: dict[str, AccountStats] = {u: AccountStats() for u in self._usernames}
         self.login_failures = 0  # wrong password or unknown user
         self.csrf_failures = 0
-        self.login_required = 0  # listing requests without a valid session
+        self.login_required = 0  # listing requests without a valid session (or token)
+        self.cursor_expired = 0  # token-cursor API: cursors refused as expired
+        self.bad_cursors = 0  # token-cursor API: cursors refused as forged, edited or garbled
 
     def account(self, username: str) -> AccountStats:
         return self.accounts[username]
@@ -47,4 +49,6 @@ class Stats:
             "login_failures": self.login_failures,
             "csrf_failures": self.csrf_failures,
             "login_required": self.login_required,
+            "cursor_expired": self.cursor_expired,
+            "bad_cursors": self.bad_cursors,
         }

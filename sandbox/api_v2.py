@@ -1,0 +1,210 @@
+"""The token-cursor API (``--api token-cursor``): the listing as most real platforms serve it.
+
+Real listing APIs rarely look like the form login and page numbers of ``/api/v1``: they take a
+JSON login that returns a token sent in a header, page with opaque expiring cursors, and report
+every refusal as HTTP 200 with a JSON code. This module serves the same accounts, data and
+misbehaviour knobs in that shape, so a site adapter for such a platform can be tested for real:
+
+- ``POST /api/v2/login`` ``{"username", "password"}`` → ``{"code": 0, "data": {"token",
+  "expires_in"}}``; the token goes in ``X-Auth-Token`` and lives ``session_ttl`` seconds.
+- ``GET /api/v2/influencers?domain=&cursor=&size=`` → ``{"code": 0, "data": {"items",
+  "next_cursor", "has_more"}}``; no (or an empty) cursor is the first page. Items are the rows
+  of ``/api/v1`` for the same seed. Cursors are keyset positions (``sandbox.listing``), signed
+  and expiring (``sandbox.cursors``, ``cursor_ttl``).
+- Refusals: HTTP 200 and a ``Code`` with its ``msg`` (plus ``retry_after``, ``reason`` or
+  ``verify_url``). The 5xx error rate answers a real 500/502/503, the malformed rate a body cut
+  short, the maintenance knob a 503, exactly as ``/api/v1`` does.
+
+Requests run the same path as ``Site._listing``: token → validation → shift counter →
+``Guard.admit`` → ``Guard.roll`` → body, and count in the same per-account stats.
+"""
+from __future__ import annotations
+
+import asyncio
+import enum
+import functools
+import logging
+import math
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from sandbox import render
+from sandbox.cursors import BadCursor, CursorCodec, ExpiredCursor, secret_for_seed
+from sandbox.misbehaviour import Outcome
+
+if TYPE_CHECKING:
+    from sandbox.app import Site
+
+log = logging.getLogger(__name__)
+
+TOKEN_HEADER = "X-Auth-Token"
+TOKEN_KIND = "token"  # the Auth session kind of API tokens
+MAX_SIZE = 100  # rows per page at most (or the site's page size, if larger)
+
+
+class Code(enum.IntEnum):
+    """The API's ``code`` values; ``MESSAGES`` holds the ``msg`` sent with each."""
+
+    OK = 0
+    BAD_REQUEST = 40000
+    CURSOR_EXPIRED = 40010
+    BAD_CURSOR = 40011
+    BAD_CREDENTIALS = 40100
+    TOKEN_EXPIRED = 40101
+    BANNED = 40300
+    CAPTCHA = 40302
+    UNKNOWN_DOMAIN = 40400
+    RATE_LIMITED = 42900
+    DAILY_CAP = 42901
+    SERVER = 50000
+
+
+MESSAGES = {
+    Code.BAD_REQUEST: "参数错误",
+    Code.CURSOR_EXPIRED: "cursor expired",
+    Code.BAD_CURSOR: "bad cursor",
+    Code.BAD_CREDENTIALS: "用户名或密码错误",
+    Code.TOKEN_EXPIRED: "token expired",
+    Code.BANNED: "账号已封禁",
+    Code.CAPTCHA: "请完成安全验证",
+    Code.UNKNOWN_DOMAIN: "未知的领域",
+    Code.RATE_LIMITED: "操作太频繁",
+    Code.DAILY_CAP: "今日访问次数已达上限",
+    Code.SERVER: "服务器繁忙，请稍后再试",
+}
+
+
+def refusal(code: Code, status: int = 200, **extra: Any) -> web.Response:
+    body = render.json_bytes({"code": int(code), "msg": MESSAGES[code], **extra})
+    return web.Response(status=status, body=body, content_type="application/json",
+                        charset="utf-8")
+
+
+def parse_size(raw: str | None, default: int, largest: int) -> int | None:
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit():
+        return None
+    size = int(raw)
+    return size if 1 <= size <= largest else None
+
+
+class ApiV2:
+    """Handlers of ``/api/v2``; all state (sessions, limits, listing, stats) is the ``Site``'s."""
+
+    def __init__(self, site: Site) -> None:
+        self._site = site
+        self._cursors = CursorCodec(secret_for_seed(site.settings.seed))
+        self._largest = max(MAX_SIZE, site.settings.page_size)
+        # rows of ranks [start, stop) never change (sandbox.listing), so their JSON is cached
+        self._items = functools.lru_cache(maxsize=4096)(self._items_json)
+
+    async def login(self, request: web.Request) -> web.Response:
+        site = self._site
+        try:
+            payload = await request.json()
+        except ValueError:  # JSON and UTF-8 errors alike
+            return refusal(Code.BAD_REQUEST)
+        if not isinstance(payload, dict):
+            return refusal(Code.BAD_REQUEST)
+        username, password = payload.get("username"), payload.get("password")
+        if not isinstance(username, str) or not isinstance(password, str):
+            return refusal(Code.BAD_REQUEST)
+        if not site.auth.check_password(username, password):
+            site.stats.login_failures += 1
+            return refusal(Code.BAD_CREDENTIALS)
+        if site.auth.is_banned(username):
+            return refusal(Code.BANNED, reason=site.auth.bans[username])
+        token = site.auth.open_session(username, TOKEN_KIND)
+        site.stats.account(username).logins += 1
+        expires_in = math.ceil(min(site.knobs.session_ttl, 10**9))
+        return _ok({"token": token, "expires_in": expires_in})
+
+    async def influencers(self, request: web.Request) -> web.StreamResponse:
+        site = self._site
+        user = site.auth.session_user(request.headers.get(TOKEN_HEADER), TOKEN_KIND)
+        if user is None:
+            site.stats.login_required += 1
+            return refusal(Code.TOKEN_EXPIRED)
+        domain = request.query.get("domain", "")
+        if domain not in site.listing.domains:
+            return refusal(Code.UNKNOWN_DOMAIN)
+        size = parse_size(request.query.get("size"), site.settings.page_size, self._largest)
+        if size is None:
+            return refusal(Code.BAD_REQUEST, detail=f"size must be 1..{self._largest}")
+        last_rank = None
+        if request.query.get("cursor"):
+            try:
+                last_rank = self._cursors.decode(domain, request.query["cursor"],
+                                                 site.knobs.cursor_ttl)
+            except ExpiredCursor:
+                site.stats.cursor_expired += 1
+                return refusal(Code.CURSOR_EXPIRED)
+            except BadCursor:
+                site.stats.bad_cursors += 1
+                return refusal(Code.BAD_CURSOR)
+        stats = site.stats.account(user)
+        stats.requests += 1
+        site.listing.count_request(domain)
+
+        verdict = site.guard.admit(user)
+        if verdict.outcome is Outcome.BANNED:
+            if verdict.ban_reason:
+                log.warning("banning account %s: %s", user, verdict.ban_reason)
+                site.auth.ban(user, verdict.ban_reason)
+                stats.banned, stats.ban_reason = True, verdict.ban_reason
+            return refusal(Code.BANNED, reason=site.auth.bans.get(user, verdict.ban_reason))
+        if verdict.outcome is Outcome.RATE_LIMITED:
+            stats.rate_limited += 1
+            return refusal(Code.RATE_LIMITED, retry_after=verdict.retry_after)
+        if verdict.outcome is Outcome.DAILY_CAP:
+            stats.daily_cap += 1
+            return refusal(Code.DAILY_CAP)
+
+        fate = site.guard.roll(user)
+        if fate.delay:
+            stats.slow += 1
+            await asyncio.sleep(fate.delay)
+        if fate.captcha:
+            stats.captchas += 1
+            verify = request.url.join(request.app.router["v2_verify"].url_for()).with_query(
+                ticket=secrets.token_urlsafe(12))
+            return refusal(Code.CAPTCHA, verify_url=str(verify))
+        if fate.error_status:
+            stats.errors += 1
+            return refusal(Code.SERVER, status=fate.error_status)
+
+        start, stop = site.listing.span(domain, last_rank, size)
+        has_more = stop < site.listing.base_total
+        next_cursor = self._cursors.encode(domain, stop - 1) if has_more else None
+        body = b"".join((b'{"code":0,"data":{"items":', self._items(domain, start, stop),
+                         b',"next_cursor":', render.json_bytes(next_cursor),
+                         b',"has_more":', b"true" if has_more else b"false", b"}}"))
+        if fate.cut_fraction is not None:
+            stats.malformed += 1
+            body = body[: 1 + int(fate.cut_fraction * (len(body) - 1))]
+        else:
+            stats.pages += 1
+        return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+    async def verify(self, request: web.Request) -> web.Response:
+        """Where ``verify_url`` points: the captcha interstitial, which no crawler can solve."""
+        return web.Response(body=render.captcha_page(None), content_type="text/html",
+                            charset="utf-8")
+
+    def _items_json(self, domain: str, start: int, stop: int) -> bytes:
+        return render.json_bytes(self._site.listing.ranked_rows(domain, start, stop))
+
+
+def _ok(data: dict[str, Any]) -> web.Response:
+    return web.Response(body=render.json_bytes({"code": 0, "data": data}),
+                        content_type="application/json", charset="utf-8")
+
+
+def add_v2_routes(app: web.Application, site: Site) -> None:
+    api = ApiV2(site)
+    app.router.add_post("/api/v2/login", api.login)
+    app.router.add_get("/api/v2/influencers", api.influencers)
+    app.router.add_get("/api/v2/verify", api.verify, name="v2_verify")
