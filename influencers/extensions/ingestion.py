@@ -81,7 +81,8 @@ class IngestionService:
         try:
             self.settings = IngestSettings.from_settings(crawler.settings)
             self.config = get_config()
-            self.adapter = load_adapter(self.settings.adapter_path, self.settings.site_url or self.config.site_url)
+            self.adapter = load_adapter(self.settings.adapter_path, self.settings.site_url or self.config.site_url,
+                                        crawler)
             self.db_outage = SharedOutage(Outage("MySQL", logger, cap=self.settings.db_retry_max))
         except (InfluencersError, ImportError, TypeError, ValueError, NameError) as exc:
             self.startup_error = exc

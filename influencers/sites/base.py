@@ -108,9 +108,18 @@ class SiteAdapter(ABC):
     name: ClassVar[str] = "abstract"
     render_modes: ClassVar[tuple[str, ...]] = ("json",)
     default_render: ClassVar[str] = "json"
+    #: Downloader middlewares the platform needs besides the project's ({dotted path: order}),
+    #: merged into DOWNLOADER_MIDDLEWARES when the crawl starts (a request signer, say).
+    downloader_middlewares: ClassVar[dict[str, int]] = {}
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, base_url: str) -> SiteAdapter:
+        """The adapter for a crawl: override to read settings of your own (an app key, a page
+        size), under a prefix of the adapter's, from ``crawler.settings``."""
+        return cls(base_url)
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -178,12 +187,19 @@ class SiteAdapter(ABC):
         """The rows of a page ``classify`` found OK; raises MalformedPage if it is not whole."""
 
 
-def load_adapter(path: str, base_url: str) -> SiteAdapter:
-    """The adapter class named by a dotted path, built for ``base_url``."""
+def adapter_class(path: str) -> type[SiteAdapter]:
+    """The adapter class named by a dotted path (``SITE_ADAPTER``)."""
     cls = load_object(path)
     if not (isinstance(cls, type) and issubclass(cls, SiteAdapter)):
         raise TypeError(f"SITE_ADAPTER {path!r} is not a SiteAdapter subclass")
-    return cls(base_url)
+    return cls
+
+
+def load_adapter(path: str, base_url: str, crawler: Any = None) -> SiteAdapter:
+    """The adapter named by a dotted path, built for ``base_url`` (through its `from_crawler`
+    when there is a crawler)."""
+    cls = adapter_class(path)
+    return cls(base_url) if crawler is None else cls.from_crawler(crawler, base_url)
 
 
 def parse_retry_after(value: bytes | str | None, default: float = 1.0, *, now: float | None = None) -> float:

@@ -49,7 +49,7 @@ from influencers.ingest.reasons import CloseReason
 from influencers.ingest.run import StopAction, TaskRun
 from influencers.items import InfluencerPage
 from influencers.middlewares.platform import RequestParked
-from influencers.sites.base import MalformedPage, Outcome, Verdict
+from influencers.sites.base import MalformedPage, Outcome, Verdict, adapter_class
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,18 @@ def _one_line_browser_failures() -> None:
         browser_log.addFilter(_NoTraceback())
 
 
+def _add_adapter_middlewares(settings: Any) -> None:
+    """The site adapter's own downloader middlewares, added to DOWNLOADER_MIDDLEWARES (a bad
+    SITE_ADAPTER is reported once, by the ingestion service)."""
+    try:
+        extra = adapter_class(settings.get("SITE_ADAPTER")).downloader_middlewares
+    except Exception:  # noqa: BLE001
+        return
+    if extra:
+        settings.set("DOWNLOADER_MIDDLEWARES", {**settings.getdict("DOWNLOADER_MIDDLEWARES"), **extra},
+                     priority=settings.getpriority("DOWNLOADER_MIDDLEWARES") or "spider")
+
+
 def _flag(value: Any) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "on")
 
@@ -95,7 +107,8 @@ class InfluencersSpider(scrapy.Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> InfluencersSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
-        if spider.effective_render(crawler.settings) == "js":  # settings freeze after this returns
+        _add_adapter_middlewares(crawler.settings)  # settings freeze after this returns
+        if spider.effective_render(crawler.settings) == "js":
             crawler.settings.set("DOWNLOAD_HANDLERS", crawler.settings.getdict("SITE_JS_DOWNLOAD_HANDLERS"),
                                  priority="spider")
             _one_line_browser_failures()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -234,3 +235,37 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(None, default=2.0) == 2.0
     assert parse_retry_after("garbage", default=1.5) == 1.5
     assert parse_retry_after("Fri, 27 Nov 2026 20:00:10 GMT", now=1_795_809_600.0) == pytest.approx(10.0)
+
+
+class SignedAdapter(SandboxAdapter):
+    """An adapter built like a Scrapy component: a setting of its own, a middleware of its own."""
+
+    downloader_middlewares = {"tests.unit.test_ingest_sites.SignatureMiddleware": 640}
+
+    def __init__(self, base_url: str, app_key: str) -> None:
+        super().__init__(base_url)
+        self.app_key = app_key
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, base_url: str) -> SignedAdapter:
+        return cls(base_url, crawler.settings.get("SIGNED_APP_KEY"))
+
+
+class SignatureMiddleware:
+    pass
+
+
+def test_an_adapter_is_built_from_the_crawler_and_adds_its_middlewares() -> None:
+    from scrapy.utils.test import get_crawler
+
+    from influencers.spiders.influencers import InfluencersSpider
+
+    crawler = get_crawler(InfluencersSpider, settings_dict={
+        "SITE_ADAPTER": "tests.unit.test_ingest_sites.SignedAdapter", "SIGNED_APP_KEY": "app-1",
+        "DOWNLOADER_MIDDLEWARES": {"some.Other": 100}})
+    adapter = load_adapter("tests.unit.test_ingest_sites.SignedAdapter", BASE, crawler)
+    assert isinstance(adapter, SignedAdapter) and adapter.app_key == "app-1" and adapter.base_url == BASE
+    crawler.settings.frozen = False  # as when Scrapy builds the spider: settings freeze after that
+    InfluencersSpider.from_crawler(crawler)
+    assert crawler.settings.getdict("DOWNLOADER_MIDDLEWARES") == {
+        "some.Other": 100, "tests.unit.test_ingest_sites.SignatureMiddleware": 640}
