@@ -31,7 +31,7 @@ from influencers.core.errors import (
 from influencers.core.schema import apply_schema, migration_status
 from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler, validate_domain
 from influencers.core.tasks.creating import subtask_count
-from influencers.tables import render
+from influencers.tables import json_text, render
 
 logger = logging.getLogger("influencers")
 #: Exit 2: the command could not start (bad usage or configuration, no database to talk to).
@@ -176,10 +176,8 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     if args.format == "table":
         print("\n\n".join(f"{title}\n{render(rows, columns)}" for title, rows, columns in sections))
     else:
-        import json
-
         document = {title: [{k: row.get(k) for k, _ in cols} for row in rows] for title, rows, cols in sections}
-        print(json.dumps(document, ensure_ascii=False, indent=2, default=str))
+        print(json_text(document))
     return 0
 
 

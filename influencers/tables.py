@@ -43,6 +43,17 @@ def visible(text: str) -> str:
     return _TERMINAL_UNSAFE.sub(_escape, text)
 
 
+#: What `json.dumps(ensure_ascii=False)` leaves raw of that: DEL, C1 controls, bidi and separators.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def json_text(data: Any) -> str:
+    """``data`` as indented JSON that keeps Chinese readable but writes every character a terminal
+    would act on as a ``\\uXXXX`` escape (still the same JSON for a parser)."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, default=str)
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
 def _plain(value: Any) -> Any:
     if value is None:
         return ""
@@ -62,7 +73,7 @@ def render(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], f
     """`columns` is (key, header) pairs; fmt is table, csv or json."""
     keys = [key for key, _ in columns]
     if fmt == "json":
-        return json.dumps([{key: _plain(row.get(key)) for key in keys} for row in rows], ensure_ascii=False, indent=2)
+        return json_text([{key: _plain(row.get(key)) for key in keys} for row in rows])
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

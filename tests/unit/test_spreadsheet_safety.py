@@ -206,6 +206,9 @@ def test_table_output_shows_control_characters_instead_of_sending_them():
     assert "美妆达人😀" in table and "第二行" in table  # text and line breaks stay readable
 
 
-def test_json_output_is_left_to_json():
-    rendered = render([{"nickname": OSC_LINK}], [("nickname", "nickname")], "json")
-    assert "\x1b" not in rendered and json.loads(rendered)[0]["nickname"] == OSC_LINK
+def test_json_output_escapes_what_a_terminal_acts_on_and_parses_back_the_same():
+    rows = [{"nickname": text} for text in [*TERMINAL_HOSTILE, "美妆达人😀"]]
+    rendered = render(rows, [("nickname", "nickname")], "json")
+    assert not any(c in rendered for c in "\x1b\x9b\x07\x08\u202e")  # C1 and bidi too, not only C0
+    assert [row["nickname"] for row in json.loads(rendered)] == [*TERMINAL_HOSTILE, "美妆达人😀"]
+    assert "美妆达人😀" in rendered  # Chinese and emoji stay readable
