@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import logging
 import math
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -37,7 +36,6 @@ from sandbox.misbehaviour import Outcome
 if TYPE_CHECKING:
     from sandbox.app import Site
 
-log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Auth-Token"
 TOKEN_KIND = "token"  # the Auth session kind of API tokens
@@ -145,16 +143,8 @@ class ApiV2:
             except BadCursor:
                 site.stats.bad_cursors += 1
                 return refusal(Code.BAD_CURSOR)
-        stats = site.stats.account(user)
-        stats.requests += 1
-        site.listing.count_request(domain)
-
-        verdict = site.guard.admit(user)
+        stats, verdict = site.admit(user, domain)
         if verdict.outcome is Outcome.BANNED:
-            if verdict.ban_reason:
-                log.warning("banning account %s: %s", user, verdict.ban_reason)
-                site.auth.ban(user, verdict.ban_reason)
-                stats.banned, stats.ban_reason = True, verdict.ban_reason
             return refusal(Code.BANNED, reason=site.auth.bans.get(user, verdict.ban_reason))
         if verdict.outcome is Outcome.RATE_LIMITED:
             stats.rate_limited += 1

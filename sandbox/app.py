@@ -21,8 +21,8 @@ from sandbox.api_v2 import add_v2_routes
 from sandbox.auth import CSRF_COOKIE, SESSION_COOKIE, Auth, csrf_ok, new_csrf_token
 from sandbox.config import Knobs, SiteSettings
 from sandbox.listing import Listing
-from sandbox.misbehaviour import Guard, Outcome
-from sandbox.stats import Stats
+from sandbox.misbehaviour import Guard, Outcome, Verdict
+from sandbox.stats import AccountStats, Stats
 
 log = logging.getLogger(__name__)
 
@@ -151,16 +151,8 @@ class Site:
         page_no = _parse_page(request.query.get("page", "1"))
         if page_no is None:
             return _error(400, "E_BAD_PAGE", html, user)
-        stats = self.stats.account(user)
-        stats.requests += 1
-        self.listing.count_request(domain)
-
-        verdict = self.guard.admit(user)
+        stats, verdict = self.admit(user, domain)
         if verdict.outcome is Outcome.BANNED:
-            if verdict.ban_reason:
-                log.warning("banning account %s: %s", user, verdict.ban_reason)
-                self.auth.ban(user, verdict.ban_reason)
-                stats.banned, stats.ban_reason = True, verdict.ban_reason
             return _error(403, "E_BANNED", html, user)
         if verdict.outcome is Outcome.RATE_LIMITED:
             stats.rate_limited += 1
@@ -201,6 +193,19 @@ class Site:
         return web.Response(body=body, content_type=HTML if html else JSON, charset="utf-8")
 
     # -- helpers -------------------------------------------------------------------------
+
+    def admit(self, user: str, domain: str) -> tuple[AccountStats, Verdict]:
+        """Count a listing request (either API style) and ask the guard about it; a ban the guard
+        decides now is applied here. Returns the account's stats and the guard's verdict."""
+        stats = self.stats.account(user)
+        stats.requests += 1
+        self.listing.count_request(domain)
+        verdict = self.guard.admit(user)
+        if verdict.outcome is Outcome.BANNED and verdict.ban_reason:
+            log.warning("banning account %s: %s", user, verdict.ban_reason)
+            self.auth.ban(user, verdict.ban_reason)
+            stats.banned, stats.ban_reason = True, verdict.ban_reason
+        return stats, verdict
 
     def _user(self, request: web.Request) -> str | None:
         return self.auth.session_user(request.cookies.get(SESSION_COOKIE))
