@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pymysql.connections import Connection
 
+from influencers.core.account_model import Account, ExportGrant, account_from_row
 from influencers.core.config import DEFAULT_TZ
 from influencers.core.credentials import CredentialCipher, UnreadablePassword, check_key
 from influencers.core.db import run_transaction
@@ -60,31 +60,6 @@ def count_ready(cursor: Any) -> int:
     """Accounts that could be handed out now (the dispatcher's budget of jobs)."""
     cursor.execute(f"SELECT COUNT(*) AS n FROM accounts WHERE {READY}")
     return int(cursor.fetchone()["n"])
-
-
-@dataclass(frozen=True)
-class ExportGrant:
-    """What an export batch may count against an account, read under its row lock."""
-
-    status: str
-    remaining: int  # exports left today
-
-
-@dataclass(frozen=True)
-class Account:
-    """An account as operators see it: never the password."""
-
-    id: int
-    username: str
-    status: str
-    daily_export_limit: int
-    today_export_count: int
-    quota_date: date | None
-    last_used_at: datetime | None
-    cooldown_until: datetime | None
-    status_reason: str | None
-    created_at: datetime | None = None
-    remaining_quota: int | None = None
 
 
 class AccountManager:
@@ -438,20 +413,4 @@ class AccountManager:
                 own.execute(sql, args)
                 rows = own.fetchall()
             self.conn.commit()
-        return [_account(row) for row in rows]
-
-
-def _account(row: dict[str, Any]) -> Account:
-    return Account(
-        id=row["id"],
-        username=row["username"],
-        status=row["status"],
-        daily_export_limit=row["daily_export_limit"],
-        today_export_count=int(row["used_today"]),
-        quota_date=row["quota_date"],
-        last_used_at=row["last_used_at"],
-        cooldown_until=row["cooldown_until"],
-        status_reason=row["status_reason"],
-        created_at=row["created_at"],
-        remaining_quota=int(row["remaining_quota"]),
-    )
+        return [account_from_row(row) for row in rows]

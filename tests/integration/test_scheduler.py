@@ -11,7 +11,7 @@ from influencers.core.credentials import CredentialCipher
 from influencers.core.db import connect, transaction
 from influencers.core.errors import ClaimLost, InvalidArgument, InvalidTransition
 from influencers.core.tasks import TaskScheduler
-from influencers.core.tasks.scheduler import LOCK_GRACE_SECONDS
+from influencers.core.tasks.recovery import LOCK_GRACE_SECONDS
 from influencers.core.workers import Worker
 
 

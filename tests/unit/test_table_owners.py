@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("influencers", "exporter")
 OWNERS = {
     "tasks": {"influencers/core/tasks/scheduler.py", "influencers/core/tasks/creating.py",
-              "influencers/core/tasks/fence.py", "influencers/core/tasks/dispatches.py"},
+              "influencers/core/tasks/fence.py", "influencers/core/tasks/dispatches.py",
+              "influencers/core/tasks/recovery.py"},
     "accounts": {"influencers/core/accounts.py"},
     "influencers": {"influencers/core/store.py"},
     "ingestion_logs": {"influencers/core/store.py"},

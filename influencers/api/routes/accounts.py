@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body, Path, Response
 from influencers.api.deps import CoreDep
 from influencers.api.errors import error_schema_responses
 from influencers.api.schemas import MAX_INT, Account, AccountIn, DisableIn, EnableIn, as_utc
-from influencers.core.accounts import Account as CoreAccount
+from influencers.core.account_model import Account as CoreAccount
 
 logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/accounts", tags=["accounts"])

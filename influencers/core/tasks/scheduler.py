@@ -12,18 +12,14 @@ a worker that is alive but stuck (paused, partitioned): it expires unless heartb
 `recover()` runs before a claim (at most every ``recover_every`` seconds, and always before a claim
 that would find nothing), so a restarted worker picks up its predecessor's task at once, and a
 task that keeps losing its worker without progress fails after `max_attempts`. The worker's lock
-is `influencers.core.workers.Worker`.
-
-A server that has just started holds no locks at all: every live worker is still reconnecting
-(each backs off up to ten seconds). For its first ``LOCK_GRACE_SECONDS`` a free lock is no proof
-of death, and only leases recover tasks; a worker never takes back its own claims by its lock.
+is `influencers.core.workers.Worker`; `recover()` is `TaskRecovery`'s (`recovery.py`), with the
+grace after a server start during which a free lock proves nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -45,12 +41,10 @@ from influencers.core.tasks.model import (
     claimable_conditions,
     task_from_row,
 )
+from influencers.core.tasks.recovery import TaskRecovery
 from influencers.core.workers import Worker
 
 logger = logging.getLogger(__name__)
-
-#: Seconds after the server starts during which a free worker lock does not make a task recoverable.
-LOCK_GRACE_SECONDS = 15
 
 
 def count_unfinished(cursor: Any, task_type: str) -> int:
@@ -69,7 +63,7 @@ def pause_window(cursor: Any, task_id: int) -> tuple[bool, bool]:
     return bool(row["later"]), bool(row["manual"])
 
 
-class TaskScheduler(TaskCreation):
+class TaskScheduler(TaskCreation, TaskRecovery):
     def __init__(self, conn: Connection, worker: Worker | None, accounts: AccountManager, *, lease_seconds: float = 60,
                  recover_every: float = 0.0):
         """``recover_every``: seconds between the recoveries `claim` runs first (0: before every
@@ -376,63 +370,6 @@ class TaskScheduler(TaskCreation):
         if row is None:
             raise TaskNotFound(f"no task with id {task_id}")
         return task_from_row(row)
-
-    # -- recovery ------------------------------------------------------------------------------
-
-    def _recover_if_due(self) -> bool:
-        """Recover unless the last recovery is younger than ``recover_every``; True if it ran."""
-        if self._recovered_at is not None and time.monotonic() - self._recovered_at < self.recover_every:
-            return False
-        self.recover()
-        return True
-
-    def recover(self) -> int:
-        """Return claims of dead or stuck workers to the queue; counts an attempt for each.
-
-        By a free worker lock only once the server has been up ``LOCK_GRACE_SECONDS``, and never
-        this worker's own claims (they are alive; its lock comes back with its next check)."""
-        started = time.monotonic()
-
-        def recover(cursor: Any) -> int:
-            cursor.execute("SHOW GLOBAL STATUS LIKE 'Uptime'")
-            locks_tell = int(cursor.fetchone()["Value"]) >= LOCK_GRACE_SECONDS
-            cursor.execute(
-                "SELECT id, parent_id, claimed_by, assigned_account_id, attempts, max_attempts,"
-                " lease_expires_at < UTC_TIMESTAMP(6) AS expired FROM tasks"
-                " WHERE status = 'in_progress' AND (lease_expires_at < UTC_TIMESTAMP(6)"
-                " OR (%s AND IS_FREE_LOCK(claimed_by) = 1 AND claimed_by <> %s))"
-                " ORDER BY id FOR UPDATE SKIP LOCKED",
-                (locks_tell, self.worker_id or ""),
-            )
-            rows = cursor.fetchall()
-            for row in rows:
-                why = "lease expired" if row["expired"] else "worker gone (its database connection closed)"
-                reason = f"{why}: {row['claimed_by']}"
-                attempts = row["attempts"] + 1
-                status = "failed" if attempts >= row["max_attempts"] else "pending"
-                if status == "failed":
-                    reason += f"; failed after {attempts} attempts"
-                cursor.execute(
-                    f"UPDATE tasks SET status = %s, attempts = %s, {CLEAR_CLAIM}, not_before = NULL, last_error = %s"
-                    " WHERE id = %s",
-                    (status, attempts, reason, row["id"]),
-                )
-                record_event(cursor, "task", row["id"], "recovered" if status == "pending" else "failed",
-                             from_status="in_progress", to_status=status, task_id=row["id"],
-                             account_id=row["assigned_account_id"], worker=self.worker_id, reason=reason)
-                self.accounts.release(cursor, row["assigned_account_id"], row["id"], self.worker_id)
-            return rows
-
-        # READ COMMITTED: the scan reads every in_progress task; under REPEATABLE READ it would keep
-        # all of them locked until commit, and concurrent claimers would skip or wait for them.
-        rows = run_transaction(self.conn, recover, isolation="READ COMMITTED")
-        self._recovered_at = started
-        for parent_id in {row["parent_id"] for row in rows}:
-            self._update_parent(parent_id)
-        recovered = len(rows)
-        if recovered:
-            logger.warning("recovered %d task(s) from dead or stuck workers", recovered)
-        return recovered
 
     # -- helpers -------------------------------------------------------------------------------
 
