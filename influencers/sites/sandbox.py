@@ -10,12 +10,9 @@ once the script is done). Errors carry an ``E_*`` code in JSON (``error.code``) 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlencode, urlsplit
-from weakref import WeakKeyDictionary
 
-import orjson
 from scrapy import FormRequest, Request
 from scrapy.http import Response, TextResponse
 
@@ -27,6 +24,7 @@ from influencers.sites.base import (
     Verdict,
     parse_retry_after,
 )
+from influencers.sites.jsonbody import json_body
 
 _CODE_OUTCOMES = {
     "E_LOGIN_REQUIRED": Outcome.LOGIN_REQUIRED,
@@ -43,8 +41,6 @@ _CODE_OUTCOMES = {
     "E_NETWORK": Outcome.SERVER_ERROR,
 }
 _ROW = "table#influencers tbody tr.influencer"
-#: Parsed JSON bodies: classify() and parse_listing() read the same body two or three times.
-_PARSED: WeakKeyDictionary[Response, Any] = WeakKeyDictionary()
 JS_READY_SELECTOR = "#rendered, #captcha, form#login"
 
 
@@ -85,7 +81,7 @@ class SandboxAdapter(SiteAdapter):
 
     # -- listings -----------------------------------------------------------------------------
 
-    def listing_request(self, domain: str, page: int, render: str) -> Request:
+    def listing_request(self, domain: str, page: int, render: str, cursor: str | None = None) -> Request:
         render = self.check_render(render)
         query = urlencode({"domain": domain, "page": page})
         if render == "json":
@@ -153,7 +149,7 @@ class SandboxAdapter(SiteAdapter):
         """The platform's ``E_*`` code and message, from a JSON error or a ``data-code``."""
         if self._is_json(response):
             try:
-                data = _json_body(response)
+                data = json_body(response)
             except ValueError:
                 return None, ""
             error = data.get("error") if isinstance(data, dict) else None
@@ -176,7 +172,7 @@ class SandboxAdapter(SiteAdapter):
     def _is_whole(self, response: Response) -> bool:
         if self._is_json(response):
             try:
-                data = _json_body(response)
+                data = json_body(response)
             except ValueError:
                 return False
             return isinstance(data, dict) and isinstance(data.get("items"), list)
@@ -188,7 +184,7 @@ class SandboxAdapter(SiteAdapter):
 
     def _parse_json(self, response: Response, page: int) -> ListingPage:
         try:
-            data = _json_body(response)
+            data = json_body(response)
         except ValueError as exc:
             raise MalformedPage(f"not JSON: {exc}") from None
         if not isinstance(data, dict) or not isinstance(data.get("items"), list):
@@ -277,18 +273,3 @@ def _number(value: Any) -> float | int | None:
         return float(text)
     except ValueError:
         return None
-
-
-def _json_body(response: Response) -> Any:
-    """The response's JSON, parsed once: orjson, twice as fast as `json` on a listing page, or
-    `json` for what only it accepts (a lone surrogate escape such as ``"\\ud800"``)."""
-    try:
-        return _PARSED[response]
-    except KeyError:
-        pass
-    try:
-        data = orjson.loads(response.body)
-    except ValueError:
-        data = json.loads(response.body)  # raises ValueError too, for what is not JSON at all
-    _PARSED[response] = data
-    return data
