@@ -30,7 +30,8 @@ from influencers.core.errors import (
 )
 from influencers.core.schema import apply_schema, migration_status
 from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler, validate_domain
-from influencers.core.tasks.creating import subtask_count
+from influencers.core.tasks.creating import DEFAULT_SPLIT, split_for, subtask_count
+from influencers.sites.base import pages_with_cursors
 from influencers.tables import json_text, render
 
 logger = logging.getLogger("influencers")
@@ -147,8 +148,10 @@ def cmd_accounts_reset_quotas(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_start_crawl(args: argparse.Namespace, ctx: Context) -> int:
     domain = validate_domain(args.domain)  # as stored: NFKC-normalised
-    parent = ctx.scheduler().create_crawl(domain, args.pages, args.split)
-    subtasks = subtask_count(args.pages, args.split)
+    cursor_listing = pages_with_cursors(ctx.config.site_adapter)
+    split = split_for(args.pages, args.split, cursor_listing=cursor_listing)  # refused before MySQL is asked
+    parent = ctx.scheduler().create_crawl(domain, args.pages, split, cursor_listing=cursor_listing)
+    subtasks = subtask_count(args.pages, split)
     print(f"ingestion task {parent} created for {domain}: pages 1-{args.pages} in {subtasks} subtask(s)")
     return 0
 
@@ -300,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     crawl = commands.add_parser("start_crawl", help="create an ingestion task split into page-range subtasks")
     crawl.add_argument("--domain", required=True, type=utf8_text, help="the domain (领域), e.g. 美妆")
     crawl.add_argument("--pages", type=positive_int, required=True)
-    crawl.add_argument("--split", type=positive_int, default=10, help="pages per subtask (default 10)")
+    crawl.add_argument("--split", type=positive_int, help=f"pages per subtask (default {DEFAULT_SPLIT}; a platform"
+                       " that pages with cursors is read by one subtask and takes no --split)")
     crawl.set_defaults(handler=cmd_start_crawl)
 
     export = commands.add_parser("start_export", help="create an export task")

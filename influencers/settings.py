@@ -17,7 +17,7 @@ NEWSPIDER_MODULE = "influencers.spiders"
 COMMANDS_MODULE = "influencers.commands"  # `scrapy crawl` exits 2 when the crawl cannot start
 
 # -- the platform ----------------------------------------------------------------------------
-SITE_ADAPTER = "influencers.sites.sandbox.SandboxAdapter"  # dotted path of a SiteAdapter subclass
+SITE_ADAPTER = None  # dotted path of a SiteAdapter subclass; None: INFLUENCERS_SITE_ADAPTER (default the reference platform's)
 SITE_URL = None  # None: INFLUENCERS_SITE_URL
 SITE_RENDER = None  # json | html | js; None: the adapter's default (-a render= wins)
 ROBOTSTXT_OBEY = False
@@ -30,7 +30,8 @@ INGEST_POLL_INTERVAL = 5  # service mode: seconds between looks for claimable ta
 INGEST_MAX_TASKS = 2  # service mode: tasks (each with its own account) crawled at once
 INGEST_PAGES_IN_FLIGHT = 1  # per task; 1 keeps a shifting listing from hiding rows
 INGEST_CLAIM_WAIT = 60  # domain mode: seconds to wait for a claimable task / an idle account
-INGEST_FAILED_PAGES_RETRY_AFTER = 300  # a task with failed pages is paused this long, then retried
+INGEST_FAILED_PAGES_RETRY_AFTER = 300  # a task with failed pages (or an adapter error) is paused this long, then retried
+INGEST_CURSOR_RESTARTS = 3  # cursor platforms: times per run an expired cursor restarts the listing from page 1
 INGEST_DB_RETRY_MAX = 10  # seconds between tries at most while MySQL is unreachable (the crawl waits it out)
 
 # -- accounts --------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     domain              VARCHAR(100) NOT NULL,
     status              ENUM('pending', 'in_progress', 'paused', 'completed', 'failed') NOT NULL DEFAULT 'pending',
     progress_marker     VARCHAR(255) NULL COMMENT 'ingestion: page=N (last committed); export: last_id=N',
+    progress_cursor     TEXT         NULL COMMENT 'ingestion on a cursor platform: the cursor of the page after progress_marker; NULL: page 1 or a page platform',
     assigned_account_id INT          NULL,
     created_at          DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP,
     updated_at          DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,

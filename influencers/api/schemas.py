@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from influencers.core.tasks.creating import MAX_PAGES, MAX_SUBTASKS  # the CLI's caps too
+from influencers.core.tasks.creating import DEFAULT_SPLIT, MAX_PAGES, MAX_SUBTASKS  # the CLI's caps too
 
 MAX_INT = 2**31 - 1  # INT columns
 MAX_BIGINT = 2**63 - 1
@@ -82,8 +82,10 @@ class CrawlTaskIn(Strict):
     domain: Text = Field(min_length=1, max_length=100, description="the domain (领域), e.g. 美妆",
                          examples=["美妆"])
     pages: Integer = Field(ge=1, le=MAX_PAGES, description="crawl pages 1..pages")
-    split: Integer = Field(10, ge=1, le=MAX_PAGES,
-                       description=f"pages per subtask; pages/split may not exceed {MAX_SUBTASKS} subtasks")
+    # The bounds inside the union's integer arm, as `ExportTaskIn.limit` says why.
+    split: Annotated[int, Field(ge=1, le=MAX_PAGES), BeforeValidator(_json_integer)] | None = Field(
+        None, description=f"pages per subtask (default {DEFAULT_SPLIT}); pages/split may not exceed {MAX_SUBTASKS}"
+        " subtasks; a platform that pages with cursors takes none")
 
 
 class ExportTaskIn(Strict):

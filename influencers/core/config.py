@@ -21,6 +21,7 @@ from influencers.core.quotaday import QuotaDay
 
 DEFAULT_MYSQL_URL = "mysql://root:@127.0.0.1:3306/influencers"
 DEFAULT_SITE_URL = "http://127.0.0.1:8800"
+DEFAULT_SITE_ADAPTER = "influencers.sites.sandbox.SandboxAdapter"
 DEFAULT_TZ = "Asia/Shanghai"
 DEFAULT_EXPORT_DIR = "./exports"
 #: The key file when INFLUENCERS_KEY_FILE is not set: under $XDG_CONFIG_HOME (default ~/.config), so
@@ -78,6 +79,9 @@ class Config:
     export_dir: Path
     site_url: str
     tz_name: str
+    #: Dotted path of the platform's SiteAdapter: crawls use it (unless ``-s SITE_ADAPTER``), and
+    #: `start_crawl` asks it whether the platform pages with cursors.
+    site_adapter: str
     #: Days in INFLUENCERS_TZ: quota days, daily-cap cool-downs, report days.
     quota_day: QuotaDay
     api_token: str | None = field(default=None, repr=False)
@@ -100,6 +104,7 @@ class Config:
             export_dir=Path(env.get("INFLUENCERS_EXPORT_DIR", DEFAULT_EXPORT_DIR) or DEFAULT_EXPORT_DIR),
             site_url=_parse_site_url(env.get("INFLUENCERS_SITE_URL", DEFAULT_SITE_URL)),
             tz_name=tz_name,
+            site_adapter=env.get("INFLUENCERS_SITE_ADAPTER", "").strip() or DEFAULT_SITE_ADAPTER,
             quota_day=_parse_zone(tz_name),
             api_token=_parse_api_token(env.get("INFLUENCERS_API_TOKEN")),
             # Scrapyd basic auth for nodes whose URL carries none (the dispatcher); the same

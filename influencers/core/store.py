@@ -5,7 +5,7 @@ Ingestion: one transaction commits a batch of whole pages. For every page of the
 `ingestion_logs` row (one multi-row insert per task, then one query for their ids); for all of
 them: the upsert of the influencers, sorted by uid so concurrent writers lock rows in the same
 order and do not deadlock; for every task, at the end: the fence (`tasks.fence`) and the progress
-marker (`tasks.move_marker`).
+marker (`tasks.move_marker`), with a cursor platform's position after it.
 
 The upsert is one multi-row ``INSERT … VALUES … ON DUPLICATE KEY UPDATE`` of up to
 ``ROWS_PER_STATEMENT`` rows, every text in it a UTF-8 hex literal (``_utf8mb4 X'e5b08f'``):
@@ -98,6 +98,7 @@ class TaskBatch:
     pages: list[PageBatch]
     marker: int  # the contiguous committed prefix once these pages are in
     current_marker: int
+    position: str | None = None  # a cursor platform's cursor of the page after ``marker``
 
 
 class TaskLost(Exception):
@@ -162,7 +163,7 @@ def _write(cursor: Any, work: Sequence[TaskBatch], limit: int) -> None:
             raise TaskLost(batch.claim.task_id, str(exc)) from None
     for batch in work:
         if batch.marker > batch.current_marker:
-            move_marker(cursor, batch.claim, page_marker(batch.marker))
+            move_marker(cursor, batch.claim, page_marker(batch.marker), position=batch.position)
 
 
 def _upsert_all(cursor: Any, rows: Sequence[tuple[Any, ...]], limit: int) -> None:

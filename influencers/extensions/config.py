@@ -73,6 +73,13 @@ class _Reader:
         return value or None
 
 
+def site_adapter_path(settings: BaseSettings) -> str:
+    """The adapter a crawl uses: SITE_ADAPTER, else INFLUENCERS_SITE_ADAPTER."""
+    from influencers.core.config import get_config
+
+    return _Reader(settings).text("SITE_ADAPTER") or get_config().site_adapter
+
+
 ACCOUNT_MIDDLEWARE = "influencers.middlewares.accounts.AccountsMiddleware"
 
 
@@ -101,8 +108,9 @@ class IngestSettings:
     pages_in_flight: int
     claim_wait: float
     failed_pages_retry_after: float
+    cursor_restarts: int
     db_retry_max: float
-    adapter_path: str
+    adapter_path: str | None  # None: INFLUENCERS_SITE_ADAPTER (`Config.site_adapter`)
     site_url: str | None
     render: str | None
 
@@ -111,9 +119,6 @@ class IngestSettings:
         read = _Reader(settings)
         _check_account_middleware(read)
         lease = read.number("INGEST_LEASE_SECONDS", positive=True)
-        adapter_path = read.text("SITE_ADAPTER")
-        if adapter_path is None:
-            raise ConfigError("SITE_ADAPTER", "must name a SiteAdapter class (a dotted path)")
         return cls(
             lease_seconds=lease,
             heartbeat_interval=read.number("INGEST_HEARTBEAT_INTERVAL") or lease / 3,
@@ -122,8 +127,9 @@ class IngestSettings:
             pages_in_flight=read.whole("INGEST_PAGES_IN_FLIGHT", minimum=1),
             claim_wait=read.number("INGEST_CLAIM_WAIT"),
             failed_pages_retry_after=read.number("INGEST_FAILED_PAGES_RETRY_AFTER"),
+            cursor_restarts=read.whole("INGEST_CURSOR_RESTARTS", minimum=0),
             db_retry_max=read.number("INGEST_DB_RETRY_MAX", positive=True),
-            adapter_path=adapter_path,
+            adapter_path=read.text("SITE_ADAPTER"),
             site_url=read.text("SITE_URL"),
             render=read.text("SITE_RENDER"),
         )

@@ -46,7 +46,7 @@ from influencers.extensions.runs import EXIT_CONFIGURATION, EXIT_STATUS_STAT, Ga
 from influencers.extensions.taskdb import TaskDatabase
 from influencers.ingest.reasons import CloseReason
 from influencers.ingest.run import Readiness, RunOutcome, Stop, StopAction, TaskRun
-from influencers.sites.base import SiteAdapter, load_adapter
+from influencers.sites.base import AdapterError, SiteAdapter, load_adapter
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -64,6 +64,7 @@ class IngestionService:
         self.settings: IngestSettings | None = None
         self.config: Config | None = None
         self.adapter: SiteAdapter | None = None
+        self.adapter_path: str | None = None
         self.startup_error: Exception | None = None
         self.runs: dict[int, TaskRun] = {}
         self.tasks: TaskDatabase | None = None
@@ -81,7 +82,8 @@ class IngestionService:
         try:
             self.settings = IngestSettings.from_settings(crawler.settings)
             self.config = get_config()
-            self.adapter = load_adapter(self.settings.adapter_path, self.settings.site_url or self.config.site_url,
+            self.adapter_path = self.settings.adapter_path or self.config.site_adapter
+            self.adapter = load_adapter(self.adapter_path, self.settings.site_url or self.config.site_url,
                                         crawler)
             self.db_outage = SharedOutage(Outage("MySQL", logger, cap=self.settings.db_retry_max))
         except (InfluencersError, ImportError, TypeError, ValueError, NameError) as exc:
@@ -132,7 +134,7 @@ class IngestionService:
         await self.tasks.open()
         self.accounts = AccountWork(self.tasks, self.stats)
         logger.info("ingestion worker %s started (site %s, adapter %s)", self.tasks.worker_id,
-                    redact_url(self.adapter.base_url), self.settings.adapter_path)
+                    redact_url(self.adapter.base_url), self.adapter_path)
         if task_id is not None:
             await self.tasks.check_task(task_id)  # TaskNotFound early
         elif domain is not None:
@@ -167,7 +169,8 @@ class IngestionService:
         task = claim.task
         render = self.adapter.check_render(self._render or self.settings.render)
         run = self.runs[task.id] = TaskRun.from_claim(claim, committed, window=self.settings.pages_in_flight,
-                                                      render=render, may_hand_back=not self.claiming.domain_mode)
+                                                      render=render, may_hand_back=not self.claiming.domain_mode,
+                                                      cursors=self.adapter.pagination == "cursor")
         plan = run.plan
         run.start()
         self.stats.inc_value("ingest/tasks_claimed")
@@ -188,7 +191,12 @@ class IngestionService:
         if pages is None:
             return  # stopping or finishing: its end takes care of its pages
         for page in pages:
-            engine.crawl(self._requests(run, page))
+            try:
+                request = self._requests(run, page)
+            except AdapterError as exc:
+                self.adapter_failed(run.task_id, page, exc)
+                return
+            engine.crawl(request)
         if run.draining(self._anyone_reading):
             self._flush()
 
@@ -201,11 +209,12 @@ class IngestionService:
     def run_for(self, task_id: int) -> TaskRun | None:
         return self.runs.get(task_id)
 
-    def page_fetched(self, task_id: int, page: int, *, has_more: bool, total_pages: int | None) -> None:
+    def page_fetched(self, task_id: int, page: int, *, has_more: bool, total_pages: int | None,
+                     next_cursor: str | None = None) -> None:
         run = self.runs.get(task_id)
         if run is None:
             return
-        if run.page_fetched(page, has_more=has_more, total_pages=total_pages,
+        if run.page_fetched(page, has_more=has_more, total_pages=total_pages, next_cursor=next_cursor,
                             writes_keeping_up=self._writes_keeping_up):
             self.accounts.begin(run)  # at once: the end and account switches wait for it
             _schedule_coro(self._hand_back(run))
@@ -227,10 +236,50 @@ class IngestionService:
 
     page_dropped = page_failed  # the spider's word for a request that never completed
 
-    def stop_task(self, task_id: int, action: StopAction | str, reason: str, *,
-                  resume_after: float | None = 0.0) -> None:
+    def cursor_expired(self, task_id: int, page: int, reason: str) -> None:
+        """Read the listing again from its first page (an event records it), at most
+        ``INGEST_CURSOR_RESTARTS`` times per run; after that the page fails as any other."""
         run = self.runs.get(task_id)
-        if run is None or not run.order_stop(action, reason, resume_after=resume_after):
+        if run is None:
+            return
+        extra = {"task_id": task_id, "account_id": run.claim.account_id}
+        if run.stopping:
+            run.cursor_expired(page)
+        elif run.plan.restarts >= self.settings.cursor_restarts:
+            self.page_failed(task_id, page, f"{reason}; the listing was restarted {run.plan.restarts} time(s)"
+                                            " in this run already")
+            return
+        else:
+            self.stats.inc_value("ingest/cursor_restarts")
+            logger.warning("task %s: the cursor of page %s is no good (%s); reading the listing again from"
+                           " page 1", task_id, page, reason, extra=extra)
+            _schedule_coro(self.tasks.note(run.claim, "cursor_expired",
+                                           f"page {page}: {reason}; listing restarted from page 1"))
+            if run.cursor_expired(page):
+                self._pump(run)
+            else:
+                self._flush()  # the restart waits for the pages already fetched
+        self._check_finish(run)
+
+    def adapter_failed(self, task_id: int, page: int | None, error: AdapterError) -> None:
+        """Pause the task for INGEST_FAILED_PAGES_RETRY_AFTER, an attempt counted (it fails once
+        they are spent): an adapter's exception is neither the page's nor the account's fault,
+        and retrying at once would only raise it again."""
+        run = self.runs.get(task_id)
+        if run is None:
+            return
+        if page is not None:
+            run.plan.on_dropped(page)  # wanted again by the next run
+        self.stats.inc_value("ingest/adapter_errors")
+        retry = self.settings.failed_pages_retry_after
+        self.stop_task(task_id, StopAction.PAUSE, f"adapter error in {error}"[:1000], resume_after=retry,
+                       count_attempt=True)
+
+    def stop_task(self, task_id: int, action: StopAction | str, reason: str, *,
+                  resume_after: float | None = 0.0, count_attempt: bool = False) -> None:
+        run = self.runs.get(task_id)
+        if run is None or not run.order_stop(action, reason, resume_after=resume_after,
+                                             count_attempt=count_attempt):
             return
         level = logging.INFO if action == StopAction.RELEASE else logging.WARNING
         logger.log(level, "task %s: stopping (%s): %s", task_id, run.stop.action, reason, extra={"task_id": task_id})
@@ -250,11 +299,15 @@ class IngestionService:
     def marker_for(self, task_id: int, pages: list[int]) -> int:
         return self.runs[task_id].marker(pages)
 
+    def position_for(self, task_id: int, marker: int) -> str | None:
+        return self.runs[task_id].position(marker)
+
     def pages_committed(self, task_id: int, pages: list[int]) -> None:
         run = self.runs.get(task_id)
         if run is None:
             return
-        run.pages_committed(pages)
+        if run.pages_committed(pages):
+            self._pump(run)  # a cursor listing restarts from its first page
         self._check_finish(run)
 
     def pages_discarded(self, task_id: int, pages: list[int], reason: str) -> None:

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from influencers.core.tasks import Claim
     from influencers.ingest.reasons import CloseReason
     from influencers.ingest.run import StopAction, TaskRun
-    from influencers.sites.base import SiteAdapter
+    from influencers.sites.base import AdapterError, SiteAdapter
 
 #: Sent (no arguments) by the ingestion service when pages waiting for the pipeline should be
 #: written now rather than with the next full batch or flush interval: a task waits for them to
@@ -56,6 +56,9 @@ class PageLedger(Protocol):
 
     def marker_for(self, task_id: int, pages: list[int]) -> int:
         """The task's committed prefix once ``pages`` are committed too."""
+
+    def position_for(self, task_id: int, marker: int) -> str | None:
+        """A cursor platform's position to store with ``marker`` (None on a page platform)."""
 
     def pages_committed(self, task_id: int, pages: list[int]) -> None: ...
 
@@ -101,9 +104,17 @@ class PageDesk(Protocol):
 
     def run_for(self, task_id: int) -> TaskRun | None: ...
 
-    def page_fetched(self, task_id: int, page: int, *, has_more: bool, total_pages: int | None) -> None: ...
+    def page_fetched(self, task_id: int, page: int, *, has_more: bool, total_pages: int | None,
+                     next_cursor: str | None = None) -> None: ...
 
     def page_failed(self, task_id: int, page: int, reason: str) -> None: ...
+
+    def cursor_expired(self, task_id: int, page: int, reason: str) -> None:
+        """The page's cursor is dead: the task reads its listing again from the first page."""
+
+    def adapter_failed(self, task_id: int, page: int | None, error: AdapterError) -> None:
+        """The site adapter raised: the task pauses, an attempt counted (never the page's or
+        the account's failure)."""
 
     def page_dropped(self, task_id: int, page: int, reason: str) -> None: ...
 

@@ -133,6 +133,15 @@ class TaskDatabase:
         await self._patiently(self.finish_db, lambda conn: self.finisher.pause(
             claim, None, reason, resume_after=resume_after, count_attempt=count_attempt))
 
+    async def note(self, claim: Claim, event: str, reason: str) -> None:
+        """An event in the task's history (on the second thread; a failure is logged, not raised:
+        the history line is not worth holding the crawl up)."""
+        try:
+            await self._patiently(self.finish_db, lambda conn: self.finisher.note(claim, event, reason))
+        except Exception as exc:  # noqa: BLE001
+            logger.warning("task %s: could not record %s: %s", claim.task_id, event, exc,
+                           extra={"task_id": claim.task_id})
+
     async def heartbeat(self, claim: Claim) -> bool:
         return await self.db.run(lambda conn: self.scheduler.heartbeat(claim))
 

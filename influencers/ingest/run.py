@@ -89,6 +89,7 @@ class Stop:
     action: StopAction
     reason: str
     resume_after: float | None = 0.0  # for a pause: seconds until claimable again (None: an operator)
+    count_attempt: bool = False  # for a pause: the round counts as an attempt (an adapter error)
 
 
 class RunOutcome(StrEnum):
@@ -145,12 +146,13 @@ class TaskRun:
 
     @classmethod
     def from_claim(cls, claim: Claim, committed: set[int], *, window: int, render: str,
-                   may_hand_back: bool = True) -> TaskRun:
+                   may_hand_back: bool = True, cursors: bool = False) -> TaskRun:
         """A run of the claimed task's page range, after its marker and the pages it
-        ``committed`` before (a resumed task skips them), ``window`` pages in flight."""
+        ``committed`` before (a resumed task skips them), ``window`` pages in flight; on a
+        cursor platform (``cursors``) from the marker and the position stored with it."""
         task = claim.task
         plan = PagePlan(task.page_from or 1, task.page_to, marker=task.marker_value, committed=committed,
-                        window=window)
+                        window=window, cursors=cursors, position=task.progress_cursor)
         return cls(claim, plan, render, may_hand_back=may_hand_back)
 
     def __repr__(self) -> str:
@@ -214,6 +216,10 @@ class TaskRun:
         """The committed prefix once ``pages`` are committed too."""
         return self.plan.marker(pages)
 
+    def position(self, marker: int) -> str | None:
+        """A cursor platform's position to store with ``marker`` (None on a page platform)."""
+        return self.plan.position(marker)
+
     # -- reading ------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -231,10 +237,11 @@ class TaskRun:
             return None
         return self.plan.next_pages()
 
-    def page_fetched(self, page: int, *, has_more: bool, total_pages: int | None, writes_keeping_up: bool) -> bool:
+    def page_fetched(self, page: int, *, has_more: bool, total_pages: int | None, writes_keeping_up: bool,
+                     next_cursor: str | None = None) -> bool:
         """The page's rows went to the pipeline. True: the run now hands its account back
         (HANDING_BACK) and the caller returns it to the pool."""
-        self.plan.on_fetched(page, has_more=has_more, total_pages=total_pages)
+        self.plan.on_fetched(page, has_more=has_more, total_pages=total_pages, next_cursor=next_cursor)
         self._settle()
         return self.state is RunState.DRAINING and self.begin_hand_back(writes_keeping_up=writes_keeping_up)
 
@@ -248,16 +255,30 @@ class TaskRun:
         self._settle()
         return True
 
-    def pages_committed(self, pages: list[int]) -> None:
-        self.plan.on_committed(pages)
+    def pages_committed(self, pages: list[int]) -> bool:
+        """True: a cursor listing restarted from its first page (the caller requests it)."""
+        restarted = self.plan.on_committed(pages)
         self._settle()
+        return restarted
 
     def pages_uncommitted(self, pages: list[int]) -> bool:
         """The pipeline could not commit these pages. True: they count as failed (the caller
-        records each); False: the run is stopping, and the next run reads them."""
-        self.plan.on_uncommitted(pages)
+        records each); False: the run is stopping, and the next run reads them, or a cursor
+        listing restarted and reads them again."""
+        restarted = self.plan.on_uncommitted(pages)
         self._settle()
-        return self.stop is None
+        return self.stop is None and not restarted
+
+    def cursor_expired(self, page: int) -> bool:
+        """The cursor of ``page`` is dead: the listing is read again from its first page. True:
+        restarted now (the caller requests it); False: once the pages waiting for the pipeline
+        are in, or not at all when the run is stopping (the page is only dropped)."""
+        if self.stop is not None:
+            self.plan.on_dropped(page)
+            return False
+        restarted = self.plan.on_cursor_expired(page)
+        self._settle()
+        return restarted
 
     def _settle(self) -> None:
         """READING while pages are left to fetch, DRAINING once all are fetched. (A run that has
@@ -328,14 +349,15 @@ class TaskRun:
 
     # -- stopping and the end -----------------------------------------------------------------
 
-    def order_stop(self, action: StopAction | str, reason: str, *, resume_after: float | None = 0.0) -> bool:
+    def order_stop(self, action: StopAction | str, reason: str, *, resume_after: float | None = 0.0,
+                   count_attempt: bool = False) -> bool:
         """Stop the run: pause, release, fail, or lost (the claim is someone else's now). The first
         order wins; later ones, and orders to an ended run, return False. During account work the
         order takes effect when it ends; during FINISHING it counts if the ending is not decided
         yet (a lost claim then records nothing)."""
         if self.stop is not None or self.outcome is not None:
             return False
-        self.stop = Stop(StopAction(action), reason, resume_after)
+        self.stop = Stop(StopAction(action), reason, resume_after, count_attempt)
         if self.state in _STOPPABLE:
             self.state = RunState.STOPPING
         return True
@@ -390,7 +412,8 @@ class TaskRun:
                           count_attempt=True)
         if action is StopAction.PAUSE:
             assert stop is not None
-            return Ending(RunOutcome.PAUSED, reason, marker, resume_after=stop.resume_after)
+            return Ending(RunOutcome.PAUSED, reason, marker, resume_after=stop.resume_after,
+                          count_attempt=stop.count_attempt)
         return Ending(RunOutcome.RELEASED, reason or "worker stopping", marker)
 
     def ended(self, outcome: RunOutcome) -> None:

@@ -15,6 +15,9 @@ For a request of a claimed task (``meta["influencers_task"]``) it
 and for each response, by the adapter's verdict:
 
 * expired session → log in again and retry, ``ACCOUNTS_RELOGIN_ATTEMPTS`` times per request;
+  then the account cools down, unless no session has worked in this crawl yet: a platform that
+  refuses every session it just opened points at the adapter (`SessionRefused`), and the task
+  pauses with that reason instead of cooling down account after account;
 * 429 → back off that account (Retry-After, a growing interval) and retry the same request;
 * captcha / daily cap → cool the account down (``ACCOUNTS_CAPTCHA_COOLDOWN``; daily cap until
   the next local midnight unless ``ACCOUNTS_DAILY_CAP_COOLDOWN``), ban / refused credentials / a
@@ -52,7 +55,16 @@ from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, META_VERDICT, Gate
 from influencers.ingest.reasons import CloseReason
 from influencers.middlewares.platform import PlatformUnavailable
-from influencers.sites.base import ACCOUNT_OUTCOMES, MalformedPage, Outcome, Session, Verdict
+from influencers.sites.base import (
+    ACCOUNT_OUTCOMES,
+    AdapterError,
+    MalformedPage,
+    Outcome,
+    Session,
+    SessionRefused,
+    Verdict,
+    adapter_code,
+)
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -138,6 +150,9 @@ class AccountsMiddleware:
         self.login_failure_cooldown = login_failure_cooldown
         self.margin = margin
         self.accounts: dict[int, AccountState] = {}
+        #: Some session was accepted in this crawl: one refused at once after its login is then
+        #: the account's problem; before any has worked, it is the adapter's (`SessionRefused`).
+        self.session_worked = False
         self._authorized: set[Request] = set()  # new requests `authorize` returned, not yet back here
 
     @classmethod
@@ -214,7 +229,8 @@ class AccountsMiddleware:
     def _authorize(self, request: Request, state: AccountState) -> Request | None:
         """The adapter's `authorize` for the stamped request: None when it changed the request in
         place (it goes on), else its new request (Scrapy sends that one instead, through here)."""
-        authorized = self.service.adapter.authorize(request, state.session)
+        with adapter_code("authorize"):
+            authorized = self.service.adapter.authorize(request, state.session)
         if authorized is request:
             return None
         self._authorized.add(authorized)
@@ -284,11 +300,15 @@ class AccountsMiddleware:
             attempts += 1
             try:
                 form = None
-                form_request = adapter.login_form_request()
+                with adapter_code("login_form_request"):
+                    form_request = adapter.login_form_request()
                 if form_request is not None:
                     form = await engine.download_async(self._login_request(form_request, state))
-                submit = adapter.login_submit_request(username, password, form)
+                with adapter_code("login_submit_request"):
+                    submit = adapter.login_submit_request(username, password, form)
                 response = await engine.download_async(self._login_request(submit, state))
+            except AdapterError:
+                raise  # the adapter's bug: not the account's failure, and no retry mends it
             except PlatformUnavailable as exc:  # the platform is down: not this account's failure
                 attempts -= 1
                 self.stats.inc_value("accounts/login_waited_for_platform")
@@ -300,9 +320,11 @@ class AccountsMiddleware:
             except Exception as exc:  # noqa: BLE001 - network trouble: try again
                 last = Verdict(Outcome.SERVER_ERROR, message=f"login request failed: {type(exc).__name__}")
                 continue
-            verdict = adapter.check_login(response)
+            with adapter_code("check_login"):
+                verdict = adapter.check_login(response)
             if verdict.ok:
-                state.session = adapter.open_session(response)
+                with adapter_code("open_session"):
+                    state.session = adapter.open_session(response)
                 self.stats.inc_value("accounts/login")
                 logger.info("account %s logged in", state.id, extra={"account_id": state.id})
                 return
@@ -329,9 +351,11 @@ class AccountsMiddleware:
         if task_id is None or account_id is None or meta.get(META_LOGIN) is not None:
             return response
         state = self.state(account_id)
-        verdict = meta[META_VERDICT] = self.service.adapter.classify(response)
+        with adapter_code("classify"):
+            verdict = meta[META_VERDICT] = self.service.adapter.classify(response)
         outcome = verdict.outcome
         if outcome is Outcome.OK:
+            self.session_worked = True
             self.relax(state)
             return response
         if outcome not in ACCOUNT_OUTCOMES and outcome not in (Outcome.RATE_LIMITED, Outcome.LOGIN_REQUIRED):
@@ -350,6 +374,11 @@ class AccountsMiddleware:
             if relogins < self.relogin_attempts:
                 logger.info("account %s: session expired, logging in again", account_id, extra=extra)
                 return self._again(request, **{META_RELOGINS: relogins + 1})
+            if not self.session_worked:
+                raise SessionRefused("open_session/authorize", (
+                    f"{relogins + 1} logins succeeded, yet the platform refused each new session on the next"
+                    f" request ({verdict.reason}) and no session has worked in this crawl: does open_session()"
+                    " keep what the login gave, and authorize() send it?"))
             verdict = Verdict(Outcome.LOGIN_REQUIRED, verdict.code, "the session keeps expiring after login")
         logger.warning("account %s: %s on %s", account_id, verdict.reason, request.url, extra=extra)
         await self._retire(task_id, account_id, verdict)

@@ -304,8 +304,9 @@ class MySQLPipeline:
                                task_id, numbers, extra={"task_id": task_id})
                 self.service.pages_discarded(task_id, numbers, "claim lost before commit")
                 continue
-            work.append(TaskBatch(claim, task_pages, self.service.marker_for(task_id, numbers),
-                                  self.service.marker_for(task_id, [])))
+            marker = self.service.marker_for(task_id, numbers)
+            work.append(TaskBatch(claim, task_pages, marker, self.service.marker_for(task_id, []),
+                                  self.service.position_for(task_id, marker)))
         if not work:
             return
         try:

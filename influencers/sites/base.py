@@ -7,10 +7,17 @@ platform's page themselves; they ask the adapter named by the ``SITE_ADAPTER`` s
   login gives the account (``open_session``: cookies, headers, a token) and how each request of
   that account carries it (``authorize``: a header, a query token, a signature),
 * which request fetches page *n* of a domain's listing, in a render mode
-  (``json`` API, server-rendered ``html``, or ``js`` rendered through a browser),
+  (``json`` API, server-rendered ``html``, or ``js`` rendered through a browser); on a platform
+  that pages with opaque cursors (``pagination = "cursor"``) the request for page *n* also gets
+  the cursor page *n - 1* gave (None for the first page),
 * what a response means (``classify``: ok, login required, rate limited, daily cap, banned,
-  captcha, malformed, server error, unknown domain),
-* and the rows of a good listing page (``parse_listing``).
+  captcha, malformed, server error, unknown domain, cursor expired),
+* and the rows of a good listing page (``parse_listing``), with whether the listing goes on and,
+  for cursor platforms, the cursor of the next page.
+
+An exception an adapter method raises (other than `MalformedPage`) is an adapter error: the
+crawl does not blame the page or the account for it; the task pauses with the error as its
+reason, an attempt counted, and fails once its attempts are spent.
 
 Adapters speak HTTP only. To crawl another platform, subclass :class:`SiteAdapter` in a module
 of your own and point ``SITE_ADAPTER`` at it (see the README).
@@ -20,16 +27,23 @@ from __future__ import annotations
 
 import email.utils
 import time
+import traceback
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, ClassVar
 
 from scrapy import Request
 from scrapy.http import Response
 from scrapy.utils.misc import load_object
 
+from influencers.core.errors import ConfigError
+
 RENDER_MODES = ("json", "html", "js")
+PAGINATIONS = ("page", "cursor")
 
 
 class Outcome(str, Enum):
@@ -45,6 +59,7 @@ class Outcome(str, Enum):
     MALFORMED = "malformed"  # truncated or unparseable body: fetch the page again
     SERVER_ERROR = "server_error"  # 5xx or an unexpected status: fetch the page again
     UNKNOWN_DOMAIN = "unknown_domain"  # the platform has no such listing: the task cannot succeed
+    CURSOR_EXPIRED = "cursor_expired"  # the page's cursor is dead or refused: read the listing from its start
 
 
 #: Outcomes that are the account's problem: the task moves to another account.
@@ -77,13 +92,15 @@ class Verdict:
 
 @dataclass(frozen=True)
 class ListingPage:
-    """One good listing page: its rows (platform dicts, each with at least ``uid``) and whether
-    the listing goes on after it."""
+    """One good listing page: its rows (platform dicts, each with at least ``uid``), whether the
+    listing goes on after it, and on a cursor platform the opaque cursor that fetches the next
+    page (a page that says more follows but gives no cursor is malformed)."""
 
     page: int
     rows: list[dict[str, Any]] = field(default_factory=list)
     has_more: bool = False
     total_pages: int | None = None
+    next_cursor: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -102,12 +119,45 @@ class MalformedPage(ValueError):
     """The page is incomplete or cannot be parsed."""
 
 
+class AdapterError(Exception):
+    """A site adapter method raised: a bug in the adapter (or a platform change it does not
+    know), not the page's or the account's fault. Carries the method and where it raised."""
+
+    def __init__(self, method: str, message: str) -> None:
+        super().__init__(f"{method}: {message}")
+        self.method = method
+
+
+class SessionRefused(AdapterError):
+    """Every login succeeded, yet the platform refused the session on the request right after
+    it: the adapter does not carry the session (`SiteAdapter.open_session`, `authorize`)."""
+
+
+@contextmanager
+def adapter_code(method: str) -> Iterator[None]:
+    """Run adapter code: an exception other than `MalformedPage` comes out as an `AdapterError`
+    naming the method and the adapter's line that raised."""
+    try:
+        yield
+    except (MalformedPage, AdapterError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - any exception of the adapter's is its error
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        raise AdapterError(method, f"{type(exc).__name__}: {exc}{where}"[:400]) from exc
+
+
 class SiteAdapter(ABC):
     """One platform. Subclasses set ``name`` and implement the abstract methods."""
 
     name: ClassVar[str] = "abstract"
     render_modes: ClassVar[tuple[str, ...]] = ("json",)
     default_render: ClassVar[str] = "json"
+    #: ``page``: page *n* can be asked for directly (tasks may cover page ranges, pages may be
+    #: read several at a time). ``cursor``: page *n* is reached only through the cursor page
+    #: *n - 1* returned; the crawl reads one page at a time per task, stores the cursor with its
+    #: progress marker to resume from, and a task always starts at page 1.
+    pagination: ClassVar[str] = "page"
     #: Downloader middlewares the platform needs besides the project's ({dotted path: order}),
     #: merged into DOWNLOADER_MIDDLEWARES when the crawl starts (a request signer, say).
     downloader_middlewares: ClassVar[dict[str, int]] = {}
@@ -175,8 +225,10 @@ class SiteAdapter(ABC):
     # -- listings -----------------------------------------------------------------------------
 
     @abstractmethod
-    def listing_request(self, domain: str, page: int, render: str) -> Request:
-        """The request for page ``page`` (1-based) of ``domain``'s listing in ``render`` mode."""
+    def listing_request(self, domain: str, page: int, render: str, cursor: str | None = None) -> Request:
+        """The request for page ``page`` (1-based) of ``domain``'s listing in ``render`` mode. A
+        cursor platform gets ``cursor``, the `ListingPage.next_cursor` of page ``page - 1`` (None
+        for page 1); a page platform is called without it."""
 
     @abstractmethod
     def classify(self, response: Response) -> Verdict:
@@ -192,7 +244,19 @@ def adapter_class(path: str) -> type[SiteAdapter]:
     cls = load_object(path)
     if not (isinstance(cls, type) and issubclass(cls, SiteAdapter)):
         raise TypeError(f"SITE_ADAPTER {path!r} is not a SiteAdapter subclass")
+    if cls.pagination not in PAGINATIONS:
+        raise TypeError(f"SITE_ADAPTER {path!r}: pagination must be one of {', '.join(PAGINATIONS)},"
+                        f" not {cls.pagination!r}")
     return cls
+
+
+def pages_with_cursors(path: str) -> bool:
+    """Whether the platform of the adapter at ``path`` pages with cursors (a crawl then cannot be
+    split into page ranges). ConfigError, naming INFLUENCERS_SITE_ADAPTER, if it cannot be loaded."""
+    try:
+        return adapter_class(path).pagination == "cursor"
+    except (ImportError, AttributeError, NameError, TypeError, ValueError) as exc:
+        raise ConfigError("INFLUENCERS_SITE_ADAPTER", f"cannot load {path!r}: {exc}") from None
 
 
 def load_adapter(path: str, base_url: str, crawler: Any = None) -> SiteAdapter:

@@ -29,10 +29,10 @@ from scrapy.downloadermiddlewares.retry import get_retry_request
 from scrapy.exceptions import CloseSpider, IgnoreRequest
 from scrapy.http import Response
 from scrapy.settings import BaseSettings
-from scrapy.utils.misc import load_object
 from twisted.python.failure import Failure
 
 from influencers.core.errors import InfluencersError
+from influencers.extensions.config import site_adapter_path
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.interface import PageDesk
 from influencers.extensions.runs import (
@@ -49,7 +49,7 @@ from influencers.ingest.reasons import CloseReason
 from influencers.ingest.run import StopAction, TaskRun
 from influencers.items import InfluencerPage
 from influencers.middlewares.platform import RequestParked
-from influencers.sites.base import MalformedPage, Outcome, Verdict, adapter_class
+from influencers.sites.base import AdapterError, MalformedPage, Outcome, Verdict, adapter_class, adapter_code
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def _add_adapter_middlewares(settings: Any) -> None:
     """The site adapter's own downloader middlewares, added to DOWNLOADER_MIDDLEWARES (a bad
     SITE_ADAPTER is reported once, by the ingestion service)."""
     try:
-        extra = adapter_class(settings.get("SITE_ADAPTER")).downloader_middlewares
+        extra = adapter_class(site_adapter_path(settings)).downloader_middlewares
     except Exception:  # noqa: BLE001
         return
     if extra:
@@ -121,7 +121,7 @@ class InfluencersSpider(scrapy.Spider):
         if render:
             return render
         try:
-            return load_object(settings.get("SITE_ADAPTER")).default_render
+            return adapter_class(site_adapter_path(settings)).default_render
         except Exception:  # noqa: BLE001 - a bad SITE_ADAPTER is reported once, by the service
             return None
 
@@ -162,8 +162,14 @@ class InfluencersSpider(scrapy.Spider):
     # -- requests -----------------------------------------------------------------------------
 
     def page_request(self, run: TaskRun, page: int) -> scrapy.Request:
-        assert self.service is not None and self.service.adapter is not None
-        request = self.service.adapter.listing_request(run.domain, page, run.render)
+        """The adapter's request for ``page`` (with its cursor on a cursor platform); an
+        exception of the adapter's comes out as an `AdapterError`."""
+        adapter = self.service.adapter
+        with adapter_code("listing_request"):
+            if adapter.pagination == "cursor":
+                request = adapter.listing_request(run.domain, page, run.render, cursor=run.plan.cursor_for(page))
+            else:
+                request = adapter.listing_request(run.domain, page, run.render)
         meta = {
             **request.meta,
             META_TASK: run.task_id,
@@ -186,20 +192,31 @@ class InfluencersSpider(scrapy.Spider):
             if run is not None:
                 service.page_dropped(task_id, page, "task stopping")
             return
-        if verdict is None:  # the response did not pass the account middleware
-            verdict = service.adapter.classify(response)
-        if verdict.outcome is Outcome.UNKNOWN_DOMAIN:
-            service.page_dropped(task_id, page, verdict.reason)
-            service.stop_task(task_id, StopAction.FAIL,
-                              f"the platform has no listing for domain {run.domain!r} ({verdict.reason})")
-            return
-        if not verdict.ok:
-            yield from self._retry_or_fail(response, verdict.outcome.value, verdict.reason)
-            return
+        adapter = service.adapter
         try:
-            listing = service.adapter.parse_listing(response, page)
+            if verdict is None:  # the response did not pass the account middleware
+                with adapter_code("classify"):
+                    verdict = adapter.classify(response)
+            if verdict.outcome is Outcome.UNKNOWN_DOMAIN:
+                service.page_dropped(task_id, page, verdict.reason)
+                service.stop_task(task_id, StopAction.FAIL,
+                                  f"the platform has no listing for domain {run.domain!r} ({verdict.reason})")
+                return
+            if verdict.outcome is Outcome.CURSOR_EXPIRED and adapter.pagination == "cursor":
+                service.cursor_expired(task_id, page, verdict.reason)
+                return
+            if not verdict.ok:
+                yield from self._retry_or_fail(response, verdict.outcome.value, verdict.reason)
+                return
+            with adapter_code("parse_listing"):
+                listing = adapter.parse_listing(response, page)
+            if adapter.pagination == "cursor" and listing.has_more and not listing.next_cursor:
+                raise MalformedPage("the page says more follows but gives no next cursor")
         except MalformedPage as exc:
             yield from self._retry_or_fail(response, Outcome.MALFORMED.value, f"malformed: {exc}")
+            return
+        except AdapterError as exc:
+            service.adapter_failed(task_id, page, exc)
             return
         yield InfluencerPage(
             task_id=task_id,
@@ -212,7 +229,8 @@ class InfluencersSpider(scrapy.Spider):
             rows=listing.rows,
         )
         self.crawler.stats.inc_value("ingest/pages_fetched")
-        service.page_fetched(task_id, page, has_more=listing.has_more, total_pages=listing.total_pages)
+        service.page_fetched(task_id, page, has_more=listing.has_more, total_pages=listing.total_pages,
+                             next_cursor=listing.next_cursor)
 
     def _retry_or_fail(self, response: Response, short: str, reason: str) -> Iterator[scrapy.Request]:
         request = response.request
@@ -231,6 +249,9 @@ class InfluencersSpider(scrapy.Spider):
             return
         if failure.check(RequestParked):
             return  # the platform is down: the platform middleware sends it again when it is back
+        if failure.check(AdapterError):  # raised by the adapter while the middleware used it
+            self.service.adapter_failed(task_id, page, failure.value)
+            return
         if failure.check(IgnoreRequest):
             self.service.page_dropped(task_id, page, f"request dropped: {failure.value}")
             return

@@ -153,3 +153,15 @@ def test_malformed_json_and_oversized_bodies(api_server):
                               headers={"Content-Type": "application/json"})
     assert huge.status == 413 and huge.error["code"] == "payload_too_large"
     assert "Traceback" not in api_server.log()
+
+
+def test_a_cursor_platforms_crawl_is_one_subtask_and_refuses_a_split(start_api, db):
+    api = start_api(extra={"INFLUENCERS_SITE_ADAPTER": "influencers.sites.sandbox_token.SandboxTokenAdapter"})
+    refused = api.post("/api/v1/tasks/crawl", {"domain": "美妆", "pages": 25, "split": 10})
+    assert (refused.status, refused.error["code"]) == (400, "invalid_argument")
+    assert "pages with cursors" in refused.error["message"]
+    task = api.post("/api/v1/tasks/crawl", {"domain": "美妆", "pages": 25}).json()
+    assert [(s["page_from"], s["page_to"]) for s in task["subtasks"]] == [(1, 25)]
+    with db.cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) AS n FROM tasks")
+        assert cursor.fetchone()["n"] == 2  # the refused one made nothing

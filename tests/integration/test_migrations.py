@@ -24,7 +24,8 @@ from tests.fixtures.processes import Processes, run_cli
 FC1C509_SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "schema_fc1c509.sql"
 MIGRATIONS = [migration.id for migration in load_migrations()]
 APP_TABLES = ("accounts", "tasks", "ingestion_logs", "export_logs", "influencers", "events")
-DISPATCH_COLUMNS = ("dispatch_job", "dispatch_node", "dispatched_at")
+#: Task columns later migrations add (0002: dispatch; 0005: a cursor platform's position), NULL on old rows.
+ADDED_TASK_COLUMNS = ("dispatch_job", "dispatch_node", "dispatched_at", "progress_cursor")
 
 #: A `db init` that starts the moment a file appears, so two of them really run at once.
 DB_INIT_ON_SIGNAL = """
@@ -179,8 +180,8 @@ def test_fc1c509_database_is_upgraded_with_every_row(new_database, env):
     ]
     after = rows(old)
     for table in APP_TABLES:
-        assert [{k: v for k, v in row.items() if k not in DISPATCH_COLUMNS} for row in after[table]] == before[table]
-    assert all(row[column] is None for row in after["tasks"] for column in DISPATCH_COLUMNS)
+        assert [{k: v for k, v in row.items() if k not in ADDED_TASK_COLUMNS} for row in after[table]] == before[table]
+    assert all(row[column] is None for row in after["tasks"] for column in ADDED_TASK_COLUMNS)
     assert after["influencers"][0]["nickname"] == "小美😀🎉" and "💄" in after["influencers"][0]["raw_data"]
     lines = status_lines(old_env)
     assert [line.split()[:2] for line in lines] == [["applied", migration] for migration in MIGRATIONS]

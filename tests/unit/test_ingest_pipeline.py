@@ -152,6 +152,9 @@ class RecordingService:
     def marker_for(self, task_id: int, pages: list[int]) -> int:
         return 0
 
+    def position_for(self, task_id: int, marker: int) -> str | None:
+        return None
+
     def pages_committed(self, task_id: int, pages: list[int]) -> None:
         self.committed.extend(pages)
         self.by_task.setdefault(task_id, []).extend(pages)

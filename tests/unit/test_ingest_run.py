@@ -384,3 +384,53 @@ def test_a_window_of_pages_in_flight() -> None:
     assert run.next_pages() == [1, 2]
     plan: PagePlan = run.plan
     assert plan.in_flight == {1, 2}
+
+
+# -- cursor platforms and adapter errors ------------------------------------------------------
+
+def cursor_run(pages: int | None = None, *, marker: str | None = None, position: str | None = None) -> TaskRun:
+    task_row = task(page_to=pages, marker=marker)
+    task_row = Task(**{**task_row.__dict__, "progress_cursor": position})
+    run = TaskRun.from_claim(Claim(task_row, "t", 1, "w"), {9}, window=4, render="json", cursors=True)
+    run.start()
+    return run
+
+
+def test_a_cursor_run_resumes_from_the_stored_position_one_page_at_a_time() -> None:
+    run = cursor_run(marker="page=3", position="c4")
+    assert run.next_pages() == [4] and run.plan.cursor_for(4) == "c4"
+    assert run.next_pages() == []
+    run.page_fetched(4, has_more=True, total_pages=None, writes_keeping_up=True, next_cursor="c5")
+    assert run.marker([4]) == 4 and run.position(4) == "c5"  # what the pipeline stores with page=4
+
+
+def test_an_expired_cursor_restarts_the_run_and_keeps_it_reading() -> None:
+    run = cursor_run(marker="page=3", position="c4")
+    run.next_pages()
+    assert run.cursor_expired(4) is True
+    assert run.state is RunState.READING and run.next_pages() == [1]
+    assert run.begin_finish() is Readiness.WAIT
+
+
+def test_an_expired_cursor_of_a_stopping_run_is_only_dropped() -> None:
+    run = cursor_run(marker="page=3", position="c4")
+    run.next_pages()
+    run.order_stop(StopAction.RELEASE, "worker stopping")
+    assert run.cursor_expired(4) is False
+    assert run.plan.restarts == 0 and run.begin_finish() is Readiness.FINISH
+    assert run.ending(60).marker == "page=3"  # the next run meets the dead cursor and restarts itself
+
+
+def test_a_pause_ordered_for_an_adapter_error_counts_an_attempt() -> None:
+    run = started(pages=3)
+    run.next_pages()
+    run.plan.on_dropped(1)
+    run.order_stop(StopAction.PAUSE, "adapter error in parse_listing: KeyError: 'x'", resume_after=300,
+                   count_attempt=True)
+    assert run.begin_finish() is Readiness.FINISH
+    ending = run.ending(60)
+    assert (ending.outcome, ending.count_attempt, ending.resume_after) == (RunOutcome.PAUSED, True, 300)
+    operator = started(pages=3)
+    operator.order_stop(StopAction.PAUSE, "paused by an operator", resume_after=None)
+    operator.begin_finish()
+    assert operator.ending(60).count_attempt is False

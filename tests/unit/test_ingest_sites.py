@@ -15,11 +15,15 @@ from urllib.parse import quote
 import pytest
 from scrapy.http import HtmlResponse, Request, TextResponse
 
+from influencers.core.errors import ConfigError
 from influencers.sites.base import (
+    AdapterError,
     MalformedPage,
     Outcome,
     SiteAdapter,
+    adapter_code,
     load_adapter,
+    pages_with_cursors,
     parse_retry_after,
 )
 from influencers.sites.sandbox import SandboxAdapter
@@ -269,3 +273,28 @@ def test_an_adapter_is_built_from_the_crawler_and_adds_its_middlewares() -> None
     InfluencersSpider.from_crawler(crawler)
     assert crawler.settings.getdict("DOWNLOADER_MIDDLEWARES") == {
         "some.Other": 100, "tests.unit.test_ingest_sites.SignatureMiddleware": 640}
+
+
+def test_adapter_code_names_the_method_and_the_adapters_line() -> None:
+    def parse() -> None:
+        {}["data"]  # noqa: B018 - the adapter's bug
+
+    with pytest.raises(AdapterError) as caught, adapter_code("parse_listing"):
+        parse()
+    assert caught.value.method == "parse_listing"
+    assert str(caught.value).startswith("parse_listing: KeyError: 'data' at test_ingest_sites.py:")
+    with pytest.raises(MalformedPage), adapter_code("parse_listing"):  # the page's problem: it stays so
+        raise MalformedPage("cut short")
+
+
+def test_pagination_is_declared_and_checked() -> None:
+    assert pages_with_cursors("influencers.sites.sandbox_token.SandboxTokenAdapter")
+    assert not pages_with_cursors("influencers.sites.sandbox.SandboxAdapter")
+    with pytest.raises(ConfigError, match="INFLUENCERS_SITE_ADAPTER.*no.such"):
+        pages_with_cursors("no.such.Adapter")
+    with pytest.raises(ConfigError, match="pagination must be one of page, cursor"):
+        pages_with_cursors(f"{__name__}.Scrolling")
+
+
+class Scrolling(SandboxAdapter):
+    pagination = "infinite-scroll"

@@ -50,7 +50,7 @@ def test_a_crawler_without_the_project_settings_still_gets_its_defaults() -> Non
     assert "INGEST_LEASE_SECONDS" not in settings
     ingest = IngestSettings.from_settings(settings)
     assert (ingest.lease_seconds, ingest.heartbeat_interval, ingest.max_tasks, ingest.pages_in_flight) == (60, 20, 2, 1)
-    assert ingest.adapter_path == "influencers.sites.sandbox.SandboxAdapter" and ingest.site_url is None
+    assert ingest.adapter_path is None and ingest.site_url is None  # INFLUENCERS_SITE_ADAPTER, INFLUENCERS_SITE_URL
     accounts = AccountsSettings.from_settings(settings)
     assert (accounts.enabled, accounts.request_interval, accounts.login_attempts, accounts.daily_cap_cooldown) == \
         (True, 0.25, 3, None)
@@ -174,7 +174,8 @@ class Desk:
     def run_for(self, task_id: int) -> Any:
         return self.run
 
-    def page_fetched(self, task_id: int, page: int, *, has_more: bool, total_pages: int | None) -> None:
+    def page_fetched(self, task_id: int, page: int, *, has_more: bool, total_pages: int | None,
+                     next_cursor: str | None = None) -> None:
         self.fetched.append(page)
 
     def page_failed(self, task_id: int, page: int, reason: str) -> None:

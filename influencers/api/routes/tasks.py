@@ -25,6 +25,8 @@ from influencers.api.schemas import (
     as_utc,
 )
 from influencers.core import reports
+from influencers.core.tasks.creating import split_for, subtask_count
+from influencers.sites.base import pages_with_cursors
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 TaskId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="task id")]
@@ -35,12 +37,14 @@ FINISHED_WINDOW = 1000
 @router.post("/crawl", status_code=201, response_model=TaskDetail, responses=error_schema_responses(400, 415),
              summary="Create a crawl: an ingestion parent task split into page-range subtasks")
 def create_crawl(body: CrawlTaskIn, response: Response, core: CoreDep) -> TaskDetail:
-    subtasks = -(-body.pages // body.split)
+    cursor_listing = pages_with_cursors(core.config.site_adapter)
+    split = split_for(body.pages, body.split, cursor_listing=cursor_listing)
+    subtasks = subtask_count(body.pages, split)
     if subtasks > MAX_SUBTASKS:
         raise ApiError(400, "invalid_argument",
-                       f"pages {body.pages} split {body.split} makes {subtasks} subtasks; at most {MAX_SUBTASKS}"
+                       f"pages {body.pages} split {split} makes {subtasks} subtasks; at most {MAX_SUBTASKS}"
                        " per request (raise split)")
-    task_id = core.scheduler().create_crawl(body.domain, body.pages, body.split)
+    task_id = core.scheduler().create_crawl(body.domain, body.pages, split, cursor_listing=cursor_listing)
     response.headers["Location"] = f"/api/v1/tasks/{task_id}"
     return task_detail(core, task_id)
 

@@ -15,10 +15,24 @@ from influencers.core.errors import InvalidArgument
 from influencers.core.events import record_event
 from influencers.core.tasks.model import EXPORT_FORMATS, id_marker, validate_domain
 
+DEFAULT_SPLIT = 10  # pages per subtask of a page platform's crawl
 #: The most pages one `start_crawl` may plan, and the most subtasks it may split them into (all
 #: are created in one transaction); the CLI and the API (`influencers.api.schemas`) share these.
 MAX_PAGES = 100_000
 MAX_SUBTASKS = 1_000
+
+
+def split_for(pages: int, split: int | None, *, cursor_listing: bool) -> int:
+    """The pages per subtask of a crawl of ``pages`` pages asked for with ``split`` (None: the
+    default); InvalidArgument for a split a cursor platform cannot read."""
+    if split is None:
+        return pages if cursor_listing else DEFAULT_SPLIT
+    if split < 1:
+        raise InvalidArgument("--split must be 1 or more")
+    if cursor_listing and split < pages:
+        raise InvalidArgument(f"the platform pages with cursors (page n is read with page n-1's cursor), so a crawl"
+                              f" cannot be split into page ranges: leave out --split {split}")
+    return split
 
 
 def subtask_count(pages: int, split: int) -> int:
@@ -29,15 +43,17 @@ def subtask_count(pages: int, split: int) -> int:
 class TaskCreation:
     conn: Connection
 
-    def create_crawl(self, domain: str, pages: int, split: int = 10) -> int:
-        """The seed's `start_crawl`: an ingestion parent task and page-range subtasks."""
+    def create_crawl(self, domain: str, pages: int, split: int | None = None, *, cursor_listing: bool = False) -> int:
+        """The seed's `start_crawl`: an ingestion parent task and page-range subtasks of ``split``
+        pages (default `DEFAULT_SPLIT`). On a platform that pages with cursors
+        (``cursor_listing``) page *n* can only be read after page *n - 1*: one subtask reads
+        them all, and a split into ranges is refused."""
         domain = validate_domain(domain)
         if pages < 1:
             raise InvalidArgument("--pages must be 1 or more")
         if pages > MAX_PAGES:
             raise InvalidArgument(f"--pages {pages} is more than {MAX_PAGES} pages")
-        if split < 1:
-            raise InvalidArgument("--split must be 1 or more")
+        split = split_for(pages, split, cursor_listing=cursor_listing)
         subtasks = subtask_count(pages, split)
         if subtasks > MAX_SUBTASKS:
             raise InvalidArgument(f"--pages {pages} --split {split} makes {subtasks} subtasks; at most"

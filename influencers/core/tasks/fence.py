@@ -39,15 +39,17 @@ def fence(cursor: Any, claim: Claim) -> Fenced:
     return Fenced(row["assigned_account_id"], row["progress_marker"], row["exported_count"], row["export_limit"])
 
 
-def move_marker(cursor: Any, claim: Claim, marker: str, *, exported: int | None = None) -> None:
+def move_marker(cursor: Any, claim: Claim, marker: str, *, exported: int | None = None,
+                position: str | None = None) -> None:
     """Move the progress marker inside the caller's transaction, which `fence`d the claim and
-    committed the work the marker covers.
+    committed the work the marker covers; with it ``position``, a cursor platform's cursor of the
+    page after the marker (None otherwise), so a resume on any node continues from both.
 
     A marker that moves also clears `attempts`: they count rounds lost *without* progress, so
     a long task that survives many crashes keeps going, while one that never gets further fails.
     """
     cursor.execute(  # `attempts` first: MySQL assigns left to right, so it compares the old marker
         "UPDATE tasks SET attempts = IF(progress_marker <=> %s, attempts, 0), progress_marker = %s,"
-        " exported_count = exported_count + %s WHERE id = %s",
-        (marker[:255], marker[:255], exported or 0, claim.task_id),
+        " progress_cursor = %s, exported_count = exported_count + %s WHERE id = %s",
+        (marker[:255], marker[:255], position, exported or 0, claim.task_id),
     )

@@ -204,6 +204,15 @@ class TaskScheduler(TaskCreation, TaskRecovery):
         fence(cursor, claim)
         move_marker(cursor, claim, marker, exported=exported)
 
+    def note(self, claim: Claim, event: str, reason: str) -> None:
+        """Record something that happened to a claimed task without changing its state (a cursor
+        platform's listing restarted), in the task's history."""
+        def note(cursor: Any) -> None:
+            record_event(cursor, "task", claim.task_id, event, task_id=claim.task_id, account_id=claim.account_id,
+                         worker=claim.worker_id, reason=reason)
+
+        run_transaction(self.conn, note)
+
     # -- finishing -----------------------------------------------------------------------------
 
     def complete(self, claim: Claim, reason: str | None = None) -> None:
