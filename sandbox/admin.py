@@ -1,6 +1,8 @@
 """``/__admin/`` routes: counters, reset, the truth and runtime knobs, for tests and benchmarks.
 
 No authentication: the sandbox binds to loopback by default and a crawler never needs these.
+``/__admin/stats`` adds to each account's counters its ``pages_today`` and the ``addresses`` and
+``user_agents`` it used within the link window (``sandbox.linking``; empty while linking is off).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ def add_admin_routes(app: web.Application, site: Site) -> None:
         payload = site.stats.to_json()
         for username, counters in payload["accounts"].items():
             counters["pages_today"] = site.guard.pages_today(username)
+            counters.update(site.linker.seen(username, site.knobs.link_window))
         payload["inserted"] = site.listing.inserted_uids()
         payload["listing_requests"] = site.listing.requests()
         payload["knobs"] = site.knobs.to_json()

@@ -15,8 +15,9 @@ misbehaviour knobs in that shape, so a site adapter for such a platform can be t
   ``verify_url``). The 5xx error rate answers a real 500/502/503, the malformed rate a body cut
   short, the maintenance knob a 503, exactly as ``/api/v1`` does.
 
-Requests run the same path as ``Site._listing``: token → validation → shift counter →
-``Guard.admit`` → ``Guard.roll`` → body, and count in the same per-account stats.
+Requests run the same path as ``Site._listing``: token → account linking (``Site.link``) →
+validation → shift counter → ``Guard.admit`` → ``Guard.roll`` → body, and count in the same
+per-account stats. A successful login passes the linking check too.
 """
 from __future__ import annotations
 
@@ -113,7 +114,7 @@ class ApiV2:
         if not site.auth.check_password(username, password):
             site.stats.login_failures += 1
             return refusal(Code.BAD_CREDENTIALS)
-        if site.auth.is_banned(username):
+        if site.auth.is_banned(username) or site.link(request, username):
             return refusal(Code.BANNED, reason=site.auth.bans[username])
         token = site.auth.open_session(username, TOKEN_KIND)
         site.stats.account(username).logins += 1
@@ -126,6 +127,8 @@ class ApiV2:
         if user is None:
             site.stats.login_required += 1
             return refusal(Code.TOKEN_EXPIRED)
+        if site.link(request, user):
+            return refusal(Code.BANNED, reason=site.auth.bans[user])
         domain = request.query.get("domain", "")
         if domain not in site.listing.domains:
             return refusal(Code.UNKNOWN_DOMAIN)

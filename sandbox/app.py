@@ -1,10 +1,12 @@
 """Routes of the reference platform (aiohttp): login, the three listing forms, the JS shell.
 
-``Site`` owns the mutable state (sessions, limits, shifts, counters) and the handlers; the
-admin routes live in ``sandbox.admin`` and, with ``--api token-cursor``, the
+``Site`` owns the mutable state (sessions, limits, shifts, linked identities, counters) and the
+handlers; the admin routes live in ``sandbox.admin`` and, with ``--api token-cursor``, the
 token/cursor API in ``sandbox.api_v2``. Listing requests go through one path for JSON and
-HTML: session → domain/page validation → shift counter → limits (``Guard.admit``) → random fate
-(``Guard.roll``) → cached body. Everything runs on one event loop, so no locks are needed.
+HTML: session → account linking (``Site.link``) → domain/page validation → shift counter →
+limits (``Guard.admit``) → random fate (``Guard.roll``) → cached body. Every other request with a
+session, and every successful login, passes the linking check too. Everything runs on one
+event loop, so no locks are needed.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from sandbox.admin import add_admin_routes
 from sandbox.api_v2 import add_v2_routes
 from sandbox.auth import CSRF_COOKIE, SESSION_COOKIE, Auth, csrf_ok, new_csrf_token
 from sandbox.config import Knobs, SiteSettings
+from sandbox.linking import REASON as LINK_REASON
+from sandbox.linking import Linker
 from sandbox.listing import Listing
 from sandbox.misbehaviour import Guard, Outcome, Verdict
 from sandbox.stats import AccountStats, Stats
@@ -45,6 +49,7 @@ class Site:
                                settings.page_size, knobs.shift_every)
         self.renderer = render.Renderer(self.listing)
         self.stats = Stats([a.username for a in settings.accounts])
+        self.linker = Linker()
 
     @property
     def knobs(self) -> Knobs:
@@ -58,10 +63,12 @@ class Site:
         log.info("knobs now %s", knobs.to_json())
 
     def reset(self) -> None:
-        """Back to the state right after start: knobs, sessions, bans, limits, shifts, stats."""
+        """Back to the state right after start: knobs, sessions, bans, limits, shifts, linked
+        identities, stats."""
         self.auth.reset()
         self.guard.reset()
         self.listing.reset()
+        self.linker.reset()
         self.stats.reset()
         self.apply_knobs(self.initial_knobs)
 
@@ -92,7 +99,7 @@ class Site:
         if not self.auth.check_password(username, str(form.get("password", ""))):
             self.stats.login_failures += 1
             return refuse(401, "E_BAD_CREDENTIALS")
-        if self.auth.is_banned(username):
+        if self.auth.is_banned(username) or self.link(request, username):
             return refuse(403, "E_BANNED")
         sid = self.auth.open_session(username)
         self.stats.account(username).logins += 1
@@ -112,20 +119,21 @@ class Site:
         return _redirect("/square")
 
     async def square(self, request: web.Request) -> web.StreamResponse:
-        if "domain" not in request.query:
-            user = self._user(request)
-            if user is None:
-                return self._login_required(request, html=True)
-            return web.Response(body=render.domain_index(self.settings.domains, user),
-                                content_type=HTML, charset="utf-8")
-        return await self._listing(request, html=True)
+        if "domain" in request.query:
+            return await self._listing(request, html=True)
+        user = self._session(request, html=True)
+        if not isinstance(user, str):
+            return user
+        return web.Response(body=render.domain_index(self.settings.domains, user),
+                            content_type=HTML, charset="utf-8")
 
     async def api_influencers(self, request: web.Request) -> web.StreamResponse:
         return await self._listing(request, html=False)
 
     async def api_domains(self, request: web.Request) -> web.StreamResponse:
-        if self._user(request) is None:
-            return self._login_required(request, html=False)
+        user = self._session(request, html=False)
+        if not isinstance(user, str):
+            return user
         listing = self.listing
         domains = [{"domain": d, "total": listing.total(d, listing.version(d)),
                     "total_pages": listing.total_pages(d, listing.version(d))}
@@ -134,17 +142,17 @@ class Site:
                             content_type=JSON, charset="utf-8")
 
     async def app_square(self, request: web.Request) -> web.StreamResponse:
-        user = self._user(request)
-        if user is None:
-            return self._login_required(request, html=True)
+        user = self._session(request, html=True)
+        if not isinstance(user, str):
+            return user
         return web.Response(body=render.app_shell(user), content_type=HTML, charset="utf-8")
 
     # -- the listing path ----------------------------------------------------------------
 
     async def _listing(self, request: web.Request, html: bool) -> web.StreamResponse:
-        user = self._user(request)
-        if user is None:
-            return self._login_required(request, html)
+        user = self._session(request, html)
+        if not isinstance(user, str):
+            return user
         domain = request.query.get("domain", "")
         if domain not in self.listing.domains:
             return _error(404, "E_UNKNOWN_DOMAIN", html, user)
@@ -202,13 +210,45 @@ class Site:
         self.listing.count_request(domain)
         verdict = self.guard.admit(user)
         if verdict.outcome is Outcome.BANNED and verdict.ban_reason:
-            log.warning("banning account %s: %s", user, verdict.ban_reason)
-            self.auth.ban(user, verdict.ban_reason)
-            stats.banned, stats.ban_reason = True, verdict.ban_reason
+            self.ban(user, verdict.ban_reason)
         return stats, verdict
 
-    def _user(self, request: web.Request) -> str | None:
-        return self.auth.session_user(request.cookies.get(SESSION_COOKIE))
+    def link(self, request: web.Request, user: str) -> bool:
+        """The ``link_accounts`` check of a request of ``user`` (either API style; see
+        ``sandbox.linking``): True when it links the account to another one, which bans it."""
+        knobs = self.knobs
+        if not knobs.link_accounts:
+            return False
+        # request.remote is the socket's peer: no forwarded-header middleware is installed
+        found = self.linker.observe(user, request.remote, request.headers.get("User-Agent"),
+                                    knobs.link_window)
+        if found is None:
+            return False
+        log.warning("account %s shares its %s with %s", user, " and ".join(found.shared),
+                    ", ".join(found.accounts))
+        stats = self.stats.account(user)
+        stats.linked_to, stats.linked_on = list(found.accounts), list(found.shared)
+        for other in found.accounts:
+            self.stats.account(other).linked_from.append(user)
+        self.ban(user, LINK_REASON)
+        return True
+
+    def ban(self, user: str, reason: str) -> None:
+        """Ban ``user`` for good (until reset): its sessions are dropped, later logins refused."""
+        log.warning("banning account %s: %s", user, reason)
+        self.auth.ban(user, reason)
+        stats = self.stats.account(user)
+        stats.banned, stats.ban_reason = True, reason
+
+    def _session(self, request: web.Request, html: bool) -> str | web.StreamResponse:
+        """The account of the request's session cookie; or the answer when there is none (login
+        required) or when this request links the account to another one (banned)."""
+        user = self.auth.session_user(request.cookies.get(SESSION_COOKIE))
+        if user is None:
+            return self._login_required(request, html)
+        if self.link(request, user):
+            return _error(403, "E_BANNED", html, user)
+        return user
 
     def _login_required(self, request: web.Request, html: bool) -> web.StreamResponse:
         self.stats.login_required += 1

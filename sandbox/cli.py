@@ -48,6 +48,8 @@ _KNOB_FLAGS: tuple[tuple[str, str, type, str], ...] = (
      "share of all requests, login included, answered 503 (1 = the whole site is down)"),
     ("--cursor-ttl", "cursor_ttl", float,
      "seconds a cursor of the token-cursor API stays valid (default 600)"),
+    ("--link-window", "link_window", float,
+     "seconds an address or User-Agent stays tied to the account that used it (default 300)"),
 )
 
 
@@ -91,6 +93,11 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(flag, dest=knob, type=kind, default=None, help=help_text)
     parser.add_argument("--ban-accounts", dest="ban_accounts", type=_csv, default=None,
                         help="comma-separated accounts banned at their first listing request")
+    parser.add_argument("--link-accounts", dest="link_accounts", default=None,
+                        action=argparse.BooleanOptionalAction,
+                        help="ban an account whose request comes from the address, or carries "
+                             "the User-Agent, another account used within --link-window "
+                             "(账号关联; see sandbox.linking); default off")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     return parser
@@ -106,6 +113,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
                             page_size=args.page_size, accounts=accounts, api=args.api)
     overrides = {knob: getattr(args, knob) for _, knob, _, _ in _KNOB_FLAGS}
     overrides["ban_accounts"] = args.ban_accounts
+    overrides["link_accounts"] = args.link_accounts
     knobs = PROFILES[args.profile].updated({k: v for k, v in overrides.items() if v is not None})
     settings.check_knobs(knobs)
     return Options(args.host, args.port, settings, knobs, args.log_level)

@@ -40,6 +40,8 @@ class Knobs:
     session_ttl: float = 3600.0  # seconds a login stays valid
     maintenance: float = 0.0  # share of ALL requests (login too, not /__admin) answered 503; 1 = the site is down
     cursor_ttl: float = 600.0  # seconds a token-cursor API cursor stays valid
+    link_accounts: bool = False  # ban an account seen on another's address or User-Agent
+    link_window: float = 300.0  # seconds an address or User-Agent stays tied to an account
 
     def __post_init__(self) -> None:
         for name in ("captcha_rate", "error_rate", "slow_rate", "malformed_rate", "maintenance"):
@@ -51,7 +53,7 @@ class Knobs:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.retry_after < 1:
             raise ConfigError(f"retry_after must be >= 1 second, got {self.retry_after}")
-        for name in ("session_ttl", "cursor_ttl"):
+        for name in ("session_ttl", "cursor_ttl", "link_window"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.slow_ms > 120_000:
@@ -79,6 +81,10 @@ def _coerce(key: str, value: Any) -> Any:
             if isinstance(value, str):
                 value = value.split(",")
             return frozenset(str(v).strip() for v in value if str(v).strip())
+        if key == "link_accounts":
+            if not isinstance(value, bool):
+                raise TypeError
+            return value
         if isinstance(value, bool):
             raise TypeError
         if key in ("retry_after", "daily_page_cap", "ban_after", "slow_ms", "shift_every"):

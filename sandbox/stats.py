@@ -6,7 +6,7 @@ crawler backed off; nothing in the request path depends on them.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -23,6 +23,11 @@ class AccountStats:
     slow: int = 0  # delayed responses
     banned: bool = False
     ban_reason: str | None = None
+    # account linking (sandbox.linking): whom this account was banned for sharing a client
+    # with and what they shared ("address", "user_agent"); who was banned for sharing with it
+    linked_to: list[str] = field(default_factory=list)
+    linked_on: list[str] = field(default_factory=list)
+    linked_from: list[str] = field(default_factory=list)
 
 
 class Stats:

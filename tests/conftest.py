@@ -9,4 +9,6 @@ pytest_plugins = [
     "tests.fixtures.api",
     "tests.fixtures.crawl",
     "tests.fixtures.private_mysql",
+    "tests.fixtures.api_styles",
+    "tests.fixtures.proxies",
 ]

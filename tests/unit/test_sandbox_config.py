@@ -44,6 +44,24 @@ def test_flags_override_single_knobs_of_the_profile():
     assert [a.username for a in defaults.settings.accounts] == [f"demo{i}" for i in range(1, 9)]
 
 
+def test_account_linking_is_off_by_default_and_switched_by_flags():
+    defaults = parse_args([]).knobs
+    assert not defaults.link_accounts
+    assert defaults.link_window == 300
+    assert all(not profile.link_accounts for profile in PROFILES.values())
+    on = parse_args(["--link-accounts", "--link-window", "2.5"]).knobs
+    assert on.link_accounts
+    assert on.link_window == 2.5
+    assert not parse_args(["--link-accounts", "--no-link-accounts"]).knobs.link_accounts
+    assert Knobs().updated({"link_accounts": True, "link_window": "60"}) == Knobs(
+        link_accounts=True, link_window=60.0)
+    assert Knobs(link_accounts=True).to_json()["link_accounts"] is True
+    for bad in ({"link_accounts": "yes"}, {"link_accounts": 1}, {"link_window": 0},
+                {"link_window": -1}):
+        with pytest.raises(ConfigError):
+            Knobs().updated(bad)
+
+
 def test_knob_updates_are_validated():
     knobs = Knobs().updated({"captcha_rate": "0.25", "ban_accounts": "demo1, demo2", "slow_ms": 5})
     assert knobs.captcha_rate == 0.25
@@ -79,6 +97,8 @@ def test_accounts_file(tmp_path):
     ["--profile", "nasty"],
     ["--pages", "many"],
     ["--ban-accounts", "ghost"],
+    ["--link-window", "0"],
+    ["--link-accounts", "yes"],
     ["--accounts", "/nonexistent/accounts.json"],
 ])
 def test_bad_arguments_exit_2_with_one_line(args):
