@@ -107,7 +107,8 @@ class PagePlan:
     @property
     def succeeded(self) -> bool:
         """Finished, with every page up to the end of the range or listing committed."""
-        return self.finished and not self.failed and self.last_page is not None
+        last = self.last_page
+        return self.finished and not self.failed and last is not None and self.marker() >= last
 
     @property
     def all_fetched(self) -> bool:

@@ -381,7 +381,8 @@ class TaskRun:
         is released. FINISHING at once (the caller waits for account work under way)."""
         if self.state is RunState.FINISHING or self.state in TERMINAL:
             raise TransitionError(f"task {self.task_id}: shut_down in state {self.state.value}")
-        self.plan.in_flight.clear()
+        for page in list(self.plan.in_flight):  # wanted again: the plan must not think them read
+            self.plan.on_dropped(page)
         if self.stop is None:
             self.stop = Stop(StopAction.RELEASE, f"spider closed ({reason})")
         self.state = RunState.FINISHING

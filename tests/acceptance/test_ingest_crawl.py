@@ -17,14 +17,15 @@ pytestmark = pytest.mark.timeout(180)
 DOMAINS = ("美妆", "游戏", "美食")
 
 
-def test_clean_three_domains_equal_the_truth(sandbox, crawls, env, mysql_settings, db) -> None:
-    sandbox.reset()
+def test_clean_three_domains_equal_the_truth(api, start_sandbox, crawls, env, mysql_settings, db) -> None:
+    sandbox = start_sandbox(**api.sandbox_flags, pages=20)
     accounts = add_accounts(env, "demo1", "demo2", "demo3")
     running = [crawls.start(sandbox.url, f"domain={domain}", "pages=20") for domain in DOMAINS]
     for crawl in running:
         assert crawl.wait(90) == 0, crawl.log[-3000:]
         assert "Traceback" not in crawl.log, crawl.log[-3000:]
         assert "Starting download handler" not in crawl.log  # no Playwright driver for JSON pages
+        assert f"adapter {api.adapter})" in crawl.log
     used = set()
     platform = sandbox.admin_stats()["accounts"]
     for domain in DOMAINS:

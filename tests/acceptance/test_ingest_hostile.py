@@ -4,6 +4,10 @@ The sandbox's `hostile` profile (per-account rate limit 5/s with 429 + Retry-Aft
 5% 5xx, 5% cut bodies, 5% slow pages, a ban for clients that ignore limits) plus: demo1 banned
 at its first listing, captchas on 15% of pages, a daily cap of 15 pages per account, sessions that expire every 3 s and a
 listing that gains a row at the top every 10 requests. The crawl reads until the listing ends.
+
+On both API styles (`api`): the token-cursor API serves the same misbehaviour as HTTP 200 codes
+(40300 banned, 40302 captcha, 42901 daily cap, 42900 rate limited with ``retry_after``, 40101
+token expired) and pages by keyset cursors, so a shift neither hides nor repeats a row there.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ DOMAIN = "美妆"
 PAGES = 25
 
 
-def test_hostile_platform_four_accounts_exact_truth(start_sandbox, crawls, env, mysql_settings, db) -> None:
-    site = start_sandbox(profile="hostile", pages=PAGES, ban_accounts="demo1", daily_page_cap=15, captcha_rate=0.15,
-                         shift_every=10, session_ttl=3)
+def test_hostile_platform_four_accounts_exact_truth(api, start_sandbox, crawls, env, mysql_settings, db) -> None:
+    site = start_sandbox(**api.sandbox_flags, profile="hostile", pages=PAGES, ban_accounts="demo1", daily_page_cap=15,
+                         captcha_rate=0.15, shift_every=10, session_ttl=3)
     ids = add_accounts(env, "demo1", "demo2", "demo3", "demo4")
     crawl = crawls.run(
         site.url, f"domain={DOMAIN}", timeout=200,
@@ -45,13 +49,14 @@ def test_hostile_platform_four_accounts_exact_truth(start_sandbox, crawls, env, 
     stats = site.admin_stats()
     inserted = frozenset(stats["inserted"][DOMAIN])
     assert inserted, "the listing should have shifted during the crawl"
+    assert stats["cursor_expired"] == stats["bad_cursors"] == 0  # token-cursor: every cursor sent was good
     assert_matches_truth(mysql_settings, DOMAIN, site.truth(DOMAIN, 1, PAGES), extra_uids=inserted)
     pages = [row["page_number"] for row in page_logs(mysql_settings, task["id"])]
     assert pages == list(range(1, len(pages) + 1)) and len(pages) >= PAGES
 
     accounts = {row["username"]: row for row in query(mysql_settings, "SELECT * FROM accounts")}
     assert accounts["demo1"]["status"] == "disabled"
-    assert "E_BANNED" in accounts["demo1"]["status_reason"]
+    assert api.codes["banned"] in accounts["demo1"]["status_reason"]
     for name in ("demo2", "demo3", "demo4"):
         assert accounts[name]["status"] != "disabled", accounts[name]
         assert not stats["accounts"][name]["banned"], f"{name} was banned: we must have ignored a limit"
@@ -64,9 +69,9 @@ def test_hostile_platform_four_accounts_exact_truth(start_sandbox, crawls, env, 
               for key in ("rate_limited", "captchas", "daily_cap")}
     assert served["rate_limited"] > 0
     assert log.count("rate limited: waiting") == served["rate_limited"]
-    assert len(re.findall(r"account \d+: captcha: E_CAPTCHA", log)) == served["captchas"]
-    assert len(re.findall(r"account \d+: daily_cap: E_DAILY_CAP", log)) == served["daily_cap"]
+    assert len(re.findall(rf"account \d+: captcha: {api.codes['captcha']}", log)) == served["captchas"]
+    assert len(re.findall(rf"account \d+: daily_cap: {api.codes['daily_cap']}", log)) == served["daily_cap"]
     assert log.count("session expired, logging in again") >= 1  # sessions last 3 s
     switched = query(mysql_settings, "SELECT reason FROM events WHERE event = 'account_switched'")
-    assert any("E_BANNED" in row["reason"] for row in switched)
-    assert sum("E_CAPTCHA" in row["reason"] for row in switched) <= served["captchas"]
+    assert any(api.codes["banned"] in row["reason"] for row in switched)
+    assert sum(api.codes["captcha"] in row["reason"] for row in switched) <= served["captchas"]

@@ -1,4 +1,5 @@
-"""Service mode: two spider processes share the subtasks of one `start_crawl --pages 40`."""
+"""Service mode: two spider processes share the subtasks of one `start_crawl --pages 40` (on a
+cursor platform, of four one-subtask crawls)."""
 
 from __future__ import annotations
 
@@ -16,21 +17,35 @@ DOMAIN = "母婴"
 SETTINGS = {"INGEST_MAX_TASKS": 1, "ACCOUNTS_REQUEST_INTERVAL": 0.08}
 
 
-def test_two_service_processes_run_each_subtask_once(start_sandbox, crawls, env, mysql_settings, db) -> None:
-    site = start_sandbox(pages=40)
+def four_subtasks(api) -> dict[str, int]:
+    """The crawls to create, {domain: pages}, four subtasks in all: on /api/v1 one crawl of 40
+    pages in four page ranges of 10; on a cursor platform, whose crawl is one subtask reading
+    from page 1, four crawls of 10 pages."""
+    if api.cursors:
+        return dict.fromkeys((DOMAIN, "美妆", "游戏", "美食"), 10)
+    return {DOMAIN: 40}
+
+
+def test_two_service_processes_run_each_subtask_once(api, start_sandbox, crawls, env, mysql_settings, db) -> None:
+    site = start_sandbox(**api.sandbox_flags, pages=40)
     add_accounts(env, "demo1", "demo2", "demo3", "demo4")
-    created = run_cli(env, "start_crawl", "--domain", DOMAIN, "--pages", "40")
-    assert created.returncode == 0, created.stderr
+    planned = four_subtasks(api)
+    for domain, pages in planned.items():
+        created = run_cli(env, "start_crawl", "--domain", domain, "--pages", str(pages))
+        assert created.returncode == 0, created.stderr
     first = crawls.start(site.url, "once=1", **SETTINGS)
     second = crawls.start(site.url, "once=1", **SETTINGS)
     for crawl in (first, second):
         assert crawl.wait(120) == 0, crawl.log[-3000:]
         assert "no claimable ingestion task left; stopping (once=1)" in crawl.log
+        assert f"adapter {api.adapter})" in crawl.log
 
-    rows = tasks(mysql_settings, DOMAIN)
-    parent = next(row for row in rows if row["is_parent"])
-    subtasks = [row for row in rows if row["parent_id"] == parent["id"]]
-    assert len(subtasks) == 4 and parent["status"] == "completed"
+    rows = tasks(mysql_settings)
+    parents = [row for row in rows if row["is_parent"]]
+    subtasks = [row for row in rows if row["parent_id"]]
+    assert len(parents) == len(planned) and all(row["status"] == "completed" for row in parents), parents
+    assert len(subtasks) == 4
+    assert sorted(Counter(row["parent_id"] for row in subtasks).values()) == ([1, 1, 1, 1] if api.cursors else [4])
     assert all(row["status"] == "completed" for row in subtasks), subtasks
     events = query(mysql_settings, "SELECT task_id, event, worker FROM events WHERE entity = 'task'"
                                    " AND event IN ('claimed', 'completed')")
@@ -52,11 +67,13 @@ def test_two_service_processes_run_each_subtask_once(start_sandbox, crawls, env,
     idle = query(mysql_settings, "SELECT COUNT(*) AS n FROM accounts WHERE status = 'idle' AND held_by_task_id IS NULL")
     assert idle[0]["n"] == 4
 
-    logs = query(mysql_settings, "SELECT l.page_number, t.page_from, t.page_to FROM ingestion_logs l"
-                                 " JOIN tasks t ON t.id = l.task_id ORDER BY l.page_number")
-    assert [row["page_number"] for row in logs] == list(range(1, 41))
-    assert all(row["page_from"] <= row["page_number"] <= row["page_to"] for row in logs)
-    assert_matches_truth(mysql_settings, DOMAIN, site.truth(DOMAIN, 1, 40))
+    for domain, pages in planned.items():
+        logs = query(mysql_settings, "SELECT l.page_number, t.page_from, t.page_to FROM ingestion_logs l"
+                                     " JOIN tasks t ON t.id = l.task_id WHERE l.domain = %s ORDER BY l.page_number",
+                     domain)
+        assert [row["page_number"] for row in logs] == list(range(1, pages + 1))
+        assert all(row["page_from"] <= row["page_number"] <= row["page_to"] for row in logs)
+        assert_matches_truth(mysql_settings, domain, site.truth(domain, 1, pages))
 
 
 def test_sigterm_releases_every_claim(start_sandbox, crawls, env, mysql_settings, db) -> None:

@@ -83,16 +83,27 @@ def stop(process) -> int:
     return process.wait(timeout=20)
 
 
-def test_two_nodes_share_the_subtasks_each_run_once(db, env, accounts, start_sandbox, start_scrapyd,  # noqa: F811
+def four_subtasks(api) -> dict[str, int]:
+    """The crawls to create, {domain: pages}, four subtasks in all: on /api/v1 one crawl of 40
+    pages split in four; on a cursor platform, whose crawl is one subtask, four crawls of 10."""
+    if api.cursors:
+        return dict.fromkeys(("美妆", "游戏", "美食", "穿搭"), 10)
+    return {"美妆": 40}
+
+
+def test_two_nodes_share_the_subtasks_each_run_once(api, db, env, accounts, start_sandbox, start_scrapyd,  # noqa: F811
                                                     project_egg, processes, tmp_path):  # noqa: F811
-    site = start_sandbox(pages=40)
+    site = start_sandbox(**api.sandbox_flags, pages=40)
     add_accounts(accounts, 4)
-    first, second = start_scrapyd(site.url), start_scrapyd(site.url)
+    first, second = start_scrapyd(site.url), start_scrapyd(site.url)  # their jobs inherit env's site adapter
     for node in (first, second):
         node.add_version(project_egg)
-    created = run_cli(env, "start_crawl", "--domain", "美妆", "--pages", "40", "--split", "10")
-    assert created.returncode == 0, created.stderr
-    parent_id = query(db, "SELECT id FROM tasks WHERE is_parent")[0]["id"]
+    planned = four_subtasks(api)
+    for domain, pages in planned.items():
+        split = [] if api.cursors else ["--split", "10"]
+        created = run_cli(env, "start_crawl", "--domain", domain, "--pages", str(pages), *split)
+        assert created.returncode == 0, created.stderr
+    parents = [row["id"] for row in query(db, "SELECT id FROM tasks WHERE is_parent ORDER BY id")]
 
     # Two dispatchers racing for the same subtasks; one node's credentials in its URL, the
     # other's from SCRAPYD_USERNAME/SCRAPYD_PASSWORD.
@@ -101,12 +112,12 @@ def test_two_nodes_share_the_subtasks_each_run_once(db, env, accounts, start_san
                                     extra_env={"SCRAPYD_USERNAME": second.username,
                                                "SCRAPYD_PASSWORD": second.password}) for log in logs]
     text = lambda: "\n".join(log.read_text() for log in logs)  # noqa: E731
-    wait_until(lambda: parent_done(db, parent_id), 120, "the crawl", explain=text)
+    wait_until(lambda: all(parent_done(db, parent) for parent in parents), 120, "the crawl", explain=text)
     assert [stop(dispatcher) for dispatcher in dispatchers] == [0, 0]
 
-    subtasks = [row["id"] for row in query(db, "SELECT id FROM tasks WHERE parent_id = %s ORDER BY id", parent_id)]
+    subtasks = [row["id"] for row in query(db, "SELECT id FROM tasks WHERE parent_id IS NOT NULL ORDER BY id")]
     assert len(subtasks) == 4
-    assert query(db, "SELECT status FROM tasks WHERE id = %s", parent_id)[0]["status"] == "completed"
+    assert {row["status"] for row in query(db, "SELECT status FROM tasks WHERE is_parent")} == {"completed"}
     handed = dispatches(db)
     assert sorted(task for task, _, _ in handed) == subtasks  # each subtask dispatched exactly once
     for task_id in subtasks:
@@ -119,7 +130,9 @@ def test_two_nodes_share_the_subtasks_each_run_once(db, env, accounts, start_san
     for node in (first, second):
         for job in node.finished_ids():
             assert "'finish_reason': 'finished'" in node.job_log(job)
-    assert_data_exact(db, site.truth("美妆", 1, 40), "美妆", 40)
+            assert f"adapter {api.adapter})" in node.job_log(job)
+    for domain, pages in planned.items():
+        assert_data_exact(db, site.truth(domain, 1, pages), domain, pages)
     assert text().count("dispatched to") == 4
     assert first.password not in text()
     assert second.password not in text()

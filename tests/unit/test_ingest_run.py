@@ -434,3 +434,17 @@ def test_a_pause_ordered_for_an_adapter_error_counts_an_attempt() -> None:
     operator.order_stop(StopAction.PAUSE, "paused by an operator", resume_after=None)
     operator.begin_finish()
     assert operator.ending(60).count_attempt is False
+
+
+@pytest.mark.parametrize("cursors", [False, True], ids=["pages", "cursors"])
+def test_a_run_shut_down_with_its_last_page_in_flight_is_released_not_completed(cursors: bool) -> None:
+    run = TaskRun.from_claim(claim(page_to=3), set(), window=1, render="json", cursors=cursors)
+    run.start()
+    for page in (1, 2):
+        assert run.next_pages() == [page]
+        run.page_fetched(page, has_more=True, total_pages=3, writes_keeping_up=True, next_cursor=f"c{page + 1}")
+        run.pages_committed([page])
+    assert run.next_pages() == [3]
+    run.shut_down("shutdown")
+    ending = run.ending(60)
+    assert (ending.outcome, ending.marker) == (RunOutcome.RELEASED, "page=2")
