@@ -7,7 +7,6 @@ stderr and a non-zero exit: 2 for usage and configuration, 1 for everything else
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -15,7 +14,9 @@ from typing import Any
 
 from influencers import dispatch
 from influencers.api import register as register_api
-from influencers.argtypes import OneLineParser, iso_date, non_negative_int, positive_int, utf8_text
+from influencers.argtypes import OneLineParser, iso_date, positive_int, utf8_text
+from influencers.cli_accounts import ACCOUNT_COLUMNS, account_rows
+from influencers.cli_accounts import register as register_accounts
 from influencers.core import reports
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
@@ -28,6 +29,7 @@ from influencers.core.errors import (
     InvalidArgument,
     SchemaMissing,
 )
+from influencers.core.identities import IdentityStore
 from influencers.core.schema import apply_schema, migration_status
 from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler, validate_domain
 from influencers.core.tasks.creating import DEFAULT_SPLIT, split_for, subtask_count
@@ -57,6 +59,10 @@ class Context:
         cipher = CredentialCipher.from_config(self.config) if with_cipher else None
         return AccountManager(self.conn, quota_day=self.config.quota_day, cipher=cipher)
 
+    def identities(self, *, with_cipher: bool = False) -> IdentityStore:
+        cipher = CredentialCipher.from_config(self.config) if with_cipher else None
+        return IdentityStore(self.conn, cipher=cipher)
+
     def scheduler(self) -> TaskScheduler:
         return TaskScheduler(self.conn, None, self.accounts())
 
@@ -67,6 +73,7 @@ class Context:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+            self._conn = None
 
 
 # -- commands ---------------------------------------------------------------------------------
@@ -84,65 +91,6 @@ def cmd_db_init(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_db_status(args: argparse.Namespace, ctx: Context) -> int:
     for state in migration_status(ctx.config.mysql):
         print(state.line())
-    return 0
-
-
-def cmd_accounts_add(args: argparse.Namespace, ctx: Context) -> int:
-    accounts = ctx.accounts(with_cipher=True)
-    accounts.check_key()  # a wrong or unreadable key is said before a password is asked for
-    password = _read_password(args.password_stdin)
-    account_id = accounts.add(args.username, password, args.daily_export_limit)
-    print(f"account {args.username} added with id {account_id} (daily export limit {args.daily_export_limit})")
-    return 0
-
-
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        if sys.stdin is None:
-            raise InvalidArgument("--password-stdin: standard input is closed")
-        line = sys.stdin.buffer.readline()  # bytes: a text stream would let invalid UTF-8 through
-        try:
-            password = line.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise InvalidArgument("the password read from standard input is not valid UTF-8") from None
-    elif sys.stdin is not None and sys.stdin.isatty():
-        try:
-            password = getpass.getpass("password: ")
-            password.encode("utf-8")
-        except UnicodeError:
-            raise InvalidArgument("the password typed is not valid UTF-8") from None
-    else:
-        raise InvalidArgument("give the password on standard input with --password-stdin")
-    if not password:
-        raise InvalidArgument("the password read from standard input is empty")
-    return password
-
-
-def cmd_accounts_list(args: argparse.Namespace, ctx: Context) -> int:
-    rows = [ctx.local(account.__dict__, "cooldown_until", "last_used_at") for account in ctx.accounts().list()]
-    print(render(rows, ACCOUNT_COLUMNS, args.format))
-    return 0
-
-
-def _account_id(ctx: Context, args: argparse.Namespace) -> int:
-    return ctx.accounts().find(args.username).id if args.username else args.id
-
-
-def cmd_accounts_disable(args: argparse.Namespace, ctx: Context) -> int:
-    ctx.accounts().disable(_account_id(ctx, args), args.reason)
-    print(f"account {args.username or args.id} disabled: {args.reason}")
-    return 0
-
-
-def cmd_accounts_enable(args: argparse.Namespace, ctx: Context) -> int:
-    ctx.accounts().enable(_account_id(ctx, args))
-    print(f"account {args.username or args.id} enabled")
-    return 0
-
-
-def cmd_accounts_reset_quotas(args: argparse.Namespace, ctx: Context) -> int:
-    count = ctx.accounts().reset_quotas()
-    print(f"today's export count reset for {count} account(s)")
     return 0
 
 
@@ -172,8 +120,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     sections = [
         ("Tasks by state", reports.task_counts(ctx.conn), COUNT_COLUMNS),
         ("Tasks", tasks, TASK_COLUMNS),
-        ("Accounts", [ctx.local(a.__dict__, "cooldown_until", "last_used_at") for a in accounts.list()],
-         ACCOUNT_COLUMNS),
+        ("Accounts", account_rows(ctx, table=args.format == "table"), ACCOUNT_COLUMNS),
         ("Pending export backlog", reports.backlog(ctx.conn, accounts), BACKLOG_COLUMNS),
     ]
     if args.format == "table":
@@ -229,12 +176,6 @@ def cmd_task_resume(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-ACCOUNT_COLUMNS = [
-    ("id", "id"), ("username", "username"), ("status", "status"), ("status_reason", "reason"),
-    ("remaining_quota", "quota left today"), ("daily_export_limit", "daily limit"),
-    ("today_export_count", "exported today"), ("cooldown_until", "cool-down until"),
-    ("last_used_at", "last used"),
-]
 COUNT_COLUMNS = [("task_type", "type"), ("status", "state"), ("tasks", "subtasks")]
 TASK_COLUMNS = [
     ("id", "id"), ("task_type", "type"), ("domain", "domain"), ("status", "state"), ("parent_id", "parent"),
@@ -279,26 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_parser("status", help="the migrations applied to the database and those pending, one per line"
                   ).set_defaults(handler=cmd_db_status)
 
-    accounts = commands.add_parser("accounts", help="the account pool").add_subparsers(dest="accounts_command", required=True)
-    add = accounts.add_parser("add", help="add an account; the password is read from stdin, never from the command line")
-    add.add_argument("--username", required=True, type=utf8_text)
-    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    add.add_argument("--daily-export-limit", type=non_negative_int, default=4000)
-    add.set_defaults(handler=cmd_accounts_add)
-    listing = accounts.add_parser("list", help="accounts with status and quota (never passwords)")
-    listing.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    listing.set_defaults(handler=cmd_accounts_list)
-    for name, handler, needs_reason in (("disable", cmd_accounts_disable, True), ("enable", cmd_accounts_enable, False)):
-        sub = accounts.add_parser(name, help=f"{name} an account")
-        who = sub.add_mutually_exclusive_group(required=True)
-        who.add_argument("--username", type=utf8_text)
-        who.add_argument("--id", type=positive_int)
-        if needs_reason:
-            sub.add_argument("--reason", required=True, type=utf8_text, help="why; kept with the account and in its history")
-        sub.set_defaults(handler=handler)
-    accounts.add_parser("reset-quotas", help="start today's export quota from zero (for cron; not required)").set_defaults(
-        handler=cmd_accounts_reset_quotas
-    )
+    register_accounts(commands)
 
     crawl = commands.add_parser("start_crawl", help="create an ingestion task split into page-range subtasks")
     crawl.add_argument("--domain", required=True, type=utf8_text, help="the domain (领域), e.g. 美妆")

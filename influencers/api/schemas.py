@@ -16,6 +16,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
+from influencers.core.identities import (  # the identity's caps: the core checks the rest
+    MAX_HEADER_NAME_LENGTH,
+    MAX_HEADER_VALUE_LENGTH,
+    MAX_HEADERS,
+    MAX_PROXY_URL_LENGTH,
+    MAX_USER_AGENT_LENGTH,
+)
 from influencers.core.tasks.creating import DEFAULT_SPLIT, MAX_PAGES, MAX_SUBTASKS  # the CLI's caps too
 
 MAX_INT = 2**31 - 1  # INT columns
@@ -101,6 +108,22 @@ class PauseIn(Strict):
     reason: Text = Field("paused by operator", min_length=1, max_length=255)
 
 
+# The bounds inside the unions' arms, as `ExportTaskIn.limit` says why.
+ProxyUrl = Annotated[Text, Field(min_length=1, max_length=MAX_PROXY_URL_LENGTH)]
+UserAgent = Annotated[Text, Field(min_length=1, max_length=MAX_USER_AGENT_LENGTH)]
+Headers = Annotated[
+    dict[Annotated[Text, Field(min_length=1, max_length=MAX_HEADER_NAME_LENGTH)],
+         Annotated[Text, Field(min_length=1, max_length=MAX_HEADER_VALUE_LENGTH)]],
+    Field(max_length=MAX_HEADERS),
+]
+PROXY_DESCRIPTION = ("http(s)://[user:password@]host:port; stored encrypted, never returned: responses show its"
+                     " scheme://host:port as `proxy`. SOCKS proxies are refused (Scrapy's HTTP downloader cannot"
+                     " use them)")
+USER_AGENT_DESCRIPTION = "the User-Agent this account sends: printable ASCII"
+HEADERS_DESCRIPTION = ("extra headers this account sends, name: value (not Host, Cookie, Authorization,"
+                       " Proxy-Authorization, Content-Length or User-Agent)")
+
+
 class AccountIn(Strict):
     username: Text = Field(min_length=1, max_length=255)
     password: Annotated[str, AfterValidator(_password)] = Field(
@@ -108,6 +131,18 @@ class AccountIn(Strict):
         json_schema_extra={"format": "password", "writeOnly": True},
     )
     daily_export_limit: Integer = Field(4000, ge=0, le=MAX_INT)
+    proxy: ProxyUrl | None = Field(None, description=PROXY_DESCRIPTION, json_schema_extra={"writeOnly": True})
+    user_agent: UserAgent | None = Field(None, description=USER_AGENT_DESCRIPTION)
+    headers: Headers | None = Field(None, description=HEADERS_DESCRIPTION)
+
+
+class IdentityIn(Strict):
+    """A field left out keeps its value; null removes it."""
+
+    proxy: ProxyUrl | None = Field(None, description=f"{PROXY_DESCRIPTION}; a new one forgets the old one's"
+                                   " failures", json_schema_extra={"writeOnly": True})
+    user_agent: UserAgent | None = Field(None, description=USER_AGENT_DESCRIPTION)
+    headers: Headers | None = Field(None, description=f"{HEADERS_DESCRIPTION}; replaces the extra headers")
 
 
 class DisableIn(Strict):
@@ -203,6 +238,9 @@ class Account(BaseModel):
     cooldown_until: datetime | None = Field(description="UTC")
     last_used_at: datetime | None = Field(description="UTC")
     created_at: datetime | None = Field(description="UTC")
+    proxy: str | None = Field(description="scheme://host:port of its proxy (never the credentials); null: none")
+    user_agent: str | None = Field(description="the User-Agent it sends; null: the crawl's default")
+    proxy_health: str | None = Field(description="ok, or 'failed N×: reason' (consecutive failures); null: no proxy")
 
 
 class TaskCount(BaseModel):

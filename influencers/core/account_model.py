@@ -1,11 +1,13 @@
-"""What the account manager hands out: an account as operators see it, and an export's grant.
+"""What the account manager hands out: an account as operators see it, and an export's grant;
+and what the identity store hands out: an account's identity for the crawl, and for display.
 
-Plain values, no SQL: `influencers.core.accounts` owns the table and builds these from its rows.
+Plain values, no SQL: `influencers.core.accounts` and `influencers.core.identities` own the
+tables and build these from their rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -50,3 +52,32 @@ def account_from_row(row: dict[str, Any]) -> Account:
         created_at=row["created_at"],
         remaining_quota=int(row["remaining_quota"]),
     )
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What an account looks like to the platform: the proxy it goes through, its user agent and
+    extra headers. Empty (all None) for an account without one: the crawl's defaults apply."""
+
+    proxy_url: str | None = field(default=None, repr=False)  # decrypted, may hold credentials: never logged
+    user_agent: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    proxy_host: str | None = None  # scheme://host:port, for display
+
+
+@dataclass(frozen=True)
+class IdentityView:
+    """An account's identity as operators see it in a listing: never the proxy's credentials."""
+
+    proxy_host: str | None = None
+    user_agent: str | None = None
+    proxy_failures: int = 0  # consecutive failures through the proxy
+    proxy_error: str | None = None
+    proxy_failed_at: datetime | None = None  # UTC
+
+    @property
+    def proxy_health(self) -> str | None:
+        """``ok``, ``failed N×: reason``, or None for an account without a proxy."""
+        if self.proxy_failures:
+            return f"failed {self.proxy_failures}×: {self.proxy_error or 'unknown error'}"
+        return "ok" if self.proxy_host else None

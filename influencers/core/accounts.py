@@ -72,7 +72,9 @@ class AccountManager:
 
     # -- the pool -----------------------------------------------------------------------------
 
-    def add(self, username: str, password: str, daily_export_limit: int = 4000) -> int:
+    def add(self, username: str, password: str, daily_export_limit: int = 4000, *, cursor: Any = None) -> int:
+        """A new idle account, in the caller's transaction when given ``cursor`` (a bulk import
+        adds all its accounts or none)."""
         username = username.strip()
         if not username or len(username) > 255:
             raise InvalidArgument("username must be 1 to 255 characters")
@@ -95,7 +97,7 @@ class AccountManager:
             return account_id
 
         try:
-            return run_transaction(self.conn, insert)
+            return self._in_transaction(insert, cursor)
         except DuplicateKey:
             raise DuplicateAccount(f"account {username!r} already exists") from None
 

@@ -6,6 +6,9 @@ The key comes from INFLUENCERS_SECRET_KEY, or from a key file created on first u
 relative to the working directory). Every problem with the key file is a `ConfigError` naming
 it; a key file that group or others may read is used with a warning.
 
+The same key encrypts each account's proxy URL (`influencers.core.identities`), which may
+carry the proxy's own credentials.
+
 One key per deployment: the table ``secret_key_check`` holds the key's check value (an
 HMAC-SHA256 of a fixed text under the key, never the key). The first process that needs the key
 records it (`check_key`); a process whose key differs refuses to add or decrypt passwords
@@ -67,7 +70,18 @@ class KeyMismatch(ConfigError, SecretKeyError):
                                           " the accounts were added with")
 
 
-class UnreadablePassword(InfluencersError):
+class UnreadableSecret(InfluencersError):
+    """A secret stored for one account cannot be decrypted with the deployment's key.
+
+    The key is right (`KeyMismatch` says when it is not), so the account is unusable, not the
+    process: a crawl takes it out of rotation with ``reason`` and goes on with the others.
+    """
+
+    account_id: int
+    reason: str
+
+
+class UnreadablePassword(UnreadableSecret):
     """An account's stored password cannot be decrypted with the deployment's key."""
 
     def __init__(self, account_id: int, username: str) -> None:
@@ -75,6 +89,16 @@ class UnreadablePassword(InfluencersError):
         self.reason = ("its stored password cannot be decrypted with this deployment's key (it was stored with"
                        " another key): add the account again")
         super().__init__(f"account {username!r} (id {account_id}): {self.reason}")
+
+
+class UnreadableProxy(UnreadableSecret):
+    """An account's stored proxy URL cannot be decrypted with the deployment's key."""
+
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+        self.reason = ("its stored proxy URL cannot be decrypted with this deployment's key (it was stored with"
+                       " another key): set the proxy again (accounts set-proxy)")
+        super().__init__(f"account id {account_id}: {self.reason}")
 
 
 class CredentialCipher:

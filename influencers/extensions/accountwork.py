@@ -82,7 +82,7 @@ class AccountWork:
         extra = {"task_id": task_id, "account_id": account_id}
         stop: Stop | None = None
         try:
-            await self.tasks.retire(account_id, action, reason, seconds, task_id=task_id)
+            seconds = await self.tasks.retire(account_id, action, reason, seconds, task_id=task_id)
             if action == "disable":
                 self.stats.inc_value("accounts/disabled")
                 logger.warning("account %s disabled: %s", account_id, reason, extra=extra)

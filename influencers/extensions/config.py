@@ -73,6 +73,14 @@ class _Reader:
         return value or None
 
 
+def transport_errors(settings: BaseSettings) -> tuple[type[BaseException], ...]:
+    """The exceptions RETRY_EXCEPTIONS names: a request that never got an answer (refused,
+    timed out, cut off, a broken tunnel)."""
+    from scrapy.utils.misc import load_object
+
+    return tuple(load_object(name) if isinstance(name, str) else name for name in settings.getlist("RETRY_EXCEPTIONS"))
+
+
 def site_adapter_path(settings: BaseSettings) -> str:
     """The adapter a crawl uses: SITE_ADAPTER, else INFLUENCERS_SITE_ADAPTER."""
     from influencers.core.config import get_config

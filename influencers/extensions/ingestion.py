@@ -34,6 +34,7 @@ from scrapy.exceptions import CloseSpider, DontCloseSpider
 from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import _schedule_coro
 
+from influencers.core.account_model import Identity
 from influencers.core.config import Config, get_config
 from influencers.core.errors import InfluencersError
 from influencers.core.outage import Outage, SharedOutage
@@ -333,8 +334,11 @@ class IngestionService:
         request: the coroutine is AccountWork's own, without a frame of this one around it."""
         return self.accounts.current_account(self.runs, task_id)
 
-    async def credentials(self, account_id: int) -> tuple[str, str]:
-        return await self.tasks.credentials(account_id)
+    async def login_details(self, account_id: int) -> tuple[str, str, Identity]:
+        return await self.tasks.login_details(account_id)
+
+    def proxy_ok(self, account_id: int) -> None:
+        _schedule_coro(self.tasks.proxy_ok(account_id))
 
     async def retire_account(self, task_id: int, account_id: int, action: str, reason: str,
                              seconds: float = 0.0) -> None:

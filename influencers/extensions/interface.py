@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from scrapy import Request
 
+    from influencers.core.account_model import Identity
     from influencers.core.config import Config
     from influencers.core.tasks import Claim
     from influencers.ingest.reasons import CloseReason
@@ -83,11 +84,16 @@ class AccountDesk(Protocol):
     def current_account(self, task_id: int) -> Awaitable[int]:
         """Waits for an account switch under way; IgnoreRequest when the task stops."""
 
-    async def credentials(self, account_id: int) -> tuple[str, str]: ...
+    async def login_details(self, account_id: int) -> tuple[str, str, Identity]:
+        """(username, password, identity) to log the account in with; never logged."""
+
+    def proxy_ok(self, account_id: int) -> None:
+        """A login through the account's proxy worked: its proxy is healthy again."""
 
     async def retire_account(self, task_id: int, account_id: int, action: str, reason: str,
                              seconds: float = 0.0) -> None:
-        """``disable`` or ``cool_down`` the account and move the task to another one."""
+        """``disable`` or ``cool_down`` the account (``proxy``: for its proxy's back-off) and move
+        the task to another one."""
 
     def stop_for_configuration(self, reason: CloseReason, message: str) -> None: ...
 

@@ -23,10 +23,12 @@ from typing import Any, TypeVar
 
 from scrapy.utils.asyncio import sleep
 
+from influencers.core.account_model import Identity
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config
 from influencers.core.credentials import CredentialCipher
 from influencers.core.errors import ClaimLost, DatabaseUnavailable
+from influencers.core.identities import IdentityStore
 from influencers.core.outage import SharedOutage
 from influencers.core.store import committed_pages
 from influencers.core.tasks import Claim, TaskScheduler, pause_window
@@ -58,6 +60,7 @@ class TaskDatabase:
         self.finish_db = DatabaseThread(config.mysql, "ingest-finish", outage=outage)
         self.worker: Worker | None = None
         self.scheduler: TaskScheduler | None = None
+        self.identities: IdentityStore | None = None
         self.finisher: TaskScheduler | None = None
         self._give_up_at: float | None = None  # set when the crawl starts closing
 
@@ -91,6 +94,7 @@ class TaskDatabase:
         self.worker = Worker.start(self.config.mysql, "ingest", check_every=LIVENESS_CHECK_EVERY)
         self.scheduler = TaskScheduler(conn, self.worker, accounts, lease_seconds=self.lease_seconds,
                                        recover_every=LIVENESS_CHECK_EVERY)
+        self.identities = IdentityStore(conn, cipher=CredentialCipher.from_config(self.config))
 
     def _open_finisher(self, conn: Any) -> None:
         self.finisher = TaskScheduler(conn, self.worker, AccountManager(conn, quota_day=self.config.quota_day),
@@ -176,9 +180,7 @@ class TaskDatabase:
             elif outcome in (RunOutcome.PAGES_FAILED, RunOutcome.PAUSED):
                 await self._patiently(self.finish_db, lambda conn: finisher.pause(
                     claim, ending.marker, ending.reason, resume_after=ending.resume_after,
-                    count_attempt=ending.count_attempt))
-                if outcome is RunOutcome.PAUSED:
-                    logger.warning("task %s paused at %s: %s", task_id, ending.marker, ending.reason, extra=extra)
+                    count_attempt=ending.count_attempt))  # the scheduler says paused or failed, the stop why
             else:
                 await self._patiently(self.finish_db, lambda conn: finisher.release(claim, ending.reason))
         except ClaimLost as exc:
@@ -191,18 +193,39 @@ class TaskDatabase:
 
     # -- accounts -----------------------------------------------------------------------------
 
-    async def credentials(self, account_id: int) -> tuple[str, str]:
-        return await self._patiently(self.db, lambda conn: self.scheduler.accounts.credentials(account_id))
+    async def login_details(self, account_id: int) -> tuple[str, str, Identity]:
+        """(username, password, identity): what the account logs in with (never logged)."""
+        def read(conn: Any) -> tuple[str, str, Identity]:
+            username, password = self.scheduler.accounts.credentials(account_id)
+            return username, password, self.identities.get(account_id)
 
-    async def retire(self, account_id: int, action: str, reason: str, seconds: float, *, task_id: int) -> None:
-        """``disable`` the account, or ``cool_down`` for ``seconds``."""
-        accounts, worker_id = self.scheduler.accounts, self.worker_id
+        return await self._patiently(self.db, read)
+
+    async def proxy_ok(self, account_id: int) -> None:
+        try:
+            await self.db.run(lambda conn: self.identities.proxy_ok(account_id))
+        except Exception as exc:  # noqa: BLE001 - only the health shown to operators lags
+            logger.debug("account %s: could not record its proxy as healthy: %s", account_id, exc)
+
+    async def retire(self, account_id: int, action: str, reason: str, seconds: float, *, task_id: int) -> float:
+        """``disable`` the account, ``cool_down`` for ``seconds``, or cool it down for its
+        proxy's back-off (``proxy``: the failure recorded with the proxy). Returns the seconds
+        it rests."""
+        accounts, identities, worker_id = self.scheduler.accounts, self.identities, self.worker_id
         if action == "disable":
             await self._patiently(self.db, lambda conn: accounts.disable(account_id, reason, task_id=task_id,
                                                                          worker=worker_id))
-        else:
-            await self._patiently(self.db, lambda conn: accounts.cool_down(account_id, seconds, reason,
-                                                                           task_id=task_id, worker=worker_id))
+            return 0.0
+        if action == "proxy":
+            def proxy_failed(conn: Any) -> float:
+                rest = identities.proxy_failed(account_id, reason)
+                accounts.cool_down(account_id, rest, reason, task_id=task_id, worker=worker_id)
+                return rest
+
+            return await self._patiently(self.db, proxy_failed)
+        await self._patiently(self.db, lambda conn: accounts.cool_down(account_id, seconds, reason,
+                                                                       task_id=task_id, worker=worker_id))
+        return seconds
 
     async def switch_account(self, claim: Claim, reason: str) -> Claim | None:
         return await self._patiently(self.db, lambda conn: self.scheduler.switch_account(claim, reason))

@@ -2,13 +2,12 @@
 
 For a request of a claimed task (``meta["influencers_task"]``) it
 
-* takes the task's current account from the ingestion service and logs it in through the site
-  adapter if it has no session yet (one login at a time per account; the password lives only
-  in the login request's body and is never logged); a login that meets a platform outage
-  (`influencers.middlewares.platform`) waits for the platform and tries again, no attempt
-  counted: an outage is no account's fault;
+* takes the task's current account from the ingestion service and logs it in if it has no
+  session yet (`influencers.middlewares.logins`);
 * gives each account its own cookie session (``meta["cookiejar"]``), its own download slot and,
-  for browser-rendered pages, its own Playwright context with the session cookies;
+  for browser-rendered pages, its own Playwright context with the session cookies; and sends
+  every request of the account through its identity — proxy, user agent, headers
+  (`influencers.middlewares.identity`), never another account's;
 * paces the account: at least ``ACCOUNTS_REQUEST_INTERVAL`` seconds between its requests, and
   after a 429 nothing at all until Retry-After has passed (other accounts go on);
 
@@ -23,7 +22,10 @@ and for each response, by the adapter's verdict:
   the next local midnight unless ``ACCOUNTS_DAILY_CAP_COOLDOWN``), ban / refused credentials / a
   stored password the deployment's key cannot decrypt → disable it, with the reason; then move
   the task to another idle account and retry the same page. With no account left the service
-  pauses the task at its marker.
+  pauses the task at its marker;
+* its proxy failed it (refused, 407, a broken tunnel, a timeout) → the account rests for the
+  proxy's back-off (`IdentityStore.proxy_failed`), neither banned nor counted as a platform
+  outage, and the task moves to another account.
 
 Each response of a task's request is classified here, once: the verdict goes on to the spider in
 ``meta[META_VERDICT]`` with the response it lets through. The ingestion service is reached
@@ -40,7 +42,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
@@ -48,19 +49,15 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.asyncio import sleep
 
-from influencers.core.credentials import UnreadablePassword
-from influencers.core.errors import ConfigError, SecretKeyError
-from influencers.extensions.config import AccountsSettings
+from influencers.core.errors import ConfigError
+from influencers.extensions.config import AccountsSettings, transport_errors
 from influencers.extensions.ingestion import IngestionService
-from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, META_VERDICT, Gate
-from influencers.ingest.reasons import CloseReason
-from influencers.middlewares.platform import PlatformUnavailable
+from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, META_VERDICT
+from influencers.middlewares.identity import dress, proxy_fault, undress
+from influencers.middlewares.logins import AccountLogin, AccountState, AccountUnusable, ProxyFailed
 from influencers.sites.base import (
     ACCOUNT_OUTCOMES,
-    AdapterError,
-    MalformedPage,
     Outcome,
-    Session,
     SessionRefused,
     Verdict,
     adapter_code,
@@ -92,35 +89,8 @@ META_RELOGINS = "influencers_relogins"
 META_BROWSER_COOKIES = "influencers_browser_cookies"
 META_BROWSER_HEADERS = "influencers_browser_headers"
 _STAMPS = (META_ACCOUNT, META_SESSION, META_VERDICT, "cookiejar", "download_slot", "playwright_context",
-           META_BROWSER_COOKIES, META_BROWSER_HEADERS)
+           META_BROWSER_COOKIES, META_BROWSER_HEADERS)  # and `identity.undress` takes off the identity
 _ACCOUNT_TRIES = 20
-
-
-class AccountUnusable(Exception):
-    """The account cannot log in (refused, banned, or the login keeps failing)."""
-
-    def __init__(self, verdict: Verdict) -> None:
-        super().__init__(verdict.reason)
-        self.verdict = verdict
-
-
-@dataclass
-class AccountState:
-    """What this process knows about one account's session and pace."""
-
-    id: int
-    interval: float
-    logged_in: bool = False
-    generation: int = 0
-    login: Gate | None = None
-    login_error: AccountUnusable | None = None
-    session: Session = field(default_factory=Session)
-    blocked_until: float = 0.0
-    next_slot: float = 0.0
-
-    @property
-    def jar(self) -> str:
-        return f"account-{self.id}"
 
 
 async def add_session_cookies(page: Any, request: Request) -> None:
@@ -137,7 +107,8 @@ async def add_session_cookies(page: Any, request: Request) -> None:
 class AccountsMiddleware:
     def __init__(self, crawler: Crawler, service: AccountDesk, *, interval: float, max_interval: float,
                  relogin_attempts: int, login_attempts: int, captcha_cooldown: float,
-                 daily_cap_cooldown: float | None, login_failure_cooldown: float, margin: float) -> None:
+                 daily_cap_cooldown: float | None, login_failure_cooldown: float, margin: float,
+                 transport_errors: tuple[type[BaseException], ...] = ()) -> None:
         self.crawler = crawler
         self.service = service
         self.stats = crawler.stats
@@ -150,6 +121,9 @@ class AccountsMiddleware:
         self.login_failure_cooldown = login_failure_cooldown
         self.margin = margin
         self.accounts: dict[int, AccountState] = {}
+        self.transport_errors = transport_errors  # a listing or login request that got no answer
+        self.logins = AccountLogin(crawler, service, login_attempts=login_attempts, transport_errors=transport_errors,
+                                   pace=self.pace, back_off=self.back_off)
         #: Some session was accepted in this crawl: one refused at once after its login is then
         #: the account's problem; before any has worked, it is the adapter's (`SessionRefused`).
         self.session_worked = False
@@ -176,6 +150,7 @@ class AccountsMiddleware:
             daily_cap_cooldown=options.daily_cap_cooldown,
             login_failure_cooldown=options.login_failure_cooldown,
             margin=options.retry_after_margin,
+            transport_errors=transport_errors(crawler.settings),
         )
 
     def state(self, account_id: int) -> AccountState:
@@ -199,9 +174,12 @@ class AccountsMiddleware:
             account_id = await self.service.current_account(task_id)  # IgnoreRequest if stopping
             state = self.state(account_id)
             try:
-                await self._ensure_session(state)
+                await self.logins.ensure_session(state)
             except AccountUnusable as exc:
                 await self._retire(task_id, account_id, exc.verdict)
+                continue
+            except ProxyFailed as exc:
+                await self._proxy_failed(task_id, state, str(exc))
                 continue
             await self.pace(state)
             if await self.service.current_account(task_id) != account_id or not state.logged_in:
@@ -225,6 +203,7 @@ class AccountsMiddleware:
                 for name, value in state.session.cookies.items()
             ]
             meta[META_BROWSER_HEADERS] = dict(state.session.headers)
+        dress(request, state.identity, state.session.headers)  # recorded, so a move to another account drops them
 
     def _authorize(self, request: Request, state: AccountState) -> Request | None:
         """The adapter's `authorize` for the stamped request: None when it changed the request in
@@ -259,89 +238,6 @@ class AccountsMiddleware:
         if state.interval > self.base_interval:
             state.interval = max(self.base_interval, state.interval * 0.9)
 
-    # -- login --------------------------------------------------------------------------------
-
-    async def _ensure_session(self, state: AccountState) -> None:
-        if state.logged_in:
-            return
-        if state.login is not None:
-            await state.login.wait()
-            if state.logged_in:
-                return
-            if state.login_error is not None:
-                raise state.login_error
-        gate = state.login = Gate()
-        state.login_error = None
-        try:
-            await self._login(state)
-            state.logged_in = True
-            state.generation += 1
-        except AccountUnusable as exc:
-            state.login_error = exc
-            raise
-        finally:
-            state.login = None
-            gate.open()
-
-    async def _login(self, state: AccountState) -> None:
-        adapter = self.service.adapter
-        engine = self.crawler.engine
-        try:
-            username, password = await self.service.credentials(state.id)
-        except UnreadablePassword as exc:  # the key is the deployment's: this account's row is bad
-            raise AccountUnusable(Verdict(Outcome.BAD_CREDENTIALS, message=str(exc))) from None
-        except SecretKeyError as exc:  # a configuration error, not the account's or the page's
-            self.service.stop_for_configuration(CloseReason.SECRET_KEY, str(exc))
-            raise IgnoreRequest(str(exc)) from None
-        last = Verdict(Outcome.SERVER_ERROR, message="login failed")
-        attempts = 0
-        while attempts < self.login_attempts:
-            await self.pace(state)
-            attempts += 1
-            try:
-                form = None
-                with adapter_code("login_form_request"):
-                    form_request = adapter.login_form_request()
-                if form_request is not None:
-                    form = await engine.download_async(self._login_request(form_request, state))
-                with adapter_code("login_submit_request"):
-                    submit = adapter.login_submit_request(username, password, form)
-                response = await engine.download_async(self._login_request(submit, state))
-            except AdapterError:
-                raise  # the adapter's bug: not the account's failure, and no retry mends it
-            except PlatformUnavailable as exc:  # the platform is down: not this account's failure
-                attempts -= 1
-                self.stats.inc_value("accounts/login_waited_for_platform")
-                await exc.wait()
-                continue
-            except MalformedPage as exc:
-                last = Verdict(Outcome.MALFORMED, message=f"login form: {exc}")
-                continue
-            except Exception as exc:  # noqa: BLE001 - network trouble: try again
-                last = Verdict(Outcome.SERVER_ERROR, message=f"login request failed: {type(exc).__name__}")
-                continue
-            with adapter_code("check_login"):
-                verdict = adapter.check_login(response)
-            if verdict.ok:
-                with adapter_code("open_session"):
-                    state.session = adapter.open_session(response)
-                self.stats.inc_value("accounts/login")
-                logger.info("account %s logged in", state.id, extra={"account_id": state.id})
-                return
-            self.stats.inc_value(f"accounts/login_{verdict.outcome.value}")
-            last = verdict
-            if verdict.outcome in (Outcome.BAD_CREDENTIALS, Outcome.BANNED):
-                break
-            if verdict.outcome is Outcome.RATE_LIMITED:
-                self.back_off(state, verdict.retry_after or 1.0)
-        raise AccountUnusable(last)
-
-    @staticmethod
-    def _login_request(request: Request, state: AccountState) -> Request:
-        meta = {**request.meta, META_LOGIN: state.id, "cookiejar": state.jar, "download_slot": state.jar,
-                "dont_redirect": True, "handle_httpstatus_all": True, "dont_retry": False}
-        return request.replace(meta=meta, dont_filter=True)
-
     # -- responses ----------------------------------------------------------------------------
 
     async def process_response(self, request: Request, response: Response) -> Response | Request:
@@ -351,6 +247,10 @@ class AccountsMiddleware:
         if task_id is None or account_id is None or meta.get(META_LOGIN) is not None:
             return response
         state = self.state(account_id)
+        fault = proxy_fault(request, response=response)
+        if fault is not None:
+            await self._proxy_failed(task_id, state, fault)
+            return self._again(request)
         with adapter_code("classify"):
             verdict = meta[META_VERDICT] = self.service.adapter.classify(response)
         outcome = verdict.outcome
@@ -384,6 +284,27 @@ class AccountsMiddleware:
         await self._retire(task_id, account_id, verdict)
         return self._again(request)
 
+    async def process_exception(self, request: Request, exception: Exception) -> Request | None:
+        """A listing request its account's proxy failed: the account rests, the task moves on."""
+        meta = request.meta
+        task_id, account_id = meta.get(META_TASK), meta.get(META_ACCOUNT)
+        if task_id is None or account_id is None or meta.get(META_LOGIN) is not None:
+            return None
+        fault = proxy_fault(request, exception=exception, transport_errors=self.transport_errors)
+        if fault is None:
+            return None
+        await self._proxy_failed(task_id, self.state(account_id), fault)
+        return self._again(request)
+
+    async def _proxy_failed(self, task_id: int, state: AccountState, fault: str) -> None:
+        """Its proxy failed the account: out of rotation for the proxy's back-off (not banned,
+        not the platform's outage), its session dropped (opened from the proxy's address)."""
+        self.stats.inc_value("accounts/proxy_failed")
+        state.logged_in = False
+        reason = f"proxy {state.identity.proxy_host or '?'} failed: {fault}"
+        logger.warning("account %s: %s", state.id, reason, extra={"task_id": task_id, "account_id": state.id})
+        await self.service.retire_account(task_id, state.id, "proxy", reason)
+
     async def _retire(self, task_id: int, account_id: int, verdict: Verdict) -> None:
         if verdict.outcome not in (Outcome.CAPTCHA, Outcome.DAILY_CAP):
             self.state(account_id).logged_in = False  # its session is no good any more
@@ -413,5 +334,7 @@ class AccountsMiddleware:
     def _again(request: Request, **meta: Any) -> Request:
         """The same request again, to be stamped afresh with the task's account (no retry counted)."""
         fresh = {key: value for key, value in request.meta.items() if key not in _STAMPS}
+        headers = request.headers.copy()
+        undress(fresh, headers)
         fresh.update(meta)
-        return request.replace(meta=fresh, dont_filter=True, priority=request.priority + 1)
+        return request.replace(meta=fresh, headers=headers, dont_filter=True, priority=request.priority + 1)

@@ -44,12 +44,11 @@ from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
 from scrapy.utils.asyncio import CallLaterResult, call_later
 from scrapy.utils.defer import _schedule_coro
-from scrapy.utils.misc import load_object
 
 from influencers.core.errors import ConfigError
 from influencers.core.outage import Outage
 from influencers.core.redact import redact_url
-from influencers.extensions.config import PlatformSettings
+from influencers.extensions.config import PlatformSettings, transport_errors
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import META_LOGIN, Gate
 
@@ -205,10 +204,8 @@ class PlatformMiddleware:
             raise NotConfigured from None
         if not options.enabled:
             raise NotConfigured("PLATFORM_OUTAGE_ENABLED is off")
-        errors = tuple(load_object(name) if isinstance(name, str) else name
-                       for name in crawler.settings.getlist("RETRY_EXCEPTIONS"))
         middleware = cls(crawler, options, service.adapter, retry_times=crawler.settings.getint("RETRY_TIMES"),
-                         transport_errors=errors)
+                         transport_errors=transport_errors(crawler.settings))
         crawler.signals.connect(middleware._closed, signal=signals.spider_closed)
         return middleware
 

@@ -12,7 +12,8 @@ pytestmark = pytest.mark.usefixtures("db")
 
 PASSWORD = "S3cret-密码-🔐-unique-4f1c"
 ACCOUNT_FIELDS = {"id", "username", "status", "status_reason", "daily_export_limit", "today_export_count",
-                  "remaining_quota", "quota_date", "cooldown_until", "last_used_at", "created_at"}
+                  "remaining_quota", "quota_date", "cooldown_until", "last_used_at", "created_at",
+                  "proxy", "user_agent", "proxy_health"}
 
 
 def test_add_list_disable_enable(api_server, db, accounts):

@@ -13,6 +13,7 @@ from scrapy import Request
 from scrapy.http import TextResponse
 from w3lib.url import add_or_replace_parameter
 
+from influencers.core.account_model import Identity
 from influencers.core.quotaday import QuotaDay
 from influencers.extensions.runs import META_ACCOUNT, META_PAGE, META_TASK
 from influencers.middlewares.accounts import META_SESSION, AccountsMiddleware
@@ -73,11 +74,44 @@ def test_daily_cap_cools_down_until_after_local_midnight(middleware: AccountsMid
     assert middleware._daily_cap_seconds() == 5.0
 
 
-def test_login_requests_get_the_account_session(middleware: AccountsMiddleware) -> None:
+def test_login_requests_get_the_account_session_and_identity(middleware: AccountsMiddleware) -> None:
     state = middleware.state(3)
-    login = middleware._login_request(Request("http://127.0.0.1:8800/login"), state)
+    state.identity = Identity(proxy_url="http://u:p@127.0.0.1:3128", user_agent="UA-3", headers={"X-Device": "d3"},
+                              proxy_host="http://127.0.0.1:3128")
+    login = middleware.logins.login_request(Request("http://127.0.0.1:8800/login"), state)
     assert login.meta["cookiejar"] == "account-3" and login.meta["dont_redirect"]
     assert login.meta["influencers_login"] == 3
+    assert login.meta["proxy"] == "http://u:p@127.0.0.1:3128"
+    assert (login.headers["User-Agent"], login.headers["X-Device"]) == (b"UA-3", b"d3")
+
+
+def test_a_request_moving_to_another_account_keeps_nothing_of_the_first_ones_identity(
+        middleware: AccountsMiddleware) -> None:
+    first, second = middleware.state(1), middleware.state(2)
+    first.identity = Identity(proxy_url="http://a:secret@127.0.0.1:3128", user_agent="UA-1",
+                              headers={"X-Device": "d1"}, proxy_host="http://127.0.0.1:3128")
+    first.session = Session(headers={"X-Auth-Token": "token-of-1"})
+    request = Request("http://127.0.0.1:8800/api/v1/influencers?page=3", meta={META_TASK: 5, META_PAGE: 3})
+    middleware._stamp(request, first)
+    request.headers["Proxy-Authorization"] = b"Basic YTpzZWNyZXQ="  # what Scrapy's proxy middleware adds
+    assert request.meta["proxy"] and request.headers["X-Device"] == b"d1"
+    again = middleware._again(request)
+    assert not {"proxy", "_auth_proxy"} & set(again.meta)
+    assert not {b"User-Agent", b"X-Device", b"Proxy-Authorization", b"X-Auth-Token"} & set(again.headers)
+    middleware._stamp(again, second)  # an account without an identity: the crawl's defaults
+    assert "proxy" not in again.meta and b"X-Device" not in again.headers
+    assert request.meta["proxy"] and request.headers["X-Device"] == b"d1"  # the original is untouched
+
+
+def test_browser_pages_get_the_accounts_proxy_and_user_agent_in_their_context(middleware: AccountsMiddleware) -> None:
+    state = middleware.state(4)
+    state.identity = Identity(proxy_url="http://us%40r:p%3Ass@127.0.0.2:8080", user_agent="UA-4",
+                              proxy_host="http://127.0.0.2:8080")
+    request = Request("http://127.0.0.1:8800/app/square", meta={META_TASK: 5, META_PAGE: 1, "playwright": True})
+    middleware._stamp(request, state)
+    assert request.meta["playwright_context"] == "account-4"
+    assert request.meta["playwright_context_kwargs"] == {
+        "proxy": {"server": "http://127.0.0.2:8080", "username": "us@r", "password": "p:ss"}, "user_agent": "UA-4"}
 
 
 class TokenAdapter(SandboxAdapter):

@@ -17,6 +17,7 @@ from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
+from influencers.core.account_model import Identity
 from influencers.core.errors import ConfigError
 from influencers.core.outage import Outage
 from influencers.extensions.config import PlatformSettings
@@ -278,16 +279,16 @@ async def test_a_login_that_meets_an_outage_waits_and_counts_no_failed_attempt()
         return Response(request.url, status=302, request=request,
                         headers={"Location": "/square", "Set-Cookie": "sid=abc; Path=/"})
 
-    async def credentials(account_id: int) -> tuple[str, str]:
-        return "demo1", "sandbox-demo1"
+    async def login_details(account_id: int) -> tuple[str, str, Identity]:
+        return "demo1", "sandbox-demo1", Identity()
 
-    service = SimpleNamespace(adapter=adapter, credentials=credentials)
+    service = SimpleNamespace(adapter=adapter, login_details=login_details)
     crawler = SimpleNamespace(stats=Stats(), engine=SimpleNamespace(download_async=download_async))
     accounts = AccountsMiddleware(crawler, service, interval=0, max_interval=30, relogin_attempts=1,
                                   login_attempts=1, captcha_cooldown=300, daily_cap_cooldown=None,
                                   login_failure_cooldown=600, margin=0.2)
     state = accounts.state(1)
-    done = deferred_from_coro(accounts._ensure_session(state))
+    done = deferred_from_coro(accounts.logins.ensure_session(state))
     await settle()
     assert not done.called and calls == [f"{SITE}/login"]  # waiting for the platform
     back.open()

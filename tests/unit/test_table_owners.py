@@ -22,6 +22,7 @@ OWNERS = {
     "ingestion_logs": {"influencers/core/store.py"},
     "export_logs": {"influencers/core/exports.py"},
     "events": {"influencers/core/events.py"},
+    "account_identities": {"influencers/core/identities.py"},
 }
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from influencers.api.deps import Core, CoreDep
 from influencers.api.errors import ApiError
-from influencers.api.routes.accounts import account_out
+from influencers.api.routes.accounts import accounts_out
 from influencers.api.routes.tasks import summary
 from influencers.api.schemas import (
     Backlog,
@@ -81,7 +81,7 @@ def status(core: CoreDep) -> Status:
         tz=core.config.tz_name,
         task_counts=[TaskCount(**row) for row in reports.task_counts(core.conn)],
         tasks=[summary(row) for row in reports.task_progress(core.conn)],
-        accounts=[account_out(account) for account in accounts.list()],
+        accounts=accounts_out(core, accounts.list()),
         backlog=[Backlog(**row) for row in reports.backlog(core.conn, accounts)],
     )
 

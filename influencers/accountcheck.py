@@ -1,0 +1,60 @@
+"""``python -m influencers accounts check``: log each account in and read one listing page
+through its identity, and say per account what happened (`influencers.spiders.account_check`).
+
+The accounts, their passwords and identities are read here, before Scrapy starts, so the spider
+never touches the database; the check changes nothing (no status, no cool-down), so it is safe
+to run beside running crawls.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+
+from influencers.core.accounts import AccountManager
+from influencers.core.config import Config
+from influencers.core.errors import InvalidArgument
+from influencers.core.identities import IdentityStore
+from influencers.spiders.account_check import AccountCheckSpider, CheckAccount, CheckResult
+
+#: How long the whole check may take before what has not answered is reported as such.
+CHECK_TIMEOUT_SECONDS = 120
+
+
+def latest_domain(conn: Any) -> str | None:
+    """The domain of the newest ingestion task: what the operator crawls (the default to read)."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT domain FROM tasks WHERE task_type = 'ingestion' ORDER BY id DESC LIMIT 1")
+        row = cursor.fetchone()
+    conn.commit()
+    return row["domain"] if row else None
+
+
+def accounts_to_check(accounts: AccountManager, identities: IdentityStore, username: str | None) -> list[CheckAccount]:
+    """Every account not disabled (or the one named, whatever its status), with what it logs in with."""
+    chosen = [accounts.find(username)] if username else [a for a in accounts.list() if a.status != "disabled"]
+    checked = []
+    for account in chosen:
+        name, password = accounts.credentials(account.id)
+        checked.append(CheckAccount(account.id, name, password, identities.get(account.id)))
+    return checked
+
+
+def run_check(config: Config, accounts: list[CheckAccount], domain: str) -> list[CheckResult]:
+    """Run the check spider over ``accounts`` (in this process; it starts the Twisted reactor)."""
+    if not accounts:
+        raise InvalidArgument("no account to check (accounts add …)")
+    settings = Settings()
+    settings.setmodule("influencers.settings", priority="project")
+    settings.set("LOG_LEVEL", "ERROR", priority="cmdline")
+    settings.set("CLOSESPIDER_TIMEOUT", CHECK_TIMEOUT_SECONDS, priority="cmdline")
+    results: dict[int, CheckResult] = {}
+    process = CrawlerProcess(settings, install_root_handler=False)
+    logging.getLogger("scrapy").setLevel(logging.ERROR)
+    process.crawl(AccountCheckSpider, accounts=accounts, domain=domain, site_url=config.site_url, results=results)
+    process.start()
+    return [results.get(account.id) or CheckResult(account.id, account.username, proxy=account.identity.proxy_host)
+            for account in accounts]
