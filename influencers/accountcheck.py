@@ -8,8 +8,9 @@ to run beside running crawls.
 
 from __future__ import annotations
 
+import argparse
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
@@ -18,10 +19,32 @@ from influencers.core.accounts import AccountManager
 from influencers.core.config import Config
 from influencers.core.errors import InvalidArgument
 from influencers.core.identities import IdentityStore
+from influencers.core.tasks import validate_domain
 from influencers.spiders.account_check import AccountCheckSpider, CheckAccount, CheckResult
+from influencers.tables import render
+
+if TYPE_CHECKING:
+    from influencers.cli import Context
 
 #: How long the whole check may take before what has not answered is reported as such.
 CHECK_TIMEOUT_SECONDS = 120
+CHECK_COLUMNS = [("id", "id"), ("username", "username"), ("result", "result"), ("proxy", "proxy"),
+                 ("detail", "detail")]
+
+
+def check_command(args: argparse.Namespace, ctx: Context) -> int:
+    """`accounts check`: exit 0 when every account checked is ok, 1 when one is not (a script
+    can act on it)."""
+    domain = validate_domain(args.domain) if args.domain else latest_domain(ctx.conn)
+    if domain is None:
+        raise InvalidArgument("no ingestion task yet to take the domain from: give --domain")
+    accounts = ctx.accounts(with_cipher=True)
+    accounts.check_key()
+    checked = accounts_to_check(accounts, ctx.identities(with_cipher=True), args.username)
+    ctx.close()  # the check may take a while and needs no database
+    results = run_check(ctx.config, checked, domain)
+    print(render([result.__dict__ for result in results], CHECK_COLUMNS, args.format), end="")
+    return 0 if all(result.result == "ok" for result in results) else 1
 
 
 def latest_domain(conn: Any) -> str | None:

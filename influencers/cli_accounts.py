@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 from influencers.argtypes import non_negative_int, positive_int, utf8_text
 from influencers.core.accounts import MAX_PASSWORD_BYTES
+from influencers.core.budgets import Budget, BudgetStore
 from influencers.core.db import run_transaction
 from influencers.core.errors import InfluencersError, InvalidArgument
 from influencers.core.identities import KEEP, parse_headers, parse_proxy_url, parse_user_agent
-from influencers.core.tasks import validate_domain
+from influencers.sites.base import adapter_class
 from influencers.tables import render, visible
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ ACCOUNT_COLUMNS = [
     ("remaining_quota", "quota left today"), ("daily_export_limit", "daily limit"),
     ("today_export_count", "exported today"), ("cooldown_until", "cool-down until"),
     ("last_used_at", "last used"), ("proxy", "proxy"), ("user_agent", "user agent"),
-    ("proxy_health", "proxy health"),
+    ("proxy_health", "proxy health"), ("pages_today", "pages today"), ("pages_per_day", "page budget"),
+    ("requests_per_minute", "req/min budget"),
 ]
 #: How much of a user agent or a proxy failure a table shows (JSON and CSV show all of it).
 TABLE_TEXT_WIDTH = 40
@@ -57,15 +59,46 @@ def account_rows(ctx: Context, *, table: bool) -> list[dict[str, Any]]:
     """Every account with its identity as shown to operators: the proxy's host, never its URL."""
     accounts = ctx.accounts().list()
     views = ctx.identities().display([account.id for account in accounts])
+    budgets = BudgetStore(ctx.conn, quota_day=ctx.config.quota_day).display([account.id for account in accounts])
+    site = _site_budget(ctx)
     rows = []
     for account in accounts:
-        view = views[account.id]
+        view, budget = views[account.id], budgets[account.id]
         row = ctx.local(account.__dict__, "cooldown_until", "last_used_at")
-        row.update(proxy=view.proxy_host, user_agent=view.user_agent, proxy_health=view.proxy_health)
+        row.update(proxy=view.proxy_host, user_agent=view.user_agent, proxy_health=view.proxy_health,
+                   pages_today=budget.pages_today,
+                   pages_per_day=_budget_text(budget.pages_per_day, site.pages_per_day),
+                   requests_per_minute=_budget_text(budget.requests_per_minute, site.requests_per_minute))
         if table:
             row.update(user_agent=_shorten(view.user_agent), proxy_health=_shorten(view.proxy_health))
         rows.append(row)
     return rows
+
+
+def _site_budget(ctx: Context) -> Budget:
+    """The site adapter's declared budgets (none when it cannot be loaded: `status` still works)."""
+    try:
+        return adapter_class(ctx.config.site_adapter).budgets
+    except Exception:  # noqa: BLE001 - a bad adapter path is `scrapy crawl`'s and `start_crawl`'s to say
+        return Budget()
+
+
+def _budget_text(own: int | None, site: int | None) -> str | None:
+    """The account's own budget, else the site's (marked so), else none."""
+    if own is not None:
+        return str(own)
+    return f"{site} (site)" if site is not None else None
+
+
+def cmd_accounts_set_budget(args: argparse.Namespace, ctx: Context) -> int:
+    changes: dict[str, Any] = {}
+    if args.pages_per_day is not None or args.no_pages_per_day:
+        changes["pages_per_day"] = args.pages_per_day
+    if args.requests_per_minute is not None or args.no_requests_per_minute:
+        changes["requests_per_minute"] = args.requests_per_minute
+    changed = BudgetStore(ctx.conn, quota_day=ctx.config.quota_day).set(_account_id(ctx, args), **changes)
+    print(f"account {args.username or args.id}: budget changed ({changed})")
+    return 0
 
 
 def _shorten(text: str | None) -> str | None:
@@ -312,24 +345,10 @@ def _import_text(path: str, source: str) -> str:
         raise InvalidArgument(f"{source}: line {line}: not UTF-8 text") from None
 
 
-CHECK_COLUMNS = [("id", "id"), ("username", "username"), ("result", "result"), ("proxy", "proxy"),
-                 ("detail", "detail")]
-
-
 def cmd_accounts_check(args: argparse.Namespace, ctx: Context) -> int:
-    """Exit 0 when every account checked is ok, 1 when one is not (a script can act on it)."""
-    from influencers.accountcheck import accounts_to_check, latest_domain, run_check
+    from influencers.accountcheck import check_command  # Scrapy is loaded for this command only
 
-    domain = validate_domain(args.domain) if args.domain else latest_domain(ctx.conn)
-    if domain is None:
-        raise InvalidArgument("no ingestion task yet to take the domain from: give --domain")
-    accounts = ctx.accounts(with_cipher=True)
-    accounts.check_key()
-    checked = accounts_to_check(accounts, ctx.identities(with_cipher=True), args.username)
-    ctx.close()  # the check may take a while and needs no database
-    results = run_check(ctx.config, checked, domain)
-    print(render([result.__dict__ for result in results], CHECK_COLUMNS, args.format), end="")
-    return 0 if all(result.result == "ok" for result in results) else 1
+    return check_command(args, ctx)
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -378,6 +397,17 @@ def register(commands: Any) -> None:
     importing.add_argument("file", metavar="FILE", help="a UTF-8 CSV file (header line optional), or - for standard"
                                                         " input")
     importing.set_defaults(handler=cmd_accounts_import)
+
+    set_budget = accounts.add_parser("set-budget", help="what the platform allows the account, where known: the"
+                                                        " pool stops before it (default: the site adapter's)")
+    _who(set_budget)
+    pages = set_budget.add_mutually_exclusive_group()
+    pages.add_argument("--pages-per-day", type=positive_int, help="listing pages a local day at most")
+    pages.add_argument("--no-pages-per-day", action="store_true", help="remove it (the site's applies)")
+    rate = set_budget.add_mutually_exclusive_group()
+    rate.add_argument("--requests-per-minute", type=positive_int, help="requests a minute at most (paces the account)")
+    rate.add_argument("--no-requests-per-minute", action="store_true", help="remove it (the site's applies)")
+    set_budget.set_defaults(handler=cmd_accounts_set_budget)
 
     check = accounts.add_parser("check", help="log each account in through its identity and read page 1 of a domain;"
                                               " says ok, login failed, proxy failed or banned (exit 1 if any is not ok)")

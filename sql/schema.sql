@@ -188,3 +188,15 @@ CREATE TABLE IF NOT EXISTS account_identities (
     updated_at          DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) COMMENT 'when an operator last changed the identity (UTC)',
     PRIMARY KEY (account_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- What an account may do on the platform a day and a minute (an operator's values; the site
+-- adapter may declare defaults) and the listing pages it read today, counted in the pipeline's
+-- batch transaction. Owned by influencers/core/budgets.py.
+CREATE TABLE IF NOT EXISTS account_budgets (
+    account_id          INT          NOT NULL COMMENT 'the accounts row',
+    pages_per_day       INT          NULL COMMENT 'listing pages a local day at most; NULL: the adapter default, or none',
+    requests_per_minute INT          NULL COMMENT 'requests a minute at most; NULL: the adapter default, or none',
+    pages_today         INT          NOT NULL DEFAULT 0 COMMENT 'listing pages committed on pages_date',
+    pages_date          DATE         NULL COMMENT 'the local day (INFLUENCERS_TZ) pages_today counts',
+    PRIMARY KEY (account_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

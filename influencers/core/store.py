@@ -5,7 +5,8 @@ Ingestion: one transaction commits a batch of whole pages. For every page of the
 `ingestion_logs` row (one multi-row insert per task, then one query for their ids); for all of
 them: the upsert of the influencers, sorted by uid so concurrent writers lock rows in the same
 order and do not deadlock; for every task, at the end: the fence (`tasks.fence`) and the progress
-marker (`tasks.move_marker`), with a cursor platform's position after it.
+marker (`tasks.move_marker`), with a cursor platform's position after it; each account's pages
+today (`budgets.count_pages`).
 
 The upsert is one multi-row ``INSERT … VALUES … ON DUPLICATE KEY UPDATE`` of up to
 ``ROWS_PER_STATEMENT`` rows, every text in it a UTF-8 hex literal (``_utf8mb4 X'e5b08f'``):
@@ -29,6 +30,7 @@ import json
 import logging
 import math
 import weakref
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,8 +39,10 @@ from typing import Any
 import orjson
 from pymysql.connections import Connection
 
+from influencers.core.budgets import count_pages
 from influencers.core.db import run_transaction
 from influencers.core.errors import ClaimLost, ValueRefused
+from influencers.core.quotaday import QuotaDay
 from influencers.core.tasks import Claim, fence, move_marker, page_marker
 
 logger = logging.getLogger(__name__)
@@ -107,15 +111,17 @@ class TaskLost(Exception):
         self.task_id = task_id
 
 
-def write_batch(conn: Connection, work: Sequence[TaskBatch]) -> tuple[list[TaskBatch], dict[int, str]]:
+def write_batch(conn: Connection, work: Sequence[TaskBatch],
+                quota_day: QuotaDay | None = None) -> tuple[list[TaskBatch], dict[int, str]]:
     """Commit ``work`` in one transaction; tasks whose claim is lost are left out (and the rest
-    committed). Returns (committed task batches, {lost task id: reason})."""
+    committed). With ``quota_day``, each account's pages today (`budgets.count_pages`) count the
+    pages in the same transaction. Returns (committed task batches, {lost task id: reason})."""
     limit = statement_limit(conn)
     pending = sorted(work, key=lambda batch: batch.claim.task_id)
     lost: dict[int, str] = {}
     while pending:
         try:
-            run_transaction(conn, lambda cursor, batches=pending: _write(cursor, batches, limit))
+            run_transaction(conn, lambda cursor, batches=pending: _write(cursor, batches, limit, quota_day))
             return pending, lost
         except TaskLost as exc:
             lost[exc.task_id] = str(exc)
@@ -135,7 +141,7 @@ def statement_limit(conn: Connection) -> int:
     return limit
 
 
-def _write(cursor: Any, work: Sequence[TaskBatch], limit: int) -> None:
+def _write(cursor: Any, work: Sequence[TaskBatch], limit: int, quota_day: QuotaDay | None) -> None:
     newest: dict[str, tuple[Any, ...]] = {}
     for batch in work:
         pages = sorted(batch.pages, key=lambda p: p.page_number)
@@ -164,6 +170,9 @@ def _write(cursor: Any, work: Sequence[TaskBatch], limit: int) -> None:
     for batch in work:
         if batch.marker > batch.current_marker:
             move_marker(cursor, batch.claim, page_marker(batch.marker), position=batch.position)
+    if quota_day is not None:
+        read = Counter(page.account_id for batch in work for page in batch.pages if page.account_id is not None)
+        count_pages(cursor, read, quota_day)
 
 
 def _upsert_all(cursor: Any, rows: Sequence[tuple[Any, ...]], limit: int) -> None:

@@ -35,6 +35,7 @@ from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import _schedule_coro
 
 from influencers.core.account_model import Identity
+from influencers.core.budgets import Budget
 from influencers.core.config import Config, get_config
 from influencers.core.errors import InfluencersError
 from influencers.core.outage import Outage, SharedOutage
@@ -334,7 +335,7 @@ class IngestionService:
         request: the coroutine is AccountWork's own, without a frame of this one around it."""
         return self.accounts.current_account(self.runs, task_id)
 
-    async def login_details(self, account_id: int) -> tuple[str, str, Identity]:
+    async def login_details(self, account_id: int) -> tuple[str, str, Identity, Budget]:
         return await self.tasks.login_details(account_id)
 
     def proxy_ok(self, account_id: int) -> None:

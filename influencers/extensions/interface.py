@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from scrapy import Request
 
     from influencers.core.account_model import Identity
+    from influencers.core.budgets import Budget
     from influencers.core.config import Config
     from influencers.core.tasks import Claim
     from influencers.ingest.reasons import CloseReason
@@ -84,8 +85,8 @@ class AccountDesk(Protocol):
     def current_account(self, task_id: int) -> Awaitable[int]:
         """Waits for an account switch under way; IgnoreRequest when the task stops."""
 
-    async def login_details(self, account_id: int) -> tuple[str, str, Identity]:
-        """(username, password, identity) to log the account in with; never logged."""
+    async def login_details(self, account_id: int) -> tuple[str, str, Identity, Budget]:
+        """(username, password, identity, budget) to log the account in with; never logged."""
 
     def proxy_ok(self, account_id: int) -> None:
         """A login through the account's proxy worked: its proxy is healthy again."""

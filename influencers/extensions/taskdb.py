@@ -25,6 +25,7 @@ from scrapy.utils.asyncio import sleep
 
 from influencers.core.account_model import Identity
 from influencers.core.accounts import AccountManager
+from influencers.core.budgets import Budget, BudgetStore
 from influencers.core.config import Config
 from influencers.core.credentials import CredentialCipher
 from influencers.core.errors import ClaimLost, DatabaseUnavailable
@@ -61,6 +62,7 @@ class TaskDatabase:
         self.worker: Worker | None = None
         self.scheduler: TaskScheduler | None = None
         self.identities: IdentityStore | None = None
+        self.budgets: BudgetStore | None = None
         self.finisher: TaskScheduler | None = None
         self._give_up_at: float | None = None  # set when the crawl starts closing
 
@@ -95,6 +97,7 @@ class TaskDatabase:
         self.scheduler = TaskScheduler(conn, self.worker, accounts, lease_seconds=self.lease_seconds,
                                        recover_every=LIVENESS_CHECK_EVERY)
         self.identities = IdentityStore(conn, cipher=CredentialCipher.from_config(self.config))
+        self.budgets = BudgetStore(conn, quota_day=self.config.quota_day)
 
     def _open_finisher(self, conn: Any) -> None:
         self.finisher = TaskScheduler(conn, self.worker, AccountManager(conn, quota_day=self.config.quota_day),
@@ -193,11 +196,12 @@ class TaskDatabase:
 
     # -- accounts -----------------------------------------------------------------------------
 
-    async def login_details(self, account_id: int) -> tuple[str, str, Identity]:
-        """(username, password, identity): what the account logs in with (never logged)."""
-        def read(conn: Any) -> tuple[str, str, Identity]:
+    async def login_details(self, account_id: int) -> tuple[str, str, Identity, Budget]:
+        """(username, password, identity, budget): what the account logs in with (never logged)
+        and what it may still do today."""
+        def read(conn: Any) -> tuple[str, str, Identity, Budget]:
             username, password = self.scheduler.accounts.credentials(account_id)
-            return username, password, self.identities.get(account_id)
+            return username, password, self.identities.get(account_id), self.budgets.get(account_id)
 
         return await self._patiently(self.db, read)
 

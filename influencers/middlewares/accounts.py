@@ -8,8 +8,10 @@ For a request of a claimed task (``meta["influencers_task"]``) it
   for browser-rendered pages, its own Playwright context with the session cookies; and sends
   every request of the account through its identity — proxy, user agent, headers
   (`influencers.middlewares.identity`), never another account's;
-* paces the account: at least ``ACCOUNTS_REQUEST_INTERVAL`` seconds between its requests, and
-  after a 429 nothing at all until Retry-After has passed (other accounts go on);
+* paces the account: at least ``ACCOUNTS_REQUEST_INTERVAL`` seconds (or its requests-a-minute
+  budget's) between its requests, and after a 429 nothing at all until Retry-After has passed
+  (other accounts go on); an account whose pages-a-day budget (`influencers.core.budgets`) is
+  spent rests until local midnight, as after the platform's daily cap, before meeting it;
 
 and for each response, by the adapter's verdict:
 
@@ -122,7 +124,8 @@ class AccountsMiddleware:
         self.margin = margin
         self.accounts: dict[int, AccountState] = {}
         self.transport_errors = transport_errors  # a listing or login request that got no answer
-        self.logins = AccountLogin(crawler, service, login_attempts=login_attempts, transport_errors=transport_errors,
+        self.logins = AccountLogin(crawler, service, login_attempts=login_attempts, base_interval=interval,
+                                   transport_errors=transport_errors,
                                    pace=self.pace, back_off=self.back_off)
         #: Some session was accepted in this crawl: one refused at once after its login is then
         #: the account's problem; before any has worked, it is the adapter's (`SessionRefused`).
@@ -156,7 +159,7 @@ class AccountsMiddleware:
     def state(self, account_id: int) -> AccountState:
         state = self.accounts.get(account_id)
         if state is None:
-            state = self.accounts[account_id] = AccountState(account_id, self.base_interval)
+            state = self.accounts[account_id] = AccountState(account_id, self.base_interval, self.base_interval)
         return state
 
     # -- requests -----------------------------------------------------------------------------
@@ -181,9 +184,14 @@ class AccountsMiddleware:
             except ProxyFailed as exc:
                 await self._proxy_failed(task_id, state, str(exc))
                 continue
+            if state.budget_spent:  # before the platform's cap: rest until local midnight
+                await self._retire(task_id, account_id, Verdict(
+                    Outcome.DAILY_CAP, "BUDGET", f"its budget of {state.page_budget} pages a day is spent"))
+                continue
             await self.pace(state)
             if await self.service.current_account(task_id) != account_id or not state.logged_in:
                 continue  # switched or logged out while we waited
+            state.pages_used += 1  # counted when sent: pages in flight cannot overshoot the budget
             self._stamp(request, state)
             return self._authorize(request, state)
         raise IgnoreRequest(f"task {task_id}: no usable account after {_ACCOUNT_TRIES} tries")
@@ -232,11 +240,11 @@ class AccountsMiddleware:
     def back_off(self, state: AccountState, retry_after: float) -> None:
         now = time.monotonic()
         state.blocked_until = max(state.blocked_until, now + retry_after + self.margin)
-        state.interval = min(self.max_interval, max(state.interval * 2, self.base_interval, 0.1))
+        state.interval = min(self.max_interval, max(state.interval * 2, state.floor, 0.1))
 
     def relax(self, state: AccountState) -> None:
-        if state.interval > self.base_interval:
-            state.interval = max(self.base_interval, state.interval * 0.9)
+        if state.interval > state.floor:
+            state.interval = max(state.floor, state.interval * 0.9)
 
     # -- responses ----------------------------------------------------------------------------
 

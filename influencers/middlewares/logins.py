@@ -21,6 +21,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Response
 
 from influencers.core.account_model import Identity
+from influencers.core.budgets import Budget
 from influencers.core.credentials import UnreadableSecret
 from influencers.core.errors import SecretKeyError
 from influencers.extensions.runs import META_LOGIN, Gate
@@ -54,7 +55,8 @@ class AccountState:
     """What this process knows about one account's session and pace."""
 
     id: int
-    interval: float
+    interval: float  # seconds between its requests now (grows after a 429, relaxes to floor)
+    floor: float  # the least interval: ACCOUNTS_REQUEST_INTERVAL, or its requests-a-minute budget
     logged_in: bool = False
     generation: int = 0
     login: Gate | None = None
@@ -63,16 +65,29 @@ class AccountState:
     identity: Identity = field(default_factory=Identity)
     blocked_until: float = 0.0
     next_slot: float = 0.0
+    page_budget: int | None = None  # listing pages it may read today (None: no budget)
+    pages_used: int = 0  # listing pages it read today, as counted at login and since
 
     @property
     def jar(self) -> str:
         return f"account-{self.id}"
 
+    @property
+    def budget_spent(self) -> bool:
+        return self.page_budget is not None and self.pages_used >= self.page_budget
+
+    def keep_to(self, budget: Budget, base_interval: float) -> None:
+        """Pace to ``budget``'s requests a minute, and stop at its pages a day."""
+        rate = budget.requests_per_minute
+        self.floor = max(base_interval, 60.0 / rate) if rate else base_interval
+        self.interval = max(self.interval, self.floor)
+        self.page_budget, self.pages_used = budget.pages_per_day, budget.pages_today
+
 
 class AccountLogin:
     """Logs accounts in for the account middleware, which paces them (``pace``, ``back_off``)."""
 
-    def __init__(self, crawler: Crawler, service: AccountDesk, *, login_attempts: int,
+    def __init__(self, crawler: Crawler, service: AccountDesk, *, login_attempts: int, base_interval: float,
                  transport_errors: tuple[type[BaseException], ...],
                  pace: Callable[[AccountState], Awaitable[None]],
                  back_off: Callable[[AccountState, float], None]) -> None:
@@ -80,6 +95,7 @@ class AccountLogin:
         self.service = service
         self.stats = crawler.stats
         self.login_attempts = login_attempts
+        self.base_interval = base_interval
         self.transport_errors = transport_errors
         self.pace = pace
         self.back_off = back_off
@@ -109,7 +125,8 @@ class AccountLogin:
     async def _login(self, state: AccountState) -> None:
         adapter = self.service.adapter
         try:
-            username, password, state.identity = await self.service.login_details(state.id)
+            username, password, state.identity, budget = await self.service.login_details(state.id)
+            state.keep_to(budget.over(adapter.budgets), self.base_interval)
         except UnreadableSecret as exc:  # the key is the deployment's: this account's row is bad
             raise AccountUnusable(Verdict(Outcome.BAD_CREDENTIALS, message=str(exc))) from None
         except SecretKeyError as exc:  # a configuration error, not the account's or the page's

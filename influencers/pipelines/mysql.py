@@ -310,7 +310,8 @@ class MySQLPipeline:
         if not work:
             return
         try:
-            committed, lost = await db.run(write_batch, work)
+            config = self.service.config
+            committed, lost = await db.run(write_batch, work, config.quota_day if config is not None else None)
         except Exception as exc:  # noqa: BLE001 - keep the pages and try again later
             if isinstance(exc, DatabaseUnavailable) and exc.transient and db.outage is not None:
                 self.stats.inc_value("pipeline/batch_retries")  # the outage is logged once, by itself

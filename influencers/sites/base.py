@@ -40,6 +40,7 @@ from scrapy import Request
 from scrapy.http import Response
 from scrapy.utils.misc import load_object
 
+from influencers.core.budgets import Budget
 from influencers.core.errors import ConfigError
 
 RENDER_MODES = ("json", "html", "js")
@@ -158,6 +159,10 @@ class SiteAdapter(ABC):
     #: *n - 1* returned; the crawl reads one page at a time per task, stores the cursor with its
     #: progress marker to resume from, and a task always starts at page 1.
     pagination: ClassVar[str] = "page"
+    #: What the platform allows one account, where known (pages a day, requests a minute): the
+    #: pool keeps each account under it unless an operator set the account's own (`accounts
+    #: set-budget`).
+    budgets: ClassVar[Budget] = Budget()
     #: Downloader middlewares the platform needs besides the project's ({dotted path: order}),
     #: merged into DOWNLOADER_MIDDLEWARES when the crawl starts (a request signer, say).
     downloader_middlewares: ClassVar[dict[str, int]] = {}

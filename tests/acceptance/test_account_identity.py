@@ -148,3 +148,27 @@ def test_accounts_check_says_per_account_what_is_wrong(start_sandbox, start_prox
     assert run_cli(env, "start_crawl", "--domain", "美妆", "--pages", "1").returncode == 0
     only = run_cli(env, "accounts", "check", "--username", "demo1")  # the newest crawl's domain
     assert only.returncode == 0 and "demo1" in only.stdout and "demo2" not in only.stdout
+
+
+def test_page_budgets_stop_each_account_before_the_platforms_daily_cap(start_sandbox, crawls, env, mysql_settings,
+                                                                       db) -> None:
+    from tests.fixtures.processes import run_cli
+
+    sandbox = start_sandbox(daily_page_cap=5)  # the platform refuses an account's 6th page of the day
+    add_accounts(env, "demo1", "demo2")
+    for username in ("demo1", "demo2"):
+        result = run_cli(env, "accounts", "set-budget", "--username", username, "--pages-per-day", "4")
+        assert result.returncode == 0, result.stderr
+
+    crawl = crawls.run(sandbox.url, "domain=美妆", "pages=8", timeout=120)
+
+    assert crawl.process.returncode == 0, crawl.log[-3000:]
+    assert_matches_truth(mysql_settings, "美妆", sandbox.truth("美妆", 1, 8))
+    platform = sandbox.admin_stats()["accounts"]
+    assert [platform[name]["pages"] for name in ("demo1", "demo2")] == [4, 4]
+    assert all(platform[name]["daily_cap"] == 0 for name in ("demo1", "demo2"))  # never met the cap
+    listed = {row["username"]: row for row in json.loads(run_cli(env, "accounts", "list", "--format", "json").stdout)}
+    assert [(listed[name]["pages_today"], listed[name]["pages_per_day"]) for name in ("demo1", "demo2")] == [
+        (4, "4"), (4, "4")]
+    spent = [row for row in listed.values() if "budget of 4 pages a day is spent" in (row["status_reason"] or "")]
+    assert spent and all(row["status"] != "disabled" for row in spent)

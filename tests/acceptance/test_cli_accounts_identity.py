@@ -98,7 +98,7 @@ def test_add_with_an_identity_then_list_and_status_show_the_host_only(db, env):
         SHOWN, UA, "ok")
     assert (listed["plain"]["proxy"], listed["plain"]["user_agent"], listed["plain"]["proxy_health"]) == (
         "", "", "")  # the CLI's JSON writes no value as "", as for every column
-    assert as_csv.stdout.splitlines()[0].endswith(",proxy,user_agent,proxy_health")
+    assert as_csv.stdout.splitlines()[0].endswith(",proxy,user_agent,proxy_health,pages_today,pages_per_day,requests_per_minute")
     assert f',{SHOWN},"{UA}",ok' in as_csv.stdout  # quoted: a user agent holds commas
     accounts = {row["username"]: row for row in json.loads(status_json.stdout)["Accounts"]}
     assert (accounts["账号一"]["proxy"], accounts["账号一"]["user_agent"]) == (SHOWN, UA)

@@ -14,6 +14,7 @@ from scrapy.http import TextResponse
 from w3lib.url import add_or_replace_parameter
 
 from influencers.core.account_model import Identity
+from influencers.core.budgets import Budget
 from influencers.core.quotaday import QuotaDay
 from influencers.extensions.runs import META_ACCOUNT, META_PAGE, META_TASK
 from influencers.middlewares.accounts import META_SESSION, AccountsMiddleware
@@ -175,3 +176,18 @@ def test_the_default_session_is_the_logins_cookies(middleware: AccountsMiddlewar
     assert session.cookies == {"sid": "abc"} and session.headers == {}
     request = listing()
     assert middleware.service.adapter.authorize(request, session) is request
+
+
+def test_a_budget_paces_the_account_and_says_when_its_pages_are_spent(middleware: AccountsMiddleware) -> None:
+    state = middleware.state(6)
+    state.keep_to(Budget(pages_per_day=3, requests_per_minute=20, pages_today=2), middleware.base_interval)
+    assert (state.floor, state.interval) == (3.0, 3.0)  # 20 a minute: one every 3 s, never faster
+    middleware.back_off(state, 1.0)
+    for _ in range(100):
+        middleware.relax(state)
+    assert state.interval == 3.0  # relaxing after a 429 stops at the budget's pace, not the crawl's
+    assert not state.budget_spent
+    state.pages_used += 1
+    assert state.budget_spent
+    state.keep_to(Budget(), middleware.base_interval)  # no budget: the crawl's pace, no page limit
+    assert state.floor == middleware.base_interval and not state.budget_spent

@@ -139,6 +139,8 @@ def test_the_last_page_of_a_task_is_written_at_once(pipeline: MySQLPipeline, dra
 class RecordingService:
     """The service's side of `_write_some`: every page is ours and commits."""
 
+    config = None
+
     def __init__(self) -> None:
         self.committed: list[int] = []
         self.by_task: dict[int, list[int]] = {}
@@ -170,7 +172,7 @@ class HeldDatabase:
         self.writes: list[list[int]] = []
         self.pending: list[Deferred] = []
 
-    async def run(self, fn: Any, work: Any) -> Any:
+    async def run(self, fn: Any, work: Any, *args: Any) -> Any:
         self.writes.append([page.page_number for batch in work for page in batch.pages])
         self.tasks = [batch.claim.task_id for batch in work]
         done: Deferred = Deferred()
@@ -270,7 +272,7 @@ class UnreachableDatabase:
         self.tries = 0
         self.outage = SharedOutage(Outage("MySQL", logging.getLogger("test.pipeline"), first=0.2, cap=0.2))
 
-    async def run(self, fn: Any, work: Any) -> Any:
+    async def run(self, fn: Any, work: Any, *args: Any) -> Any:
         self.tries += 1
         if self.down:
             error = ConnectionLost("lost the connection to MySQL (is the server running?)")

@@ -18,6 +18,7 @@ from scrapy.utils.defer import deferred_from_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 from influencers.core.account_model import Identity
+from influencers.core.budgets import Budget
 from influencers.core.errors import ConfigError
 from influencers.core.outage import Outage
 from influencers.extensions.config import PlatformSettings
@@ -279,8 +280,8 @@ async def test_a_login_that_meets_an_outage_waits_and_counts_no_failed_attempt()
         return Response(request.url, status=302, request=request,
                         headers={"Location": "/square", "Set-Cookie": "sid=abc; Path=/"})
 
-    async def login_details(account_id: int) -> tuple[str, str, Identity]:
-        return "demo1", "sandbox-demo1", Identity()
+    async def login_details(account_id: int) -> tuple[str, str, Identity, Budget]:
+        return "demo1", "sandbox-demo1", Identity(), Budget()
 
     service = SimpleNamespace(adapter=adapter, login_details=login_details)
     crawler = SimpleNamespace(stats=Stats(), engine=SimpleNamespace(download_async=download_async))

@@ -18,6 +18,7 @@ OWNERS = {
               "influencers/core/tasks/fence.py", "influencers/core/tasks/dispatches.py",
               "influencers/core/tasks/recovery.py"},
     "accounts": {"influencers/core/accounts.py"},
+    "account_budgets": {"influencers/core/budgets.py"},
     "influencers": {"influencers/core/store.py"},
     "ingestion_logs": {"influencers/core/store.py"},
     "export_logs": {"influencers/core/exports.py"},
