@@ -172,3 +172,20 @@ def test_page_budgets_stop_each_account_before_the_platforms_daily_cap(start_san
         (4, "4"), (4, "4")]
     spent = [row for row in listed.values() if "budget of 4 pages a day is spent" in (row["status_reason"] or "")]
     assert spent and all(row["status"] != "disabled" for row in spent)
+
+
+def test_browser_pages_go_through_the_accounts_proxy_and_user_agent(start_sandbox, start_proxy, crawls, env,
+                                                                    mysql_settings, db) -> None:
+    sandbox = start_sandbox(link_accounts=True)
+    ids = add_accounts(env, "demo5")
+    proxy = start_proxy(source="127.0.0.5", auth=("browser", "secret5"))
+    set_identity(env, ids["demo5"], proxy_url=proxy.url, user_agent="Mozilla/5.0 (browser identity)")
+
+    crawl = crawls.run(sandbox.url, "domain=科技", "pages=2", "render=js", timeout=150)
+
+    assert crawl.process.returncode == 0, crawl.log[-3000:]
+    assert_matches_truth(mysql_settings, "科技", sandbox.truth("科技", 1, 2))
+    seen = sandbox.admin_stats()["accounts"]["demo5"]
+    assert seen["addresses"] == ["127.0.0.5"]  # the login and the browser's page and API calls alike
+    assert seen["user_agents"] == ["Mozilla/5.0 (browser identity)"]
+    assert "secret5" not in crawl.log
