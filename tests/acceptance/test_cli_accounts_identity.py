@@ -8,13 +8,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 
 from influencers.core.config import Config
 from influencers.core.credentials import CredentialCipher
-from influencers.core.db import connect
 from influencers.core.identities import IdentityStore
 from tests.fixtures.database import REPO_ROOT
 from tests.fixtures.processes import run_cli
@@ -29,20 +27,6 @@ PROXY = f"http://{PROXY_USER}:{PROXY_PASSWORD}@proxy.example:3128"
 SHOWN = "http://proxy.example:3128"
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
 SECRETS = (PASSWORD, PROXY_USER, PROXY_PASSWORD)
-
-
-@pytest.fixture(autouse=True)
-def no_identities(mysql_settings) -> Iterator[None]:
-    """tests/fixtures/database.py does not empty this table yet (see tests/integration/test_identities.py)."""
-    def empty() -> None:
-        conn = connect(mysql_settings, autocommit=True)
-        with conn.cursor() as cursor:
-            cursor.execute("DELETE FROM account_identities")
-        conn.close()
-
-    empty()
-    yield
-    empty()
 
 
 def database_bytes(db) -> str:

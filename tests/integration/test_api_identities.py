@@ -3,11 +3,8 @@ scheme://host:port comes back out — not its credentials, in a response, an err
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from influencers.core.db import connect
 from influencers.core.identities import IdentityStore
 
 PASSWORD = "S3cret-账号-a81c"
@@ -17,20 +14,6 @@ SHOWN = "http://proxy.example:3128"
 UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 
 pytestmark = pytest.mark.usefixtures("db")
-
-
-@pytest.fixture(autouse=True)
-def no_identities(mysql_settings) -> Iterator[None]:
-    """tests/fixtures/database.py does not empty this table yet (see tests/integration/test_identities.py)."""
-    def empty() -> None:
-        conn = connect(mysql_settings, autocommit=True)
-        with conn.cursor() as cursor:
-            cursor.execute("DELETE FROM account_identities")
-        conn.close()
-
-    empty()
-    yield
-    empty()
 
 
 def stored(db) -> str:

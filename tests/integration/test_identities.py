@@ -5,14 +5,12 @@ change an account event that names the host and never the credentials."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from cryptography.fernet import Fernet
 
 from influencers.core.account_model import Identity, IdentityView
 from influencers.core.credentials import CredentialCipher, KeyMismatch, UnreadableProxy, UnreadableSecret
-from influencers.core.db import connect
 from influencers.core.errors import AccountNotFound, InvalidArgument, SecretKeyError
 from influencers.core.identities import KEEP, PROXY_BACKOFF_MAX, IdentityStore
 
@@ -20,21 +18,6 @@ PROXY_PASSWORD = "ProxyPw-9c1e-密"
 PROXY_USER = "proxyuser-71"
 PROXY = f"http://{PROXY_USER}:{PROXY_PASSWORD.replace('密', '%E5%AF%86')}@proxy.example:3128"
 SHOWN = "http://proxy.example:3128"
-
-
-@pytest.fixture(autouse=True)
-def no_identities(mysql_settings) -> Iterator[None]:
-    """The `db` fixture empties the tables tests/fixtures/database.py names, which does not list
-    this one yet: start and leave it empty, so an account id reused by a later test has no identity."""
-    def empty() -> None:
-        conn = connect(mysql_settings, autocommit=True)
-        with conn.cursor() as cursor:
-            cursor.execute("DELETE FROM account_identities")
-        conn.close()
-
-    empty()
-    yield
-    empty()
 
 
 @pytest.fixture
