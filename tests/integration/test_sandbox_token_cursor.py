@@ -6,33 +6,21 @@ import base64
 import http.client
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 
 from sandbox.data import expected_rows
-from tests.fixtures.sandbox import Reply, SandboxClient, SandboxServer, launch_sandbox
+from tests.fixtures.sandbox import TOKEN_CURSOR_PAGES, Reply, SandboxClient, SandboxServer
 
 pytestmark = pytest.mark.timeout(60)
-PAGES = 20
-
-
-@pytest.fixture(scope="module")
-def v2_server() -> Iterator[SandboxServer]:
-    server = launch_sandbox(api="token-cursor", pages=PAGES)
-    try:
-        yield server
-    finally:
-        server.stop()
+PAGES = TOKEN_CURSOR_PAGES
 
 
 @pytest.fixture
-def site(v2_server: SandboxServer) -> Iterator[SandboxServer]:
-    v2_server.reset()
-    yield v2_server
-    v2_server.reset()
+def site(token_cursor_site: SandboxServer) -> SandboxServer:
+    return token_cursor_site
 
 
 class Api:

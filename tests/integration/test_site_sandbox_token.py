@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import http.client
 import time
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -20,28 +19,17 @@ from scrapy.utils.test import get_crawler
 from influencers.sites.base import ListingPage, MalformedPage, Outcome, Session
 from influencers.sites.sandbox import SandboxAdapter
 from influencers.sites.sandbox_token import SandboxTokenAdapter
-from tests.fixtures.sandbox import SandboxServer, launch_sandbox
+from tests.fixtures.sandbox import TOKEN_CURSOR_PAGES, SandboxServer
 
 pytestmark = pytest.mark.timeout(120)
-PAGES = 20
+PAGES = TOKEN_CURSOR_PAGES
 PAGE_SIZE = 20  # the sandbox's default, which /api/v1 pages by too
 DOMAIN = "美妆"
 
 
-@pytest.fixture(scope="module")
-def v2_server() -> Iterator[SandboxServer]:
-    server = launch_sandbox(api="token-cursor", pages=PAGES)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def site(v2_server: SandboxServer) -> Iterator[SandboxServer]:
-    v2_server.reset()
-    yield v2_server
-    v2_server.reset()
+def site(token_cursor_site: SandboxServer) -> SandboxServer:
+    return token_cursor_site
 
 
 def fetch(request: Request, cookies: dict[str, str] | None = None) -> TextResponse:
