@@ -1,5 +1,5 @@
 """``python -m influencers accounts check``: log each account in and read one listing page
-through its identity, and say per account what happened (`influencers.spiders.account_check`).
+through its identity, and say per account what happened (`influencers.account_check_spider`).
 
 The accounts, their passwords and identities are read here, before Scrapy starts, so the spider
 never touches the database; the check changes nothing (no status, no cool-down), so it is safe
@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 from scrapy.crawler import CrawlerProcess
 from scrapy.settings import Settings
 
+from influencers.account_check_spider import AccountCheckSpider, CheckAccount, CheckResult
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config
 from influencers.core.errors import InvalidArgument
 from influencers.core.identities import IdentityStore
 from influencers.core.tasks import validate_domain
-from influencers.spiders.account_check import AccountCheckSpider, CheckAccount, CheckResult
 from influencers.tables import render
 
 if TYPE_CHECKING:

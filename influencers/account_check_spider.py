@@ -5,7 +5,8 @@ every request dressed in the account's identity (`influencers.middlewares.identi
 user agent and headers, its own cookie jar and download slot), exactly as a crawl would; and it
 says what it found: ``ok``, ``login failed``, ``proxy failed``, ``banned``, or another verdict.
 It reads and writes nothing in the database (the accounts come in as an argument), so an operator
-can run it at any time, also while crawls run.
+can run it at any time, also while crawls run. It lives outside ``influencers.spiders`` on
+purpose: it is no crawl, so `scrapy list` and Scrapyd do not offer it.
 """
 
 from __future__ import annotations
