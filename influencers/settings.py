@@ -41,7 +41,8 @@ ACCOUNTS_MAX_INTERVAL = 30  # the most a run of 429s stretches that interval to
 ACCOUNTS_RETRY_AFTER_MARGIN = 0.2  # seconds added to a 429's Retry-After
 ACCOUNTS_RELOGIN_ATTEMPTS = 1  # logins again per request after its session expired
 ACCOUNTS_LOGIN_ATTEMPTS = 3  # tries of one login before the account counts as unusable
-ACCOUNTS_CAPTCHA_COOLDOWN = 300  # seconds an account rests after a captcha
+ACCOUNTS_CAPTCHA_FIRST_COOLDOWN = 30  # seconds an account rests after its first captcha; doubled on each repeat
+ACCOUNTS_CAPTCHA_COOLDOWN = 300  # seconds an account rests after a captcha, at most
 ACCOUNTS_DAILY_CAP_COOLDOWN = None  # None: until the next local midnight (INFLUENCERS_TZ)
 ACCOUNTS_LOGIN_FAILURE_COOLDOWN = 600  # seconds an account rests after its logins kept failing
 

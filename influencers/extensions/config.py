@@ -153,6 +153,7 @@ class AccountsSettings:
     relogin_attempts: int
     login_attempts: int
     captcha_cooldown: float
+    captcha_first_cooldown: float
     daily_cap_cooldown: float | None  # None: until the next local midnight
     login_failure_cooldown: float
     retry_after_margin: float
@@ -167,6 +168,7 @@ class AccountsSettings:
             relogin_attempts=read.whole("ACCOUNTS_RELOGIN_ATTEMPTS", minimum=0),
             login_attempts=read.whole("ACCOUNTS_LOGIN_ATTEMPTS", minimum=1),
             captcha_cooldown=read.number("ACCOUNTS_CAPTCHA_COOLDOWN"),
+            captcha_first_cooldown=read.number("ACCOUNTS_CAPTCHA_FIRST_COOLDOWN"),
             daily_cap_cooldown=read.optional_number("ACCOUNTS_DAILY_CAP_COOLDOWN"),
             login_failure_cooldown=read.number("ACCOUNTS_LOGIN_FAILURE_COOLDOWN"),
             retry_after_margin=read.number("ACCOUNTS_RETRY_AFTER_MARGIN"),

@@ -20,7 +20,9 @@ and for each response, by the adapter's verdict:
   refuses every session it just opened points at the adapter (`SessionRefused`), and the task
   pauses with that reason instead of cooling down account after account;
 * 429 → back off that account (Retry-After, a growing interval) and retry the same request;
-* captcha / daily cap → cool the account down (``ACCOUNTS_CAPTCHA_COOLDOWN``; daily cap until
+* captcha / daily cap → cool the account down (``ACCOUNTS_CAPTCHA_FIRST_COOLDOWN`` after a
+  first captcha, doubling on repeats without a good page between, up to
+  ``ACCOUNTS_CAPTCHA_COOLDOWN``; daily cap until
   the next local midnight unless ``ACCOUNTS_DAILY_CAP_COOLDOWN``), ban / refused credentials / a
   stored password the deployment's key cannot decrypt → disable it, with the reason; then move
   the task to another idle account and retry the same page. With no account left the service
@@ -109,6 +111,7 @@ async def add_session_cookies(page: Any, request: Request) -> None:
 class AccountsMiddleware:
     def __init__(self, crawler: Crawler, service: AccountDesk, *, interval: float, max_interval: float,
                  relogin_attempts: int, login_attempts: int, captcha_cooldown: float,
+                 captcha_first_cooldown: float | None = None,
                  daily_cap_cooldown: float | None, login_failure_cooldown: float, margin: float,
                  transport_errors: tuple[type[BaseException], ...] = ()) -> None:
         self.crawler = crawler
@@ -119,6 +122,7 @@ class AccountsMiddleware:
         self.relogin_attempts = relogin_attempts
         self.login_attempts = login_attempts
         self.captcha_cooldown = captcha_cooldown
+        self.captcha_first_cooldown = captcha_cooldown if captcha_first_cooldown is None else captcha_first_cooldown
         self.daily_cap_cooldown = daily_cap_cooldown
         self.login_failure_cooldown = login_failure_cooldown
         self.margin = margin
@@ -150,6 +154,7 @@ class AccountsMiddleware:
             relogin_attempts=options.relogin_attempts,
             login_attempts=options.login_attempts,
             captcha_cooldown=options.captcha_cooldown,
+            captcha_first_cooldown=options.captcha_first_cooldown,
             daily_cap_cooldown=options.daily_cap_cooldown,
             login_failure_cooldown=options.login_failure_cooldown,
             margin=options.retry_after_margin,
@@ -264,6 +269,7 @@ class AccountsMiddleware:
         outcome = verdict.outcome
         if outcome is Outcome.OK:
             self.session_worked = True
+            state.captchas = 0
             self.relax(state)
             return response
         if outcome not in ACCOUNT_OUTCOMES and outcome not in (Outcome.RATE_LIMITED, Outcome.LOGIN_REQUIRED):
@@ -322,9 +328,17 @@ class AccountsMiddleware:
         elif verdict.outcome is Outcome.DAILY_CAP:
             await self.service.retire_account(task_id, account_id, "cool_down", reason, self._daily_cap_seconds())
         elif verdict.outcome is Outcome.CAPTCHA:
-            await self.service.retire_account(task_id, account_id, "cool_down", reason, self.captcha_cooldown)
+            await self.service.retire_account(task_id, account_id, "cool_down", reason,
+                                              self.captcha_rest(self.state(account_id)))
         else:
             await self.service.retire_account(task_id, account_id, "cool_down", reason, self.login_failure_cooldown)
+
+    def captcha_rest(self, state: AccountState) -> float:
+        """How long the account rests after this captcha: short the first time (a platform's
+        captcha is often a one-off and the account's yield matters), doubling on each captcha it
+        meets again without a good page between, up to ACCOUNTS_CAPTCHA_COOLDOWN."""
+        state.captchas += 1
+        return min(self.captcha_cooldown, self.captcha_first_cooldown * 2 ** (state.captchas - 1))
 
     def _daily_cap_seconds(self) -> float:
         """Until a minute after the next local midnight (DST-aware), when the platform's daily cap resets.

@@ -67,6 +67,7 @@ class AccountState:
     next_slot: float = 0.0
     page_budget: int | None = None  # listing pages it may read today (None: no budget)
     pages_used: int = 0  # listing pages it read today, as counted at login and since
+    captchas: int = 0  # captchas met since its last good page (its next rest doubles)
 
     @property
     def jar(self) -> str:
