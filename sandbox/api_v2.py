@@ -12,12 +12,15 @@ misbehaviour knobs in that shape, so a site adapter for such a platform can be t
   of ``/api/v1`` for the same seed. Cursors are keyset positions (``sandbox.listing``), signed
   and expiring (``sandbox.cursors``, ``cursor_ttl``).
 - Refusals: HTTP 200 and a ``Code`` with its ``msg`` (plus ``retry_after``, ``reason`` or
-  ``verify_url``). The 5xx error rate answers a real 500/502/503, the malformed rate a body cut
-  short, the maintenance knob a 503, exactly as ``/api/v1`` does.
+  ``verify_url``; with ``captcha_solvable`` also ``challenge``: ``{"id", "question"}``, see
+  ``sandbox.captcha``). The 5xx error rate answers a real 500/502/503, the malformed rate a
+  body cut short, the maintenance knob a 503, exactly as ``/api/v1`` does.
+- ``POST /api/v2/verify`` ``{"challenge_id", "answer"}`` with the token answers a challenge:
+  ``{"code": 0}`` when right, code 40303 when wrong or for an unknown or old id.
 
 Requests run the same path as ``Site._listing``: token → account linking (``Site.link``) →
-validation → shift counter → ``Guard.admit`` → ``Guard.roll`` → body, and count in the same
-per-account stats. A successful login passes the linking check too.
+validation → shift counter → ``Guard.admit`` → ``Guard.roll`` → ``Site.captcha`` → body, and
+count in the same per-account stats. A successful login passes the linking check too.
 """
 from __future__ import annotations
 
@@ -54,6 +57,7 @@ class Code(enum.IntEnum):
     TOKEN_EXPIRED = 40101
     BANNED = 40300
     CAPTCHA = 40302
+    CAPTCHA_WRONG = 40303
     UNKNOWN_DOMAIN = 40400
     RATE_LIMITED = 42900
     DAILY_CAP = 42901
@@ -68,6 +72,7 @@ MESSAGES = {
     Code.TOKEN_EXPIRED: "token expired",
     Code.BANNED: "账号已封禁",
     Code.CAPTCHA: "请完成安全验证",
+    Code.CAPTCHA_WRONG: "captcha answer wrong",
     Code.UNKNOWN_DOMAIN: "未知的领域",
     Code.RATE_LIMITED: "操作太频繁",
     Code.DAILY_CAP: "今日访问次数已达上限",
@@ -160,11 +165,13 @@ class ApiV2:
         if fate.delay:
             stats.slow += 1
             await asyncio.sleep(fate.delay)
-        if fate.captcha:
+        captcha, challenge = site.captcha(user, fate.captcha)
+        if captcha:
             stats.captchas += 1
             verify = request.url.join(request.app.router["v2_verify"].url_for()).with_query(
                 ticket=secrets.token_urlsafe(12))
-            return refusal(Code.CAPTCHA, verify_url=str(verify))
+            extra = {"challenge": challenge.to_json()} if challenge else {}
+            return refusal(Code.CAPTCHA, verify_url=str(verify), **extra)
         if fate.error_status:
             stats.errors += 1
             return refusal(Code.SERVER, status=fate.error_status)
@@ -183,9 +190,30 @@ class ApiV2:
         return web.Response(body=body, content_type="application/json", charset="utf-8")
 
     async def verify(self, request: web.Request) -> web.Response:
-        """Where ``verify_url`` points: the captcha interstitial, which no crawler can solve."""
+        """Where ``verify_url`` points: the captcha interstitial, which no crawler can solve
+        (with ``captcha_solvable``, the 40302 body's challenge is answered by ``solve``)."""
         return web.Response(body=render.captcha_page(None), content_type="text/html",
                             charset="utf-8")
+
+    async def solve(self, request: web.Request) -> web.Response:
+        """``POST /api/v2/verify`` ``{"challenge_id", "answer"}`` with the account's token."""
+        site = self._site
+        user = site.auth.session_user(request.headers.get(TOKEN_HEADER), TOKEN_KIND)
+        if user is None:
+            site.stats.login_required += 1
+            return refusal(Code.TOKEN_EXPIRED)
+        if site.link(request, user):
+            return refusal(Code.BANNED, reason=site.auth.bans[user])
+        try:
+            payload = await request.json()
+        except ValueError:  # JSON and UTF-8 errors alike
+            return refusal(Code.BAD_REQUEST)
+        if not isinstance(payload, dict):
+            return refusal(Code.BAD_REQUEST)
+        if not site.solve_captcha(user, payload.get("challenge_id"), payload.get("answer")):
+            return refusal(Code.CAPTCHA_WRONG)
+        return web.Response(body=render.json_bytes({"code": 0}),
+                            content_type="application/json", charset="utf-8")
 
     def _items_json(self, domain: str, start: int, stop: int) -> bytes:
         return render.json_bytes(self._site.listing.ranked_rows(domain, start, stop))
@@ -201,3 +229,4 @@ def add_v2_routes(app: web.Application, site: Site) -> None:
     app.router.add_post("/api/v2/login", api.login)
     app.router.add_get("/api/v2/influencers", api.influencers)
     app.router.add_get("/api/v2/verify", api.verify, name="v2_verify")
+    app.router.add_post("/api/v2/verify", api.solve)

@@ -4,9 +4,10 @@
 handlers; the admin routes live in ``sandbox.admin`` and, with ``--api token-cursor``, the
 token/cursor API in ``sandbox.api_v2``. Listing requests go through one path for JSON and
 HTML: session → account linking (``Site.link``) → domain/page validation → shift counter →
-limits (``Guard.admit``) → random fate (``Guard.roll``) → cached body. Every other request with a
-session, and every successful login, passes the linking check too. Everything runs on one
-event loop, so no locks are needed.
+limits (``Guard.admit``) → random fate (``Guard.roll``) → captcha challenge (``Site.captcha``,
+``sandbox.captcha``) → cached body; ``POST /captcha`` answers a challenge. Every other request
+with a session, and every successful login, passes the linking check too. Everything runs on
+one event loop, so no locks are needed.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from sandbox import render
 from sandbox.admin import add_admin_routes
 from sandbox.api_v2 import add_v2_routes
 from sandbox.auth import CSRF_COOKIE, SESSION_COOKIE, Auth, csrf_ok, new_csrf_token
+from sandbox.captcha import Challenge, Challenges, parse_answer
 from sandbox.config import Knobs, SiteSettings
 from sandbox.linking import REASON as LINK_REASON
 from sandbox.linking import Linker
@@ -50,6 +52,7 @@ class Site:
         self.renderer = render.Renderer(self.listing)
         self.stats = Stats([a.username for a in settings.accounts])
         self.linker = Linker()
+        self.challenges = Challenges(settings.seed)
 
     @property
     def knobs(self) -> Knobs:
@@ -60,13 +63,16 @@ class Site:
         self.guard.knobs = knobs
         self.auth.session_ttl = knobs.session_ttl
         self.listing.shift_every = knobs.shift_every
+        if not knobs.captcha_solvable:
+            self.challenges.release_all()
         log.info("knobs now %s", knobs.to_json())
 
     def reset(self) -> None:
         """Back to the state right after start: knobs, sessions, bans, limits, shifts, linked
-        identities, stats."""
+        identities, captcha challenges, stats."""
         self.auth.reset()
         self.guard.reset()
+        self.challenges.reset()
         self.listing.reset()
         self.linker.reset()
         self.stats.reset()
@@ -174,12 +180,14 @@ class Site:
         if fate.delay:
             stats.slow += 1
             await asyncio.sleep(fate.delay)
-        if fate.captcha:
+        captcha, challenge = self.captcha(user, fate.captcha)
+        if captcha:
             stats.captchas += 1
             if html:
-                return web.Response(body=render.captcha_page(user), content_type=HTML,
+                return web.Response(body=render.captcha_page(user, challenge), content_type=HTML,
                                     charset="utf-8")
-            return web.Response(body=render.json_error("E_CAPTCHA", captcha=True),
+            extra = {"challenge": challenge.to_json()} if challenge else {}
+            return web.Response(body=render.json_error("E_CAPTCHA", captcha=True, **extra),
                                 content_type=JSON, charset="utf-8")
         if fate.error_status:
             stats.errors += 1
@@ -200,7 +208,41 @@ class Site:
             stats.pages += 1
         return web.Response(body=body, content_type=HTML if html else JSON, charset="utf-8")
 
+    async def captcha_submit(self, request: web.Request) -> web.StreamResponse:
+        """``POST /captcha``, form fields ``challenge_id`` and ``answer``, with the session
+        cookie: 200 ``{"ok": true}`` when right, else 403 ``E_CAPTCHA_WRONG`` (JSON)."""
+        user = self._session(request, html=False)
+        if not isinstance(user, str):
+            return user
+        form = await request.post()
+        if not self.solve_captcha(user, form.get("challenge_id"), form.get("answer")):
+            return _error(403, "E_CAPTCHA_WRONG", False, user)
+        return web.Response(body=render.json_bytes({"ok": True}), content_type=JSON,
+                            charset="utf-8")
+
     # -- helpers -------------------------------------------------------------------------
+
+    def captcha(self, user: str, rolled: bool) -> tuple[bool, Challenge | None]:
+        """Whether an admitted listing request of ``user`` (either API style), whose fate
+        ``rolled`` a captcha or not, is answered with the captcha; and the challenge it carries.
+        With ``captcha_solvable`` off that is the fate alone and there is no challenge; with it
+        on, a captcha fate challenges the account and a challenged account always gets one."""
+        if not self.knobs.captcha_solvable:
+            return rolled, None
+        if rolled or self.challenges.is_challenged(user):
+            return True, self.challenges.show(user)
+        return False, None
+
+    def solve_captcha(self, user: str, challenge_id: object, answer: object) -> bool:
+        """An answer of ``user`` to its challenge (either API style), counted in its stats;
+        True when right, which lifts the challenge."""
+        stats = self.stats.account(user)
+        if self.challenges.solve(user, challenge_id, parse_answer(answer)):
+            stats.captchas_solved += 1
+            log.info("account %s solved its captcha", user)
+            return True
+        stats.captchas_failed += 1
+        return False
 
     def admit(self, user: str, domain: str) -> tuple[AccountStats, Verdict]:
         """Count a listing request (either API style) and ask the guard about it; a ban the guard
@@ -308,6 +350,7 @@ def build_app(site: Site) -> web.Application:
     app.router.add_get("/app/square", site.app_square)
     app.router.add_get("/api/v1/influencers", site.api_influencers)
     app.router.add_get("/api/v1/domains", site.api_domains)
+    app.router.add_post("/captcha", site.captcha_submit)
     if site.settings.api == "token-cursor":
         add_v2_routes(app, site)
     add_admin_routes(app, site)

@@ -32,10 +32,28 @@
     app.appendChild(done);
   }
 
-  function fail(code, message) {
+  // The captcha's challenge (captcha_solvable) gets the markup of render.captcha_page.
+  function captcha(code, message, challenge) {
+    var div = el("div", {id: "captcha", "data-code": code}, message);
+    if (challenge) {
+      div.setAttribute("data-challenge-id", challenge.id);
+      var form = el("form", {id: "captcha-form", method: "post", action: "/captcha"});
+      form.appendChild(el("input", {type: "hidden", name: "challenge_id", value: challenge.id}));
+      var label = el("label");
+      label.appendChild(el("span", {"class": "question"}, challenge.question));
+      label.appendChild(document.createTextNode(" = "));
+      label.appendChild(el("input", {type: "text", name: "answer", inputmode: "numeric"}));
+      form.appendChild(label);
+      form.appendChild(el("button", {type: "submit"}, "提交"));
+      div.appendChild(form);
+    }
+    return div;
+  }
+
+  function fail(code, message, challenge) {
     app.textContent = "";
     if (code === "E_CAPTCHA") {
-      app.appendChild(el("div", {id: "captcha", "data-code": code}, message));
+      app.appendChild(captcha(code, message, challenge));
     } else {
       app.appendChild(el("div", {"class": "error", "data-code": code}, message));
     }
@@ -102,7 +120,7 @@
         return;
       }
       if (data.error) {
-        fail(data.error.code, data.error.message || "");
+        fail(data.error.code, data.error.message || "", data.challenge);
         return;
       }
       render(data);

@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ban an account whose request comes from the address, or carries "
                              "the User-Agent, another account used within --link-window "
                              "(账号关联; see sandbox.linking); default off")
+    parser.add_argument("--captcha-solvable", dest="captcha_solvable", default=None,
+                        action=argparse.BooleanOptionalAction,
+                        help="a captcha challenges the account: its listings get the captcha "
+                             "until it answers the arithmetic question (POST /captcha, "
+                             "POST /api/v2/verify; see sandbox.captcha); default off")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     return parser
@@ -114,6 +119,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     overrides = {knob: getattr(args, knob) for _, knob, _, _ in _KNOB_FLAGS}
     overrides["ban_accounts"] = args.ban_accounts
     overrides["link_accounts"] = args.link_accounts
+    overrides["captcha_solvable"] = args.captcha_solvable
     knobs = PROFILES[args.profile].updated({k: v for k, v in overrides.items() if v is not None})
     settings.check_knobs(knobs)
     return Options(args.host, args.port, settings, knobs, args.log_level)

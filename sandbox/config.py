@@ -32,6 +32,7 @@ class Knobs:
     ban_after: int = 0  # limit responses ignored in a row before a permanent ban; 0 = off
     ban_accounts: frozenset[str] = field(default_factory=frozenset)  # banned at first listing
     captcha_rate: float = 0.0
+    captcha_solvable: bool = False  # a captcha challenges the account until it is answered
     error_rate: float = 0.0  # 500/502/503
     slow_rate: float = 0.0
     slow_ms: int = 0
@@ -81,7 +82,7 @@ def _coerce(key: str, value: Any) -> Any:
             if isinstance(value, str):
                 value = value.split(",")
             return frozenset(str(v).strip() for v in value if str(v).strip())
-        if key == "link_accounts":
+        if key in ("link_accounts", "captcha_solvable"):
             if not isinstance(value, bool):
                 raise TypeError
             return value

@@ -14,7 +14,9 @@ with a few requests still in flight when the first limit response arrives.
 ``roll()`` draws the random fate of an admitted request (slow, captcha, 5xx, malformed) from
 the account's own generator, seeded from ``(seed, username)``. Exactly six numbers are drawn per
 request whatever the knobs say, so outcomes are reproducible for a given seed and request
-sequence, and switching one knob does not reshuffle the others.
+sequence, and switching one knob does not reshuffle the others. (With ``captcha_solvable`` a
+captcha fate challenges the account, ``sandbox.captcha``; the fates of a challenged account's
+requests are drawn all the same, so lifting the challenge does not shift the sequence.)
 """
 from __future__ import annotations
 

@@ -7,7 +7,9 @@ the request path only joins bytes. That keeps the sandbox far faster than any cr
 HTML contract (what a site adapter relies on): every full page ends its ``<body>`` with
 ``<footer id="end-of-page"></footer>`` (a truncated page lacks it); errors are
 ``<div class="error" data-code="E_…">``, the captcha interstitial ``<div id="captcha"
-data-code="E_CAPTCHA">``; each row's exact nickname is in ``td.nickname[data-value]`` (newlines
+data-code="E_CAPTCHA">`` (with ``captcha_solvable`` also ``data-challenge-id="…"`` and, inside,
+``span.question`` holding the question, e.g. ``3 + 4``, in a form posting ``challenge_id`` and
+``answer`` to ``/captcha``); each row's exact nickname is in ``td.nickname[data-value]`` (newlines
 and tabs as character references) and is also the cell's whole text.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from sandbox.captcha import Challenge
 from sandbox.listing import Listing
 
 MESSAGES = {
@@ -30,6 +33,7 @@ MESSAGES = {
     "E_DAILY_CAP": "今日访问次数已达上限",
     "E_BANNED": "账号已被封禁",
     "E_CAPTCHA": "请完成安全验证",
+    "E_CAPTCHA_WRONG": "验证码错误",
     "E_SERVER": "服务器繁忙，请稍后再试",
     "E_CSRF": "页面已过期，请刷新后重新登录",
     "E_BAD_CREDENTIALS": "用户名或密码错误",
@@ -89,9 +93,22 @@ def error_page(code: str, user: str | None = None) -> bytes:
     return page(message, f'<div class="error" data-code="{code}">{text(message)}</div>', user)
 
 
-def captcha_page(user: str | None) -> bytes:
-    """The interstitial a crawler must recognise; it cannot be solved, only retried later."""
-    main = f'<div id="captcha" data-code="E_CAPTCHA">{MESSAGES["E_CAPTCHA"]}</div>'
+def captcha_page(user: str | None, challenge: Challenge | None = None) -> bytes:
+    """The interstitial a crawler must recognise. Without a challenge it cannot be solved, only
+    retried later; with one (``captcha_solvable``) it shows the question and a form posting
+    ``challenge_id`` and ``answer`` to ``/captcha``."""
+    if challenge is None:
+        main = f'<div id="captcha" data-code="E_CAPTCHA">{MESSAGES["E_CAPTCHA"]}</div>'
+        return page("安全验证", main, user)
+    cid = attr(challenge.id)
+    main = (
+        f'<div id="captcha" data-code="E_CAPTCHA" data-challenge-id="{cid}">'
+        f'{MESSAGES["E_CAPTCHA"]}<form id="captcha-form" method="post" action="/captcha">'
+        f'<input type="hidden" name="challenge_id" value="{cid}">'
+        f'<label><span class="question">{text(challenge.question)}</span> = '
+        '<input type="text" name="answer" inputmode="numeric"></label>'
+        '<button type="submit">提交</button></form></div>'
+    )
     return page("安全验证", main, user)
 
 

@@ -17,7 +17,9 @@ class AccountStats:
     pages: int = 0  # listing pages served intact with their rows
     rate_limited: int = 0  # 429 responses
     daily_cap: int = 0  # E_DAILY_CAP responses
-    captchas: int = 0
+    captchas: int = 0  # listing requests answered with the captcha
+    captchas_solved: int = 0  # right answers (captcha_solvable; sandbox.captcha)
+    captchas_failed: int = 0  # wrong answers and unknown or old challenge ids
     errors: int = 0  # 5xx responses
     malformed: int = 0  # truncated bodies
     slow: int = 0  # delayed responses

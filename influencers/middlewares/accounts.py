@@ -20,6 +20,9 @@ and for each response, by the adapter's verdict:
   refuses every session it just opened points at the adapter (`SessionRefused`), and the task
   pauses with that reason instead of cooling down account after account;
 * 429 → back off that account (Retry-After, a growing interval) and retry the same request;
+* captcha → the adapter may answer it (`SiteAdapter.captcha_solution`, up to
+  ``CAPTCHA_SOLVE_TRIES`` captchas in a row): solved, the same request goes again with the same
+  account;
 * captcha / daily cap → cool the account down (``ACCOUNTS_CAPTCHA_FIRST_COOLDOWN`` after a
   first captcha, doubling on repeats without a good page between, up to
   ``ACCOUNTS_CAPTCHA_COOLDOWN``; daily cap until
@@ -95,6 +98,8 @@ META_BROWSER_HEADERS = "influencers_browser_headers"
 _STAMPS = (META_ACCOUNT, META_SESSION, META_VERDICT, "cookiejar", "download_slot", "playwright_context",
            META_BROWSER_COOKIES, META_BROWSER_HEADERS)  # and `identity.undress` takes off the identity
 _ACCOUNT_TRIES = 20
+#: Captchas in a row (no good page between) the adapter may try to solve before the account rests.
+CAPTCHA_SOLVE_TRIES = 3
 
 
 async def add_session_cookies(page: Any, request: Request) -> None:
@@ -294,6 +299,12 @@ class AccountsMiddleware:
                     f" request ({verdict.reason}) and no session has worked in this crawl: does open_session()"
                     " keep what the login gave, and authorize() send it?"))
             verdict = Verdict(Outcome.LOGIN_REQUIRED, verdict.code, "the session keeps expiring after login")
+        if outcome is Outcome.CAPTCHA:
+            state.captchas += 1
+            if state.captchas <= CAPTCHA_SOLVE_TRIES and await self.logins.solve_captcha(state, response):
+                self.stats.inc_value("accounts/captcha_solved")
+                logger.info("account %s: captcha solved", account_id, extra=extra)
+                return self._again(request)
         logger.warning("account %s: %s on %s", account_id, verdict.reason, request.url, extra=extra)
         await self._retire(task_id, account_id, verdict)
         return self._again(request)
@@ -334,11 +345,10 @@ class AccountsMiddleware:
             await self.service.retire_account(task_id, account_id, "cool_down", reason, self.login_failure_cooldown)
 
     def captcha_rest(self, state: AccountState) -> float:
-        """How long the account rests after this captcha: short the first time (a platform's
+        """How long the account rests after its captchas: short after the first (a platform's
         captcha is often a one-off and the account's yield matters), doubling on each captcha it
-        meets again without a good page between, up to ACCOUNTS_CAPTCHA_COOLDOWN."""
-        state.captchas += 1
-        return min(self.captcha_cooldown, self.captcha_first_cooldown * 2 ** (state.captchas - 1))
+        met again without a good page between, up to ACCOUNTS_CAPTCHA_COOLDOWN."""
+        return min(self.captcha_cooldown, self.captcha_first_cooldown * 2 ** (max(1, state.captchas) - 1))
 
     def _daily_cap_seconds(self) -> float:
         """Until a minute after the next local midnight (DST-aware), when the platform's daily cap resets.

@@ -179,6 +179,28 @@ class AccountLogin:
                 self.back_off(state, verdict.retry_after or 1.0)
         raise AccountUnusable(last)
 
+    async def solve_captcha(self, state: AccountState, captcha: Response) -> bool:
+        """Ask the adapter to answer ``captcha`` for the account (its `captcha_solution`, sent
+        through the account's identity and session; `captcha_solved` judges the answer). False
+        when the adapter cannot, or the answer did not go through or was refused."""
+        adapter = self.service.adapter
+        with adapter_code("captcha_solution"):
+            answer = adapter.captcha_solution(captcha, state.session)
+        if answer is None:
+            return False
+        answer = self.login_request(answer, state)
+        dress(answer, Identity(), state.session.headers)
+        with adapter_code("authorize"):
+            answer = adapter.authorize(answer, state.session)
+        try:
+            response = await self.crawler.engine.download_async(answer)
+        except Exception as exc:  # noqa: BLE001 - not answered: the account rests as without a solver
+            logger.info("account %s: the captcha answer did not go through: %s", state.id, type(exc).__name__,
+                        extra={"account_id": state.id})
+            return False
+        with adapter_code("captcha_solved"):
+            return adapter.captcha_solved(response)
+
     async def _download_login(self, request: Request, state: AccountState) -> Response:
         """A login request of the account, sent through its identity; ProxyFailed when its proxy
         fails it (refused, 407, a broken tunnel, a timeout)."""

@@ -227,6 +227,19 @@ class SiteAdapter(ABC):
                 cookies[name.strip()] = value.strip()
         return cookies
 
+    # -- captchas -----------------------------------------------------------------------------
+
+    def captcha_solution(self, response: Response, session: Session) -> Request | None:
+        """The request that answers the captcha ``response`` shows (``classify`` said CAPTCHA),
+        for the account whose ``session`` this is; None (the default): not solved here, the
+        account rests and the task moves on. The place for a solving service an operator has:
+        the answer request goes through the account's proxy, cookies and `authorize`."""
+        return None
+
+    def captcha_solved(self, response: Response) -> bool:
+        """Whether the platform accepted the answer `captcha_solution` sent."""
+        return 200 <= response.status < 300
+
     # -- listings -----------------------------------------------------------------------------
 
     @abstractmethod

@@ -240,3 +240,36 @@ def test_sigterm_with_a_page_queued_releases_the_task(start_sandbox, crawls, env
     for task in tasks(mysql_settings):
         if task["parent_id"]:
             assert task["status"] == "pending" or task["progress_marker"] == "page=5", task
+
+
+# -- captchas -------------------------------------------------------------------------------------
+
+
+def test_an_adapter_that_solves_captchas_keeps_the_account_reading(start_sandbox, crawls, env, mysql_settings,
+                                                                   db) -> None:
+    """Every account is challenged again and again (a captcha on a fifth of the requests, sticky
+    until answered): the adapter's `captcha_solution` answers each, the same account goes on, no
+    account rests, and the rows equal the truth."""
+    site = start_site(start_sandbox, pages=8, captcha_rate=0.2, captcha_solvable=True)
+    add_accounts(env, "demo1")
+
+    crawl = crawls.run(site.url, f"domain={DOMAIN}", "pages=8", SITE_ADAPTER=f"{ADAPTERS}.SolvesCaptchas")
+
+    assert crawl.process.returncode == 0, crawl.log[-3000:]
+    assert_matches_truth(mysql_settings, DOMAIN, site.truth(DOMAIN, 1, 8))
+    seen = site.admin_stats()["accounts"]["demo1"]
+    assert seen["captchas"] >= 1 and seen["captchas_solved"] >= 1 and seen["captchas_failed"] == 0, seen
+    assert crawl.log.count("captcha solved") == seen["captchas_solved"]
+    assert_accounts_untouched(mysql_settings)
+
+
+def test_without_a_solver_a_first_captcha_rests_the_account_briefly(start_sandbox, crawls, env, mysql_settings,
+                                                                    db) -> None:
+    site = start_site(start_sandbox, pages=4, captcha_rate=1, captcha_solvable=True)
+    add_accounts(env, "demo1")
+
+    crawl = crawls.run(site.url, f"domain={DOMAIN}", "pages=4", INGEST_CLAIM_WAIT=1)
+
+    assert "account 1 cooling down for 30s" in crawl.log, crawl.log[-3000:]  # the first captcha's rest
+    (account,) = query(mysql_settings, "SELECT status_reason, cooldown_until FROM accounts")
+    assert account["status_reason"].startswith("captcha") and account["cooldown_until"] is not None

@@ -196,6 +196,10 @@ def test_a_budget_paces_the_account_and_says_when_its_pages_are_spent(middleware
 def test_a_first_captcha_rests_the_account_briefly_and_repeats_rest_it_longer(middleware: AccountsMiddleware) -> None:
     middleware.captcha_first_cooldown, middleware.captcha_cooldown = 30.0, 300.0
     state = middleware.state(7)
-    assert [middleware.captcha_rest(state) for _ in range(6)] == [30.0, 60.0, 120.0, 240.0, 300.0, 300.0]
-    state.captchas = 0  # what a good page of the account does
+    rests = []
+    for _ in range(6):
+        state.captchas += 1  # what each captcha of the account does
+        rests.append(middleware.captcha_rest(state))
+    assert rests == [30.0, 60.0, 120.0, 240.0, 300.0, 300.0]
+    state.captchas = 1  # a good page set it to 0; this is the next captcha
     assert middleware.captcha_rest(state) == 30.0

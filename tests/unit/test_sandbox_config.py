@@ -62,6 +62,20 @@ def test_account_linking_is_off_by_default_and_switched_by_flags():
             Knobs().updated(bad)
 
 
+def test_solvable_captchas_are_off_by_default_and_switched_by_flags():
+    assert not parse_args([]).knobs.captcha_solvable
+    assert all(not profile.captcha_solvable for profile in PROFILES.values())
+    assert parse_args(["--captcha-solvable"]).knobs.captcha_solvable
+    assert not parse_args(["--captcha-solvable", "--no-captcha-solvable"]).knobs.captcha_solvable
+    on = parse_args(["--profile", "hostile", "--captcha-solvable"]).knobs
+    assert on.captcha_rate == PROFILES["hostile"].captcha_rate
+    assert Knobs().updated({"captcha_solvable": True}) == Knobs(captcha_solvable=True)
+    assert Knobs(captcha_solvable=True).to_json()["captcha_solvable"] is True
+    for bad in ("yes", 1, None):
+        with pytest.raises(ConfigError):
+            Knobs().updated({"captcha_solvable": bad})
+
+
 def test_knob_updates_are_validated():
     knobs = Knobs().updated({"captcha_rate": "0.25", "ban_accounts": "demo1, demo2", "slow_ms": 5})
     assert knobs.captcha_rate == 0.25
@@ -99,6 +113,7 @@ def test_accounts_file(tmp_path):
     ["--ban-accounts", "ghost"],
     ["--link-window", "0"],
     ["--link-accounts", "yes"],
+    ["--captcha-solvable", "yes"],
     ["--accounts", "/nonexistent/accounts.json"],
 ])
 def test_bad_arguments_exit_2_with_one_line(args):
