@@ -241,6 +241,11 @@ class Account(BaseModel):
     proxy: str | None = Field(description="scheme://host:port of its proxy (never the credentials); null: none")
     user_agent: str | None = Field(description="the User-Agent it sends; null: the crawl's default")
     proxy_health: str | None = Field(description="ok, or 'failed N×: reason' (consecutive failures); null: no proxy")
+    pages_today: int = Field(0, description="listing pages it read on the current local day")
+    pages_per_day: int | None = Field(None, description="its own budget of listing pages a day; null: the site"
+                                      " adapter's, if it declares one")
+    requests_per_minute: int | None = Field(None, description="its own budget of requests a minute; null: the site"
+                                            " adapter's, if it declares one")
 
 
 class TaskCount(BaseModel):

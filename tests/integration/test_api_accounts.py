@@ -13,7 +13,7 @@ pytestmark = pytest.mark.usefixtures("db")
 PASSWORD = "S3cret-密码-🔐-unique-4f1c"
 ACCOUNT_FIELDS = {"id", "username", "status", "status_reason", "daily_export_limit", "today_export_count",
                   "remaining_quota", "quota_date", "cooldown_until", "last_used_at", "created_at",
-                  "proxy", "user_agent", "proxy_health"}
+                  "proxy", "user_agent", "proxy_health", "pages_today", "pages_per_day", "requests_per_minute"}
 
 
 def test_add_list_disable_enable(api_server, db, accounts):
@@ -116,3 +116,22 @@ def keys(document) -> set[str]:
     if isinstance(document, list):
         return set().union(*(keys(value) for value in document))
     return set()
+
+
+def test_an_accounts_budget_and_pages_today_are_shown(api_server, db, accounts, mysql_settings):
+    from zoneinfo import ZoneInfo
+
+    from influencers.core.budgets import BudgetStore, count_pages
+    from influencers.core.config import DEFAULT_TZ
+    from influencers.core.quotaday import QuotaDay
+
+    account_id = accounts.add("账号二", PASSWORD)
+    day = QuotaDay(ZoneInfo(DEFAULT_TZ))
+    BudgetStore(db, quota_day=day).set(account_id, pages_per_day=200)
+    with db.cursor() as cursor:
+        count_pages(cursor, {account_id: 7}, day)
+    db.commit()
+    (shown,) = [a for a in api_server.get("/api/v1/accounts").json() if a["id"] == account_id]
+    assert (shown["pages_today"], shown["pages_per_day"], shown["requests_per_minute"]) == (7, 200, None)
+    (in_status,) = [a for a in api_server.get("/api/v1/status").json()["accounts"] if a["id"] == account_id]
+    assert in_status["pages_today"] == 7

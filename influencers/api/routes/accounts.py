@@ -19,6 +19,7 @@ from influencers.api.errors import error_schema_responses
 from influencers.api.schemas import MAX_INT, Account, AccountIn, DisableIn, EnableIn, IdentityIn, as_utc
 from influencers.core.account_model import Account as CoreAccount
 from influencers.core.account_model import IdentityView
+from influencers.core.budgets import Budget, BudgetStore
 from influencers.core.credentials import CredentialCipher
 from influencers.core.identities import IdentityStore, check_headers, parse_proxy_url, parse_user_agent
 
@@ -103,17 +104,21 @@ def _identity(body: AccountIn | IdentityIn, given: set[str]) -> dict[str, Any]:
 
 def accounts_out(core: Core, accounts: Sequence[CoreAccount]) -> list[Account]:
     """The accounts as the API shows them, each with its identity (never the proxy's credentials)."""
-    views = identities(core).display([account.id for account in accounts])
-    return [account_out(account, views[account.id]) for account in accounts]
+    ids = [account.id for account in accounts]
+    views = identities(core).display(ids)
+    budgets = BudgetStore(core.conn, quota_day=core.config.quota_day).display(ids)
+    return [account_out(account, views[account.id], budgets[account.id]) for account in accounts]
 
 
-def account_out(account: CoreAccount, identity: IdentityView | None = None) -> Account:
+def account_out(account: CoreAccount, identity: IdentityView | None = None, budget: Budget | None = None) -> Account:
     identity = identity or IdentityView()
+    budget = budget or Budget()
     return Account(
         id=account.id, username=account.username, status=account.status, status_reason=account.status_reason,
         daily_export_limit=account.daily_export_limit, today_export_count=account.today_export_count,
         remaining_quota=account.remaining_quota or 0, quota_date=account.quota_date,
         cooldown_until=as_utc(account.cooldown_until), last_used_at=as_utc(account.last_used_at),
         created_at=as_utc(account.created_at), proxy=identity.proxy_host, user_agent=identity.user_agent,
-        proxy_health=identity.proxy_health,
+        proxy_health=identity.proxy_health, pages_today=budget.pages_today, pages_per_day=budget.pages_per_day,
+        requests_per_minute=budget.requests_per_minute,
     )
