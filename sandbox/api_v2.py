@@ -128,12 +128,9 @@ class ApiV2:
 
     async def influencers(self, request: web.Request) -> web.StreamResponse:
         site = self._site
-        user = site.auth.session_user(request.headers.get(TOKEN_HEADER), TOKEN_KIND)
-        if user is None:
-            site.stats.login_required += 1
-            return refusal(Code.TOKEN_EXPIRED)
-        if site.link(request, user):
-            return refusal(Code.BANNED, reason=site.auth.bans[user])
+        user, refused = self._token_user(request)
+        if refused is not None:
+            return refused
         domain = request.query.get("domain", "")
         if domain not in site.listing.domains:
             return refusal(Code.UNKNOWN_DOMAIN)
@@ -189,6 +186,18 @@ class ApiV2:
             stats.pages += 1
         return web.Response(body=body, content_type="application/json", charset="utf-8")
 
+    def _token_user(self, request: web.Request) -> tuple[str | None, web.Response | None]:
+        """The account whose token the request carries, or the refusal: token expired, or
+        banned as linked to another account."""
+        site = self._site
+        user = site.auth.session_user(request.headers.get(TOKEN_HEADER), TOKEN_KIND)
+        if user is None:
+            site.stats.login_required += 1
+            return None, refusal(Code.TOKEN_EXPIRED)
+        if site.link(request, user):
+            return None, refusal(Code.BANNED, reason=site.auth.bans[user])
+        return user, None
+
     async def verify(self, request: web.Request) -> web.Response:
         """Where ``verify_url`` points: the captcha interstitial, which no crawler can solve
         (with ``captcha_solvable``, the 40302 body's challenge is answered by ``solve``)."""
@@ -198,12 +207,9 @@ class ApiV2:
     async def solve(self, request: web.Request) -> web.Response:
         """``POST /api/v2/verify`` ``{"challenge_id", "answer"}`` with the account's token."""
         site = self._site
-        user = site.auth.session_user(request.headers.get(TOKEN_HEADER), TOKEN_KIND)
-        if user is None:
-            site.stats.login_required += 1
-            return refusal(Code.TOKEN_EXPIRED)
-        if site.link(request, user):
-            return refusal(Code.BANNED, reason=site.auth.bans[user])
+        user, refused = self._token_user(request)
+        if refused is not None:
+            return refused
         try:
             payload = await request.json()
         except ValueError:  # JSON and UTF-8 errors alike

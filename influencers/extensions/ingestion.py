@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
 from scrapy.exceptions import CloseSpider, DontCloseSpider
-from scrapy.utils.asyncio import create_looping_call
 from scrapy.utils.defer import _schedule_coro
 
 from influencers.core.account_model import Identity
@@ -44,7 +43,7 @@ from influencers.extensions.accountwork import AccountWork
 from influencers.extensions.claiming import Claiming, Step
 from influencers.extensions.config import IngestSettings
 from influencers.extensions.interface import PageRequests, flush_requested
-from influencers.extensions.runs import EXIT_CONFIGURATION, EXIT_STATUS_STAT, Gate
+from influencers.extensions.runs import EXIT_CONFIGURATION, EXIT_STATUS_STAT, Gate, every
 from influencers.extensions.taskdb import TaskDatabase
 from influencers.ingest.reasons import CloseReason
 from influencers.ingest.run import Readiness, RunOutcome, Stop, StopAction, TaskRun
@@ -145,8 +144,8 @@ class IngestionService:
                                  claim_wait=self.settings.claim_wait,
                                  retry_after=self.settings.failed_pages_retry_after)
         poll = self.settings.poll_interval
-        self._loops = [_every(self.settings.heartbeat_interval, self._heartbeat_tick),
-                       _every(min(poll, 1.0) if self.claiming.domain_mode else poll, self._poll_tick)]
+        self._loops = [every(self.settings.heartbeat_interval, self._heartbeat_tick),
+                       every(min(poll, 1.0) if self.claiming.domain_mode else poll, self._poll_tick)]
         # Its own task, not part of Spider.start(): a shutdown cancels start(), and a claim
         # being made must still be begun or released, never dropped on the floor.
         _schedule_coro(self._fill())
@@ -445,10 +444,3 @@ class IngestionService:
         self._closed = True
         if self.tasks is not None:
             await self.tasks.close()
-
-
-def _every(interval: float, tick: Callable[[], Coroutine[Any, Any, None]]) -> Any:
-    """A running looping call that starts ``tick()`` as a task of its own every ``interval`` s."""
-    loop = create_looping_call(lambda: _schedule_coro(tick()))
-    loop.start(interval, now=False)
-    return loop

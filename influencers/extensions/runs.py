@@ -1,4 +1,5 @@
-"""What the Scrapy side of ingestion shares at run time: Request.meta keys, the exit status, `Gate`.
+"""What the Scrapy side of ingestion shares at run time: Request.meta keys, the exit status,
+`Gate`, `every`.
 
 The meta keys are how a listing request carries its task and page from the spider through the
 account middleware and back; ``META_VERDICT`` carries the middleware's classification of the
@@ -8,7 +9,11 @@ response to the spider, so each response is classified once. The run state itsel
 
 from __future__ import annotations
 
-from scrapy.utils.defer import maybe_deferred_to_future
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from scrapy.utils.asyncio import create_looping_call
+from scrapy.utils.defer import _schedule_coro, maybe_deferred_to_future
 from twisted.internet.defer import Deferred
 
 # Request.meta keys shared by the spider, the middleware and the pipeline.
@@ -47,3 +52,10 @@ class Gate:
         waiters, self._waiters = self._waiters, []
         for deferred in waiters:
             deferred.callback(None)
+
+
+def every(interval: float, tick: Callable[[], Coroutine[Any, Any, None]]) -> Any:
+    """A running looping call that starts ``tick()`` as a task of its own every ``interval`` s."""
+    loop = create_looping_call(lambda: _schedule_coro(tick()))
+    loop.start(interval, now=False)
+    return loop
