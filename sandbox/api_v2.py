@@ -19,8 +19,10 @@ misbehaviour knobs in that shape, so a site adapter for such a platform can be t
   ``{"code": 0}`` when right, code 40303 when wrong or for an unknown or old id.
 
 Requests run the same path as ``Site._listing``: token → account linking (``Site.link``) →
-validation → shift counter → ``Guard.admit`` → ``Guard.roll`` → ``Site.captcha`` → body, and
-count in the same per-account stats. A successful login passes the linking check too.
+validation → shift counter → ``Guard.admit`` → ``Guard.roll`` → ``Site.captcha`` → body, carry
+the same ``RateLimit-*`` headers from the limits on (``rate_limit_headers``; a 42900 is an HTTP
+200 with them), and count in the same per-account stats. A successful login passes the linking
+check too.
 """
 from __future__ import annotations
 
@@ -35,10 +37,11 @@ from aiohttp import web
 
 from sandbox import render
 from sandbox.cursors import BadCursor, CursorCodec, ExpiredCursor, secret_for_seed
-from sandbox.misbehaviour import Outcome
+from sandbox.misbehaviour import Outcome, Verdict
 
 if TYPE_CHECKING:
     from sandbox.app import Site
+    from sandbox.stats import AccountStats
 
 
 TOKEN_HEADER = "X-Auth-Token"
@@ -149,6 +152,16 @@ class ApiV2:
                 site.stats.bad_cursors += 1
                 return refusal(Code.BAD_CURSOR)
         stats, verdict = site.admit(user, domain)
+        limits = site.guard.limit_headers(user)  # the bucket as admit() left it
+        response = await self._answer(request, user, domain, last_rank, size, stats, verdict)
+        response.headers.update(limits)
+        return response
+
+    async def _answer(self, request: web.Request, user: str, domain: str, last_rank: int | None,
+                      size: int, stats: AccountStats, verdict: Verdict) -> web.Response:
+        """The answer to a listing request the guard has judged: its refusal (a code), or the
+        page as its fate has it."""
+        site = self._site
         if verdict.outcome is Outcome.BANNED:
             return refusal(Code.BANNED, reason=site.auth.bans.get(user, verdict.ban_reason))
         if verdict.outcome is Outcome.RATE_LIMITED:

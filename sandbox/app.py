@@ -5,9 +5,11 @@ handlers; the admin routes live in ``sandbox.admin`` and, with ``--api token-cur
 token/cursor API in ``sandbox.api_v2``. Listing requests go through one path for JSON and
 HTML: session → account linking (``Site.link``) → domain/page validation → shift counter →
 limits (``Guard.admit``) → random fate (``Guard.roll``) → captcha challenge (``Site.captcha``,
-``sandbox.captcha``) → cached body; ``POST /captcha`` answers a challenge. Every other request
-with a session, and every successful login, passes the linking check too. Everything runs on
-one event loop, so no locks are needed.
+``sandbox.captcha``) → cached body, every answer from the limits on with the bucket's
+``RateLimit-*`` headers when ``rate_limit_headers`` is on (``Guard.limit_headers``);
+``POST /captcha`` answers a challenge. Every other request with a session, and every
+successful login, passes the linking check too. Everything runs on one event loop, so no locks
+are needed.
 """
 from __future__ import annotations
 
@@ -166,6 +168,15 @@ class Site:
         if page_no is None:
             return _error(400, "E_BAD_PAGE", html, user)
         stats, verdict = self.admit(user, domain)
+        limits = self.guard.limit_headers(user)  # the bucket as admit() left it
+        response = await self._answer(user, domain, page_no, html, stats, verdict)
+        response.headers.update(limits)
+        return response
+
+    async def _answer(self, user: str, domain: str, page_no: int, html: bool,
+                      stats: AccountStats, verdict: Verdict) -> web.Response:
+        """The answer to a listing request the guard has judged: its refusal, or the page
+        as its fate has it."""
         if verdict.outcome is Outcome.BANNED:
             return _error(403, "E_BANNED", html, user)
         if verdict.outcome is Outcome.RATE_LIMITED:

@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a captcha challenges the account: its listings get the captcha "
                              "until it answers the arithmetic question (POST /captcha, "
                              "POST /api/v2/verify; see sandbox.captcha); default off")
+    parser.add_argument("--rate-limit-headers", dest="rate_limit_headers", default=None,
+                        action=argparse.BooleanOptionalAction,
+                        help="every listing answer of an account (200 and 429, both API styles) "
+                             "carries RateLimit-Limit, -Remaining, -Reset and -Policy describing "
+                             "its --rate-limit bucket (IETF draft; see sandbox.misbehaviour); "
+                             "default off")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     return parser
@@ -120,6 +126,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     overrides["ban_accounts"] = args.ban_accounts
     overrides["link_accounts"] = args.link_accounts
     overrides["captcha_solvable"] = args.captcha_solvable
+    overrides["rate_limit_headers"] = args.rate_limit_headers
     knobs = PROFILES[args.profile].updated({k: v for k, v in overrides.items() if v is not None})
     settings.check_knobs(knobs)
     return Options(args.host, args.port, settings, knobs, args.log_level)

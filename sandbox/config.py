@@ -28,6 +28,7 @@ class Knobs:
 
     rate_limit: float = 0.0  # requests/s per account (token bucket); 0 = off
     retry_after: int = 1  # seconds sent in Retry-After with a 429
+    rate_limit_headers: bool = False  # RateLimit-* headers on listing answers (needs rate_limit)
     daily_page_cap: int = 0  # listing pages per account per (UTC+8) day; 0 = off
     ban_after: int = 0  # limit responses ignored in a row before a permanent ban; 0 = off
     ban_accounts: frozenset[str] = field(default_factory=frozenset)  # banned at first listing
@@ -82,7 +83,7 @@ def _coerce(key: str, value: Any) -> Any:
             if isinstance(value, str):
                 value = value.split(",")
             return frozenset(str(v).strip() for v in value if str(v).strip())
-        if key in ("link_accounts", "captcha_solvable"):
+        if key in ("link_accounts", "captcha_solvable", "rate_limit_headers"):
             if not isinstance(value, bool):
                 raise TypeError
             return value

@@ -17,6 +17,11 @@ request whatever the knobs say, so outcomes are reproducible for a given seed an
 sequence, and switching one knob does not reshuffle the others. (With ``captcha_solvable`` a
 captcha fate challenges the account, ``sandbox.captcha``; the fates of a challenged account's
 requests are drawn all the same, so lifting the challenge does not shift the sequence.)
+
+``limit_headers()`` describes the bucket after ``admit()`` in the IETF draft's ``RateLimit-*``
+headers, when ``rate_limit_headers`` is on: many real platforms announce their limit this way,
+and a client that reads them can pace itself without first running into 429s. It only reads
+the bucket (the refill it computes is not stored), so the headers change no outcome.
 """
 from __future__ import annotations
 
@@ -156,6 +161,35 @@ class Guard:
         state.pages_today += 1
         return Verdict(Outcome.OK)
 
+    def limit_headers(self, username: str) -> dict[str, str]:
+        """The ``RateLimit-*`` headers of ``username``'s bucket as it stands now; none while
+        ``rate_limit_headers`` or ``rate_limit`` is off.
+
+        ``Limit``: the whole tokens the bucket holds when full; ``Remaining``: whole tokens left
+        (0 inside a 429 window, where nothing is admitted whatever the bucket holds); ``Reset``:
+        seconds, rounded up, until a request would be admitted again (0 while tokens remain);
+        ``Policy``: ``<limit>;w=<seconds the bucket takes to refill that many>``, so that
+        limit / w is exactly the rate even when it is not a whole number of requests a second
+        (w is then written with up to three decimals instead of the draft's integer).
+        """
+        knobs = self._knobs
+        if not (knobs.rate_limit_headers and knobs.rate_limit):
+            return {}
+        state = self._state(username)
+        now = self._clock()
+        rate, capacity = knobs.rate_limit, self._capacity()
+        tokens = min(capacity, state.tokens + (now - state.last_refill) * rate)
+        window = state.blocked_until - now
+        remaining = 0 if window > 0 else math.floor(tokens)
+        reset = 0 if remaining else math.ceil(max(window, (1.0 - tokens) / rate))
+        limit = math.floor(capacity)
+        return {
+            "RateLimit-Limit": str(limit),
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": str(reset),
+            "RateLimit-Policy": f"{limit};w={_seconds(limit / rate)}",
+        }
+
     def roll(self, username: str) -> Fate:
         knobs = self._knobs
         rng = self._state(username).rng
@@ -183,3 +217,8 @@ class Guard:
             )
             self._accounts[username] = state
         return state
+
+
+def _seconds(value: float) -> str:
+    """``2.0`` -> ``"2"``, ``3.3333`` -> ``"3.333"``: a whole number as the draft writes it."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
