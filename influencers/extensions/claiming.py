@@ -4,7 +4,8 @@
   claimed now and waiting can help (no idle account yet, paused until later), keep trying for
   ``INGEST_CLAIM_WAIT`` seconds; otherwise close with the reason. A run that ends paused for no
   longer than that waits to be claimed again; any other end closes the crawl.
-* service mode (no arguments): ``INGEST_MAX_TASKS`` slots, any claimable ingestion task, looked
+* service mode (no arguments): ``INGEST_MAX_TASKS`` slots (0, the default: as many as the pool
+  has idle accounts for claimable tasks), any claimable ingestion task, looked
   for every ``INGEST_POLL_INTERVAL`` seconds; with ``-a once=1`` the crawl closes when nothing is
   left to claim. Dead workers' tasks are recovered between claims, at most once per
   `taskdb.LIVENESS_CHECK_EVERY`.
@@ -21,6 +22,7 @@ While the database is unreachable a claim or a heartbeat fails quietly (the craw
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,7 +58,8 @@ class Claiming:
         self.retry_after = retry_after
         self.target_task = target_task
         self.once = once
-        self.slots = 1 if target_task is not None else max_tasks
+        # 0: as many as there are idle accounts and claimable tasks (claims stop at the first miss)
+        self.slots = 1 if target_task is not None else (max_tasks or math.inf)
         self.claim_wait = claim_wait
         self.filled: Gate | None = None  # open when no claim is being made
         self._filling = False

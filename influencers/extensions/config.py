@@ -131,7 +131,7 @@ class IngestSettings:
             lease_seconds=lease,
             heartbeat_interval=read.number("INGEST_HEARTBEAT_INTERVAL") or lease / 3,
             poll_interval=read.number("INGEST_POLL_INTERVAL", positive=True),
-            max_tasks=read.whole("INGEST_MAX_TASKS", minimum=1),
+            max_tasks=read.whole("INGEST_MAX_TASKS", minimum=0),
             pages_in_flight=read.whole("INGEST_PAGES_IN_FLIGHT", minimum=1),
             claim_wait=read.number("INGEST_CLAIM_WAIT"),
             failed_pages_retry_after=read.number("INGEST_FAILED_PAGES_RETRY_AFTER"),

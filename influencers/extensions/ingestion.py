@@ -42,7 +42,8 @@ from influencers.core.redact import redact_url
 from influencers.extensions.accountwork import AccountWork
 from influencers.extensions.claiming import Claiming, Step
 from influencers.extensions.config import IngestSettings
-from influencers.extensions.interface import PageRequests, flush_requested
+from influencers.extensions.feed import PageFeed
+from influencers.extensions.interface import PageRequests, Turns, flush_requested
 from influencers.extensions.runs import EXIT_CONFIGURATION, EXIT_STATUS_STAT, Gate, every
 from influencers.extensions.taskdb import TaskDatabase
 from influencers.ingest.reasons import CloseReason
@@ -80,6 +81,7 @@ class IngestionService:
         self._closed = False
         self._start_failed = False
         self.db_outage: SharedOutage | None = None  # shared by every database thread of the crawl
+        self.feed = PageFeed(crawler)
         try:
             self.settings = IngestSettings.from_settings(crawler.settings)
             self.config = get_config()
@@ -174,6 +176,7 @@ class IngestionService:
                                                       cursors=self.adapter.pagination == "cursor")
         plan = run.plan
         run.start()
+        self.feed.fit(len(self.runs), self.settings.pages_in_flight)
         self.stats.inc_value("ingest/tasks_claimed")
         span = f"{plan.page_from}-{plan.page_to}" if plan.page_to else f"{plan.page_from}-end"
         logger.info("task %s: crawling %s pages %s as %s with account %s (%d pages already committed, marker %s)",
@@ -184,22 +187,21 @@ class IngestionService:
 
     # -- pages (the spider's side) ------------------------------------------------------------
 
+    def pace_with(self, turns: Turns) -> None:
+        self.feed.turns = turns
+
     def _pump(self, run: TaskRun) -> None:
-        engine = self.crawler.engine
-        if engine is None or not self._accepting():
+        if self.crawler.engine is None or not self._accepting():
             return
-        pages = run.next_pages()
-        if pages is None:
-            return  # stopping or finishing: its end takes care of its pages
-        for page in pages:
-            try:
-                request = self._requests(run, page)
-            except AdapterError as exc:
-                self.adapter_failed(run.task_id, page, exc)
-                return
-            engine.crawl(request)
-        if run.draining(self._anyone_reading):
+        if self.feed.feed(run, self._requests, self._adapter_failed, self._due) and run.draining(self._anyone_reading):
             self._flush()
+
+    def _due(self, run: TaskRun) -> None:
+        if self.runs.get(run.task_id) is run:
+            self._pump(run)
+
+    def _adapter_failed(self, run: TaskRun, page: int, error: AdapterError) -> None:
+        self.adapter_failed(run.task_id, page, error)
 
     def _anyone_reading(self) -> bool:
         return any(run.reading for run in self.runs.values())
@@ -387,6 +389,7 @@ class IngestionService:
                 self.stats.inc_value("ingest/tasks_completed")
         finally:
             self.runs.pop(run.task_id, None)
+            self.feed.fit(len(self.runs), self.settings.pages_in_flight)
             run.ended(outcome)
             self._ended.pop(run).open()
         if not self._closed:
@@ -430,6 +433,7 @@ class IngestionService:
             if getattr(loop, "running", False):
                 loop.stop()
         self._loops.clear()
+        self.feed.stop()
         if self.claiming is not None and self.claiming.filled is not None:
             await self.claiming.filled.wait()  # a claim under way is begun or released first
         for run in list(self.runs.values()):

@@ -76,11 +76,25 @@ class PageLedger(Protocol):
         """A setting of the pipeline is bad: the crawl must not start (reported once, at start)."""
 
 
+class Turns(Protocol):
+    """The accounts' turns (`influencers.middlewares.pacing.AccountPacing`): the service
+    schedules a task's next page when its account's turn is due, not before."""
+
+    def due_in(self, account_id: int) -> float:
+        """Seconds until the account's next turn (0: now)."""
+
+    def reserve(self, account_id: int) -> tuple[int, float]:
+        """Take the account's next turn: its number and time go with the request (``META_TURN``)."""
+
+
 class AccountDesk(Protocol):
     """The account middleware's side: the account a task uses, its password, its retirement."""
 
     adapter: SiteAdapter | None
     config: Config | None
+
+    def pace_with(self, turns: Turns) -> None:
+        """Schedule pages by these accounts' turns."""
 
     def current_account(self, task_id: int) -> Awaitable[int]:
         """Waits for an account switch under way; IgnoreRequest when the task stops."""

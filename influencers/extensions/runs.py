@@ -22,6 +22,7 @@ META_PAGE = "influencers_page"  # its page number
 META_STARTED = "influencers_started"  # when the spider built it (UTC, naive)
 META_ACCOUNT = "influencers_account"  # the account the middleware sent it as
 META_LOGIN = "influencers_login"  # a login request of that account (the middleware leaves it alone)
+META_TURN = "influencers_turn"  # (account id, turn, when) the service reserved when it scheduled the request
 #: The adapter's `Verdict` on the response, set by the account middleware for the response it lets
 #: through; the spider takes it (and classifies the response itself when a response comes without
 #: one, e.g. with ACCOUNTS_ENABLED off).

@@ -88,11 +88,11 @@ class PagePlan:
         bounds = [b for b in (self.page_to, self.end_page) if b is not None]
         return min(bounds) if bounds else None
 
-    def next_pages(self) -> list[int]:
-        """Pages to request now (marks them in flight)."""
+    def next_pages(self, limit: int | None = None) -> list[int]:
+        """Pages to request now, ``limit`` at most (marks them in flight)."""
         pages: list[int] = []
         for page in self._open_pages():
-            if len(self.in_flight) >= self.window:
+            if len(self.in_flight) >= self.window or len(pages) == limit:
                 break
             self.in_flight.add(page)
             self._returned.discard(page)

@@ -228,14 +228,14 @@ class TaskRun:
         self.state = RunState.READING
         self._settle()
 
-    def next_pages(self) -> list[int] | None:
+    def next_pages(self, limit: int | None = None) -> list[int] | None:
         """Pages to request now (in flight from here on); None once stopping or finishing. (The
         state stays: a READING run that gets pages still reads, and a run that has fetched all
         its pages gets none.) Once per page: identity tests only, as an Enum's hash is a
         Python call."""
         if self.stop is not None or self.outcome is not None or self.state is RunState.FINISHING:
             return None
-        return self.plan.next_pages()
+        return self.plan.next_pages(limit)
 
     def page_fetched(self, page: int, *, has_more: bool, total_pages: int | None, writes_keeping_up: bool,
                      next_cursor: str | None = None) -> bool:

@@ -48,20 +48,19 @@ ACCOUNTS_LOGIN_FAILURE_COOLDOWN, ACCOUNTS_RETRY_AFTER_MARGIN.
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 from scrapy import Request
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response
-from scrapy.utils.asyncio import sleep
 
 from influencers.core.errors import ConfigError
 from influencers.extensions.config import AccountsSettings, transport_errors
 from influencers.extensions.ingestion import IngestionService
-from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, META_VERDICT
+from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, META_TURN, META_VERDICT
 from influencers.middlewares.identity import dress, proxy_fault, undress
 from influencers.middlewares.logins import AccountLogin, AccountState, AccountUnusable, ProxyFailed
+from influencers.middlewares.pacing import AccountPacing
 from influencers.sites.base import (
     ACCOUNT_OUTCOMES,
     Outcome,
@@ -95,7 +94,7 @@ META_SESSION = "influencers_session"
 META_RELOGINS = "influencers_relogins"
 META_BROWSER_COOKIES = "influencers_browser_cookies"
 META_BROWSER_HEADERS = "influencers_browser_headers"
-_STAMPS = (META_ACCOUNT, META_SESSION, META_VERDICT, "cookiejar", "download_slot", "playwright_context",
+_STAMPS = (META_ACCOUNT, META_SESSION, META_VERDICT, META_TURN, "cookiejar", "download_slot", "playwright_context",
            META_BROWSER_COOKIES, META_BROWSER_HEADERS)  # and `identity.undress` takes off the identity
 _ACCOUNT_TRIES = 20
 #: Captchas in a row (no good page between) the adapter may try to solve before the account rests.
@@ -122,20 +121,17 @@ class AccountsMiddleware:
         self.crawler = crawler
         self.service = service
         self.stats = crawler.stats
-        self.base_interval = interval
-        self.max_interval = max_interval
         self.relogin_attempts = relogin_attempts
         self.login_attempts = login_attempts
         self.captcha_cooldown = captcha_cooldown
         self.captcha_first_cooldown = captcha_cooldown if captcha_first_cooldown is None else captcha_first_cooldown
         self.daily_cap_cooldown = daily_cap_cooldown
         self.login_failure_cooldown = login_failure_cooldown
-        self.margin = margin
         self.accounts: dict[int, AccountState] = {}
         self.transport_errors = transport_errors  # a listing or login request that got no answer
-        self.logins = AccountLogin(crawler, service, login_attempts=login_attempts, base_interval=interval,
-                                   transport_errors=transport_errors,
-                                   pace=self.pace, back_off=self.back_off)
+        self.pacing = AccountPacing(interval=interval, max_interval=max_interval, margin=margin)
+        self.logins = AccountLogin(crawler, service, self.pacing, login_attempts=login_attempts,
+                                   transport_errors=transport_errors)
         #: Some session was accepted in this crawl: one refused at once after its login is then
         #: the account's problem; before any has worked, it is the adapter's (`SessionRefused`).
         self.session_worked = False
@@ -151,7 +147,7 @@ class AccountsMiddleware:
             raise NotConfigured from None
         if not options.enabled:
             raise NotConfigured("ACCOUNTS_ENABLED is off")
-        return cls(
+        middleware = cls(
             crawler,
             service,
             interval=options.request_interval,
@@ -165,11 +161,13 @@ class AccountsMiddleware:
             margin=options.retry_after_margin,
             transport_errors=transport_errors(crawler.settings),
         )
+        service.pace_with(middleware.pacing)  # it schedules a task's next page when its account is due
+        return middleware
 
     def state(self, account_id: int) -> AccountState:
         state = self.accounts.get(account_id)
         if state is None:
-            state = self.accounts[account_id] = AccountState(account_id, self.base_interval, self.base_interval)
+            state = self.accounts[account_id] = AccountState(account_id)
         return state
 
     # -- requests -----------------------------------------------------------------------------
@@ -183,6 +181,7 @@ class AccountsMiddleware:
             self._authorized.discard(request)
             return None
         meta.pop(META_VERDICT, None)  # a copy's (Scrapy's retries copy the meta): this response gets its own
+        reserved = meta.pop(META_TURN, None)  # the turn the service took when it scheduled the request
         for _ in range(_ACCOUNT_TRIES):
             account_id = await self.service.current_account(task_id)  # IgnoreRequest if stopping
             state = self.state(account_id)
@@ -198,10 +197,12 @@ class AccountsMiddleware:
                 await self._retire(task_id, account_id, Verdict(
                     Outcome.DAILY_CAP, "BUDGET", f"its budget of {state.page_budget} pages a day is spent"))
                 continue
-            await self.pace(state)
+            await self.pacing.take(account_id, reserved)  # or the next turn: a retry, a moved task, a 429
+            reserved = None
             if await self.service.current_account(task_id) != account_id or not state.logged_in:
                 continue  # switched or logged out while we waited
             state.pages_used += 1  # counted when sent: pages in flight cannot overshoot the budget
+            self.pacing.sent(account_id)
             self._stamp(request, state)
             return self._authorize(request, state)
         raise IgnoreRequest(f"task {task_id}: no usable account after {_ACCOUNT_TRIES} tries")
@@ -233,29 +234,6 @@ class AccountsMiddleware:
         self._authorized.add(authorized)
         return authorized
 
-    async def pace(self, state: AccountState) -> None:
-        """Wait for this account's turn: after any 429 window, then one interval after its last."""
-        while True:
-            now = time.monotonic()
-            if state.blocked_until > now:
-                await sleep(state.blocked_until - now)
-                continue
-            at = max(now, state.next_slot)
-            state.next_slot = at + state.interval
-            if at > now:
-                await sleep(at - now)
-            if state.blocked_until <= time.monotonic():
-                return
-
-    def back_off(self, state: AccountState, retry_after: float) -> None:
-        now = time.monotonic()
-        state.blocked_until = max(state.blocked_until, now + retry_after + self.margin)
-        state.interval = min(self.max_interval, max(state.interval * 2, state.floor, 0.1))
-
-    def relax(self, state: AccountState) -> None:
-        if state.interval > state.floor:
-            state.interval = max(state.floor, state.interval * 0.9)
-
     # -- responses ----------------------------------------------------------------------------
 
     async def process_response(self, request: Request, response: Response) -> Response | Request:
@@ -275,16 +253,17 @@ class AccountsMiddleware:
         if outcome is Outcome.OK:
             self.session_worked = True
             state.captchas = 0
-            self.relax(state)
+            self.pacing.on_success(account_id, response.headers)
             return response
         if outcome not in ACCOUNT_OUTCOMES and outcome not in (Outcome.RATE_LIMITED, Outcome.LOGIN_REQUIRED):
             return response  # the page's problem (5xx, cut short, unknown domain): the spider decides
         self.stats.inc_value(f"accounts/{outcome.value}")
         extra = {"task_id": task_id, "account_id": account_id}
         if outcome is Outcome.RATE_LIMITED:
-            self.back_off(state, verdict.retry_after or 1.0)
-            logger.info("account %s rate limited: waiting %.1fs (Retry-After) before its next request",
-                        account_id, state.blocked_until - time.monotonic(), extra=extra)
+            self.pacing.on_rate_limited(account_id, verdict.retry_after, response.headers)
+            logger.info("account %s rate limited: waiting %.1fs (Retry-After) before its next request, then"
+                        " %.2f requests/s", account_id, self.pacing.due_in(account_id),
+                        1 / self.pacing.interval(account_id), extra=extra)
             return self._again(request)
         if outcome is Outcome.LOGIN_REQUIRED:
             if state.generation == meta.get(META_SESSION):

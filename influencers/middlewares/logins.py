@@ -12,7 +12,6 @@ one the platform refuses raises `AccountUnusable` with the verdict.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -27,6 +26,7 @@ from influencers.core.errors import SecretKeyError
 from influencers.extensions.runs import META_LOGIN, Gate
 from influencers.ingest.reasons import CloseReason
 from influencers.middlewares.identity import dress, proxy_fault
+from influencers.middlewares.pacing import AccountPacing
 from influencers.middlewares.platform import PlatformUnavailable
 from influencers.sites.base import AdapterError, MalformedPage, Outcome, Session, Verdict, adapter_code
 
@@ -52,19 +52,16 @@ class AccountUnusable(Exception):
 
 @dataclass
 class AccountState:
-    """What this process knows about one account's session and pace."""
+    """What this process knows about one account's session and pages today (its pace:
+    `influencers.middlewares.pacing`)."""
 
     id: int
-    interval: float  # seconds between its requests now (grows after a 429, relaxes to floor)
-    floor: float  # the least interval: ACCOUNTS_REQUEST_INTERVAL, or its requests-a-minute budget
     logged_in: bool = False
     generation: int = 0
     login: Gate | None = None
     login_error: AccountUnusable | None = None
     session: Session = field(default_factory=Session)
     identity: Identity = field(default_factory=Identity)
-    blocked_until: float = 0.0
-    next_slot: float = 0.0
     page_budget: int | None = None  # listing pages it may read today (None: no budget)
     pages_used: int = 0  # listing pages it read today, as counted at login and since
     captchas: int = 0  # captchas met since its last good page (its next rest doubles)
@@ -77,29 +74,22 @@ class AccountState:
     def budget_spent(self) -> bool:
         return self.page_budget is not None and self.pages_used >= self.page_budget
 
-    def keep_to(self, budget: Budget, base_interval: float) -> None:
-        """Pace to ``budget``'s requests a minute, and stop at its pages a day."""
-        rate = budget.requests_per_minute
-        self.floor = max(base_interval, 60.0 / rate) if rate else base_interval
-        self.interval = max(self.interval, self.floor)
+    def keep_to(self, budget: Budget) -> None:
+        """Stop at ``budget``'s pages a day."""
         self.page_budget, self.pages_used = budget.pages_per_day, budget.pages_today
 
 
 class AccountLogin:
-    """Logs accounts in for the account middleware, which paces them (``pace``, ``back_off``)."""
+    """Logs accounts in for the account middleware, at each account's pace."""
 
-    def __init__(self, crawler: Crawler, service: AccountDesk, *, login_attempts: int, base_interval: float,
-                 transport_errors: tuple[type[BaseException], ...],
-                 pace: Callable[[AccountState], Awaitable[None]],
-                 back_off: Callable[[AccountState, float], None]) -> None:
+    def __init__(self, crawler: Crawler, service: AccountDesk, pacing: AccountPacing, *, login_attempts: int,
+                 transport_errors: tuple[type[BaseException], ...]) -> None:
         self.crawler = crawler
         self.service = service
         self.stats = crawler.stats
         self.login_attempts = login_attempts
-        self.base_interval = base_interval
         self.transport_errors = transport_errors
-        self.pace = pace
-        self.back_off = back_off
+        self.pacing = pacing
 
     async def ensure_session(self, state: AccountState) -> None:
         if state.logged_in:
@@ -127,7 +117,9 @@ class AccountLogin:
         adapter = self.service.adapter
         try:
             username, password, state.identity, budget = await self.service.login_details(state.id)
-            state.keep_to(budget.over(adapter.budgets), self.base_interval)
+            budget = budget.over(adapter.budgets)
+            state.keep_to(budget)
+            self.pacing.keep_to(state.id, budget.requests_per_minute)
         except UnreadableSecret as exc:  # the key is the deployment's: this account's row is bad
             raise AccountUnusable(Verdict(Outcome.BAD_CREDENTIALS, message=str(exc))) from None
         except SecretKeyError as exc:  # a configuration error, not the account's or the page's
@@ -136,7 +128,8 @@ class AccountLogin:
         last = Verdict(Outcome.SERVER_ERROR, message="login failed")
         attempts = 0
         while attempts < self.login_attempts:
-            await self.pace(state)
+            await self.pacing.wait_turn(state.id)
+            self.pacing.sent(state.id)
             attempts += 1
             try:
                 form = None
@@ -176,7 +169,7 @@ class AccountLogin:
             if verdict.outcome in (Outcome.BAD_CREDENTIALS, Outcome.BANNED):
                 break
             if verdict.outcome is Outcome.RATE_LIMITED:
-                self.back_off(state, verdict.retry_after or 1.0)
+                self.pacing.on_rate_limited(state.id, verdict.retry_after, response.headers)
         raise AccountUnusable(last)
 
     async def solve_captcha(self, state: AccountState, captcha: Response) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,27 +30,6 @@ def middleware() -> AccountsMiddleware:
     return AccountsMiddleware(crawler, service, interval=0.25, max_interval=30, relogin_attempts=1,
                               login_attempts=3, captcha_cooldown=300, daily_cap_cooldown=None,
                               login_failure_cooldown=600, margin=0.2)
-
-
-def test_a_429_blocks_the_account_for_retry_after_and_slows_it(middleware: AccountsMiddleware) -> None:
-    state = middleware.state(7)
-    before = time.monotonic()
-    middleware.back_off(state, 2.0)
-    assert state.blocked_until >= before + 2.2
-    assert state.interval == 0.5
-    middleware.back_off(state, 2.0)
-    assert state.interval == 1.0  # keeps growing while 429s keep coming
-    for _ in range(100):
-        middleware.relax(state)
-    assert state.interval == 0.25  # back to the configured pace, never below
-    assert middleware.state(8).blocked_until == 0.0  # other accounts are not affected
-
-
-def test_the_interval_is_capped(middleware: AccountsMiddleware) -> None:
-    state = middleware.state(1)
-    for _ in range(20):
-        middleware.back_off(state, 1.0)
-    assert state.interval == 30
 
 
 def test_a_retried_request_is_stamped_afresh_and_not_counted(middleware: AccountsMiddleware) -> None:
@@ -180,17 +158,19 @@ def test_the_default_session_is_the_logins_cookies(middleware: AccountsMiddlewar
 
 def test_a_budget_paces_the_account_and_says_when_its_pages_are_spent(middleware: AccountsMiddleware) -> None:
     state = middleware.state(6)
-    state.keep_to(Budget(pages_per_day=3, requests_per_minute=20, pages_today=2), middleware.base_interval)
-    assert (state.floor, state.interval) == (3.0, 3.0)  # 20 a minute: one every 3 s, never faster
-    middleware.back_off(state, 1.0)
-    for _ in range(100):
-        middleware.relax(state)
-    assert state.interval == 3.0  # relaxing after a 429 stops at the budget's pace, not the crawl's
+    state.keep_to(Budget(pages_per_day=3, requests_per_minute=20, pages_today=2))
+    middleware.pacing.keep_to(6, 20)
+    assert middleware.pacing.interval(6) == 3.0  # 20 a minute: one every 3 s, never faster
+    middleware.pacing.on_rate_limited(6, 1.0)
+    for _ in range(1000):
+        middleware.pacing.on_success(6)
+    assert middleware.pacing.interval(6) == 3.0  # pacing up after a 429 stops at the budget's pace
     assert not state.budget_spent
     state.pages_used += 1
     assert state.budget_spent
-    state.keep_to(Budget(), middleware.base_interval)  # no budget: the crawl's pace, no page limit
-    assert state.floor == middleware.base_interval and not state.budget_spent
+    state.keep_to(Budget())  # no budget: the crawl's pace, no page limit
+    middleware.pacing.keep_to(6, None)
+    assert middleware.pacing.interval(6) < 3.0 and not state.budget_spent
 
 
 def test_a_first_captcha_rests_the_account_briefly_and_repeats_rest_it_longer(middleware: AccountsMiddleware) -> None:

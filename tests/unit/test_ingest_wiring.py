@@ -49,7 +49,7 @@ def test_a_crawler_without_the_project_settings_still_gets_its_defaults() -> Non
     settings = get_crawler().settings
     assert "INGEST_LEASE_SECONDS" not in settings
     ingest = IngestSettings.from_settings(settings)
-    assert (ingest.lease_seconds, ingest.heartbeat_interval, ingest.max_tasks, ingest.pages_in_flight) == (60, 20, 2, 1)
+    assert (ingest.lease_seconds, ingest.heartbeat_interval, ingest.max_tasks, ingest.pages_in_flight) == (60, 20, 0, 1)
     assert ingest.adapter_path is None and ingest.site_url is None  # INFLUENCERS_SITE_ADAPTER, INFLUENCERS_SITE_URL
     accounts = AccountsSettings.from_settings(settings)
     assert (accounts.enabled, accounts.request_interval, accounts.login_attempts, accounts.daily_cap_cooldown) == \
@@ -70,7 +70,7 @@ def test_the_crawlers_own_values_win_whatever_their_priority() -> None:
 
 
 @pytest.mark.parametrize(("cls", "name", "value", "message"), [
-    (IngestSettings, "INGEST_MAX_TASKS", "two", "INGEST_MAX_TASKS: must be a whole number of 1 or more, not 'two'"),
+    (IngestSettings, "INGEST_MAX_TASKS", "two", "INGEST_MAX_TASKS: must be a whole number of 0 or more, not 'two'"),
     (IngestSettings, "INGEST_PAGES_IN_FLIGHT", 0, "INGEST_PAGES_IN_FLIGHT: must be a whole number of 1 or more, not 0"),
     (IngestSettings, "INGEST_LEASE_SECONDS", 0, "INGEST_LEASE_SECONDS: must be a number above 0, not 0"),
     (IngestSettings, "INGEST_CLAIM_WAIT", "-1", "INGEST_CLAIM_WAIT: must be a number of 0 or more, not '-1'"),
