@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 
+import pymysql
 import pytest
 
 from influencers.core.accounts import AccountManager
 from influencers.core.credentials import CredentialCipher
 from influencers.core.db import connect, transaction
-from influencers.core.errors import ClaimLost, InvalidArgument, InvalidTransition
+from influencers.core.errors import ClaimLost, DatabaseUnavailable, InvalidArgument, InvalidTransition
 from influencers.core.tasks import TaskScheduler
 from influencers.core.tasks.recovery import LOCK_GRACE_SECONDS
 from influencers.core.workers import Worker
@@ -302,3 +303,26 @@ def test_pauses_without_progress_fail_the_task_at_max_attempts(scheduler, accoun
     assert scheduler.find_or_create_domain_task("游戏", 5) == task_id
     again = scheduler.get(task_id)
     assert (again.status, again.attempts, again.progress_marker) == ("pending", 0, "page=2")
+
+
+def test_a_claim_whose_commit_went_unanswered_is_still_this_workers(scheduler, accounts, monkeypatch):
+    """The server committed the claim but the answer was lost (the connection dropped): the next
+    claim returns that task, which would otherwise stay in progress under a live worker until its
+    lease ran out (and a crawl with once=1 would end without it)."""
+    account_id = accounts.add("demo1", "pw")
+    scheduler.create_crawl("游戏", 20, 10)
+    commit = scheduler.conn.commit
+
+    def commit_and_lose_the_answer() -> None:
+        commit()
+        monkeypatch.setattr(scheduler.conn, "commit", commit)
+        raise pymysql.err.OperationalError(2013, "Lost connection to MySQL server during query")
+
+    monkeypatch.setattr(scheduler.conn, "commit", commit_and_lose_the_answer)
+    with pytest.raises((pymysql.err.OperationalError, DatabaseUnavailable)):
+        scheduler.claim("ingestion")
+    claim = scheduler.claim("ingestion")
+    assert claim is not None and claim.task_id == 2 and claim.account_id == account_id
+    assert scheduler.heartbeat(claim)  # its lease token is the claim's
+    scheduler.complete(claim)
+    assert scheduler.get(2).status == "completed"

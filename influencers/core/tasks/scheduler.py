@@ -76,6 +76,7 @@ class TaskScheduler(TaskCreation, TaskRecovery):
         self.lease_seconds = lease_seconds
         self.recover_every = recover_every
         self._recovered_at: float | None = None
+        self._unsettled_token: str | None = None  # a claim whose COMMIT went unanswered
 
     @property
     def worker_id(self) -> str | None:
@@ -118,6 +119,10 @@ class TaskScheduler(TaskCreation, TaskRecovery):
         if self.worker is None:
             raise InvalidArgument("claiming needs a Worker (its liveness lock makes crash recovery instant)")
         self.worker.ensure_alive()
+        if self._unsettled_token is not None:
+            settled = self._settle_unanswered_claim(self._unsettled_token)
+            if settled is not None:
+                return settled
         recovered = self._recover_if_due()
         token = secrets.token_hex(16)
 
@@ -171,14 +176,33 @@ class TaskScheduler(TaskCreation, TaskRecovery):
         # READ COMMITTED: the SKIP LOCKED scans then lock the one row they return and no gaps in
         # ix_tasks_claim; under REPEATABLE READ their gap locks and the status change of the
         # claimed row (an index insert) deadlock concurrent claimers.
+        self._unsettled_token = token  # until the transaction's outcome is known
         claimed = run_transaction(self.conn, claim, isolation="READ COMMITTED")
         if claimed is None and not recovered and self.recover():
             claimed = run_transaction(self.conn, claim, isolation="READ COMMITTED")
+        self._unsettled_token = None
         if claimed:
             logger.info("claimed task %s (%s %s) with account %s", claimed.task_id, task_type,
                         claimed.task.domain, claimed.account_id,
                         extra={"task_id": claimed.task_id, "account_id": claimed.account_id})
         return claimed
+
+    def _settle_unanswered_claim(self, token: str) -> Claim | None:
+        """The claim whose COMMIT the connection lost may have been made: if a task holds its
+        lease token, it is this worker's (it would otherwise stay in progress, held by a live
+        worker, until its lease ran out): returned as this claim."""
+        with self.conn.cursor() as cursor:
+            cursor.execute("SELECT id, assigned_account_id FROM tasks WHERE lease_token = %s AND claimed_by = %s"
+                           " AND status = 'in_progress'", (token, self.worker_id))
+            row = cursor.fetchone()
+            self.conn.commit()
+        self._unsettled_token = None
+        if row is None:
+            return None
+        logger.info("claimed task %s with account %s (the claim's commit was not answered; it had been made)",
+                    row["id"], row["assigned_account_id"],
+                    extra={"task_id": row["id"], "account_id": row["assigned_account_id"]})
+        return Claim(self.get(row["id"]), token, row["assigned_account_id"], self.worker_id or "")
 
     def heartbeat(self, claim: Claim) -> bool:
         """Extend the lease; False means the claim is lost and the worker must stop."""
