@@ -27,6 +27,8 @@ SCRIPTS = [
      ["spider, MySQL pipeline (persistence on)", "spider, no storage", "scrapy bench", "targets:"]),
     ("bench.crawl_memory", ["--pages", "30"],
      ["crawler RSS over 30 pages", "peak RSS of the whole crawl", "target:"]),
+    ("bench.accounts", ["--accounts", "2", "--rate", "5", "--seconds", "5", "--warmup", "3", "--headers"],
+     ["ideal pages/s (share)", "crawler pages/s (share, vs ideal)", "accounts busy", "targets"]),
 ]
 
 
