@@ -284,8 +284,9 @@ def run_crawler(args: argparse.Namespace, plan: Plan, url: str, env: dict[str, s
     finally:
         conn.close()
         stop(crawl.process)
+    run_limited = last.limited / last.requests if last.requests else 0.0  # since the crawler's start
     return figures(first, middle, last, plan) | {"busy_logs": busy, "rss": finished.maxrss_mb, "stopped": stopped,
-                                                 "exit": finished.returncode}
+                                                 "exit": finished.returncode, "limited_run": run_limited}
 
 
 # -- the report ---------------------------------------------------------------------------------
@@ -322,7 +323,8 @@ def report(results: list[tuple[Plan, list[dict], list[dict]]], args: argparse.Na
         print(f"  N={plan.accounts}: crawler: {med_of(crawler, 'committed_rate'):.2f} pages/s committed"
               f" (ingestion_logs); accounts busy {med_of(crawler, 'busy_logs'):.0f} of {plan.accounts} (distinct"
               f" account_id in the window's ingestion_logs), {med_of(crawler, 'busy_platform'):.0f} served by the"
-              f" platform; pages/s first half {halves[0]:.2f}, second half {halves[1]:.2f}; stopped"
+              f" platform; pages/s first half {halves[0]:.2f}, second half {halves[1]:.2f}; 429s over the whole"
+              f" run so far, learning included, {pct(med_of(crawler, 'limited_run'))}; stopped"
               f" {med_of(crawler, 'stopped'):.1f} s after SIGTERM, exit {', '.join(str(r['exit']) for r in crawler)}")
         print(f"  N={plan.accounts}: ideal: 429s {pct(med_of(ideal, 'limited'))}, requests late against their"
               f" schedule p50 {late['p50']:.1f} ms / p99 {late['p99']:.1f} ms (last run), client CPU"

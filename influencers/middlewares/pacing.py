@@ -4,11 +4,16 @@ A platform limits each account to some rate R it rarely publishes. Pacing at a f
 either wastes the account (slower than R) or draws 429s (faster, or at exactly R with network
 jitter); so each account's rate is learned, additive increase / multiplicative decrease:
 
+* an account starts slowly (``START``) and speeds up by half per good response until a 429
+  (later accounts start at full speed once one has gone at it without a 429);
 * a 429 marks the rate it was sent at as the account's *limit*, halves its rate and blocks it
   until ``Retry-After`` has passed;
 * each good response adds ``STEP`` of the limit back, up to ``HEADROOM`` of it, where it stays;
-  there the limit creeps up by ``PROBE`` per good response, so a limit the platform raised (or
-  one learned from a 429 that jitter caused) is found again, at one 429 per thousands of pages;
+  there the limit creeps up by ``PROBE`` per good response, faster the longer it goes without a
+  429, so a limit the platform raised (or one learned too low) is found again, at one 429 per
+  few hundred pages;
+* a 429 to a request sent faster than the limit the account has learned since (it was in
+  flight) teaches nothing;
 * ``RateLimit-Policy`` / ``RateLimit-*`` / ``X-RateLimit-*`` headers, when the platform sends
   them, say the limit outright (`rate_limit_hints`): no probing then;
 * accounts of one platform share its rules, so an account that has not settled at a pace yet
@@ -39,12 +44,21 @@ HEADROOM = 0.95
 STEP = 0.1
 #: A 429 multiplies the rate by this (the multiplicative decrease).
 DECREASE = 0.5
-#: At its headroom, the limit grows by this share per good response: a raised limit is found.
+#: At its headroom, the limit grows by this share per good response (more the longer it goes
+#: without a 429): a raised limit, or one learned too low, is found.
 PROBE = 0.0001
 #: A 429 after this many good responses in a row at the account's headroom is taken for jitter
 #: (a request that arrived late, the next one early), not for a lower limit: the limit shrinks
 #: by ``NUDGE`` and the rate stays, instead of halving.
 CALM = 50
+#: An account whose limit nothing has taught yet starts at this share of its floor's rate and
+#: speeds up by ``GROWTH`` per good response (slow start): a pool that starts together at full
+#: speed draws a 429 per account per round until the limit is learned. Once an account has had
+#: ``FULL_SPEED`` good responses in a row at its floor's rate, the platform evidently takes it,
+#: and later accounts start there.
+START = 1 / 8
+GROWTH = 1.5
+FULL_SPEED = 5
 NUDGE = 0.02
 
 
@@ -132,12 +146,14 @@ class AccountPacing:
         self.limit: float | None = None  # the platform's per-account limit, as last learned by any account
         self._limit_version = 0
         self._limit_told = False
+        self._full_speed = False  # some account went at its floor's rate without a 429
         self._paces: dict[int, Pace] = {}
 
     def pace(self, account_id: int) -> Pace:
         pace = self._paces.get(account_id)
         if pace is None:
-            pace = self._paces[account_id] = Pace(self.base_interval, self._fastest(self.base_interval))
+            fastest = self._fastest(self.base_interval)
+            pace = self._paces[account_id] = Pace(self.base_interval, fastest if self._full_speed else START * fastest)
         if pace.learned < self._limit_version:  # another account learned the platform's limit
             pace.learned = self._limit_version
             if pace.limit is None or self._limit_told or (self.limit < pace.limit and pace.calm < CALM):
@@ -164,8 +180,7 @@ class AccountPacing:
         """Never faster than the account's requests-a-minute budget (nor ACCOUNTS_REQUEST_INTERVAL)."""
         pace = self.pace(account_id)
         pace.floor = max(self.base_interval, 60.0 / requests_per_minute) if requests_per_minute else self.base_interval
-        fastest = self._fastest(pace.floor)
-        pace.rate = fastest if pace.limit is None else min(pace.rate, fastest)
+        pace.rate = min(pace.rate, self._fastest(pace.floor))
 
     # -- turns --------------------------------------------------------------------------------
 
@@ -233,7 +248,10 @@ class AccountPacing:
         pace = self.pace(account_id)
         self._heed(pace, rate_limit_hints(headers))
         if pace.limit is None:
-            pace.rate = self._fastest(pace.floor)
+            fastest = self._fastest(pace.floor)
+            pace.calm = pace.calm + 1 if pace.rate >= fastest else 0
+            self._full_speed = self._full_speed or pace.calm >= FULL_SPEED
+            pace.rate = min(pace.rate * GROWTH, fastest)
             return
         target = HEADROOM * pace.limit
         if pace.rate < target:
@@ -241,8 +259,8 @@ class AccountPacing:
             pace.calm = 0
         else:
             pace.calm += 1
-            if not pace.told:
-                pace.limit *= 1.0 + PROBE
+            if not pace.told:  # faster the longer it went without a 429: a limit learned too low recovers
+                pace.limit *= 1.0 + PROBE * (1 + pace.calm / 100)
                 pace.rate = HEADROOM * pace.limit
 
     def on_rate_limited(self, account_id: int, retry_after: float | None, headers: Any = None) -> None:
@@ -254,8 +272,8 @@ class AccountPacing:
         now = self.clock()
         hints = rate_limit_hints(headers)
         sent_at = min(pace.sent_rate, self._fastest(pace.floor))
-        if hints.rate is not None or sent_at <= 0:
-            pass  # the headers say the limit; or its first request: no rate to learn from
+        if hints.rate is not None or sent_at <= 0 or (pace.limit is not None and sent_at > pace.limit):
+            pass  # the headers say the limit; its first request; or one sent before the account learned its limit
         elif pace.calm >= CALM and pace.limit is not None and sent_at <= pace.limit:
             self._learn(pace, pace.limit * (1.0 - NUDGE), told=False, shared=False)
             pace.rate = min(pace.rate, HEADROOM * pace.limit)

@@ -170,6 +170,7 @@ def test_a_budget_paces_the_account_and_says_when_its_pages_are_spent(middleware
     assert state.budget_spent
     state.keep_to(Budget())  # no budget: the crawl's pace, no page limit
     middleware.pacing.keep_to(6, None)
+    middleware.pacing.on_success(6)
     assert middleware.pacing.interval(6) < 3.0 and not state.budget_spent
 
 

@@ -68,15 +68,18 @@ def pacing(clock: Clock) -> AccountPacing:
     return AccountPacing(interval=0.25, max_interval=30, margin=0.2, clock=clock)
 
 
-def test_a_429_on_an_accounts_first_request_teaches_nothing(pacing: AccountPacing) -> None:
+def test_a_429_on_an_accounts_first_request_teaches_nothing(pacing: AccountPacing, clock: Clock) -> None:
     pacing.sent(2)
     pacing.on_rate_limited(2, 1.0)
-    assert pacing.pace(2).limit is None and pacing.interval(2) == 0.25
-    assert pacing.due_in(2) == pytest.approx(1.2)
+    assert pacing.pace(2).limit is None and pacing.interval(2) == 2.0  # where it started
+    assert pacing.pace(2).blocked_until == pytest.approx(clock.now + 1.2)
 
 
 def test_a_429_blocks_the_account_for_retry_after_and_halves_its_rate(pacing: AccountPacing, clock: Clock) -> None:
-    assert pacing.interval(7) == 0.25  # nothing learned: as fast as ACCOUNTS_REQUEST_INTERVAL lets it
+    assert pacing.interval(7) == 2.0  # nothing learned: a slow start ...
+    for _ in range(10):
+        pacing.on_success(7)
+    assert pacing.interval(7) == 0.25  # ... then as fast as ACCOUNTS_REQUEST_INTERVAL lets it
     pacing.sent(7)
     clock.now += 0.25
     turn, _ = pacing.reserve(7)
@@ -145,6 +148,41 @@ def test_a_platform_that_says_its_limit_is_paced_at_it_without_a_429(pacing: Acc
     assert ok / seconds == pytest.approx(HEADROOM * 1.5, rel=0.02)
 
 
+def test_a_pool_starting_together_learns_the_limit_with_few_429s(pacing: AccountPacing, clock: Clock) -> None:
+    """All accounts start at once and each response comes back 20 ms later, so an account does
+    not know what the others are learning until it has sent again: the slow start and the
+    shared limit keep the 429s of the whole run, learning included, near 2%."""
+    rng = random.Random(7)
+    buckets = {account: TokenBucket(1.0) for account in range(32)}
+    events = [(clock.now + rng.uniform(0, 0.05), 0, account) for account in buckets]
+    admitted: dict[int, bool] = {}
+    ok = limited = 0
+    end = clock.now + 55
+    while events:
+        events.sort()
+        at, response, account = events.pop(0)
+        if at > end:
+            break
+        clock.now = at
+        if response:
+            ok += admitted[account]
+            limited += not admitted[account]
+            if admitted[account]:
+                pacing.on_success(account)
+            else:
+                pacing.on_rate_limited(account, 1.0)
+            events.append((at, 0, account))
+        elif (wait := pacing.due_in(account)) > 1e-9:
+            events.append((at + wait, 0, account))
+        else:
+            pacing.reserve(account)
+            pacing.sent(account)
+            admitted[account] = buckets[account].admit(at + rng.uniform(0, 0.01))
+            events.append((at + 0.02, 1, account))
+    assert limited / (ok + limited) < 0.03
+    assert ok / 55 >= 0.85 * 32
+
+
 def test_the_rate_never_exceeds_the_floor_and_the_interval_is_capped(pacing: AccountPacing, clock: Clock) -> None:
     for _ in range(1000):
         pacing.on_success(5, {"RateLimit-Policy": "100;w=1"})
@@ -168,3 +206,11 @@ def test_the_rate_never_exceeds_the_floor_and_the_interval_is_capped(pacing: Acc
 ])
 def test_rate_limit_headers(headers: dict[str, str], hints: Hints) -> None:
     assert rate_limit_hints(headers, now=1_700_000_000) == hints
+
+
+def test_once_an_account_went_at_full_speed_without_a_429_later_accounts_start_there(pacing: AccountPacing) -> None:
+    assert pacing.interval(1) == 2.0  # a slow start: the platform's limit is not known
+    for _ in range(20):
+        pacing.on_success(1)
+    assert pacing.interval(1) == 0.25
+    assert pacing.interval(2) == 0.25  # the platform took the floor's pace: no slow start for the next
