@@ -17,7 +17,7 @@ from influencers.api import register as register_api
 from influencers.argtypes import OneLineParser, iso_date, positive_int, utf8_text
 from influencers.cli_accounts import ACCOUNT_COLUMNS, account_rows
 from influencers.cli_accounts import register as register_accounts
-from influencers.core import reports
+from influencers.core import counts, reports
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
 from influencers.core.credentials import CredentialCipher
@@ -94,6 +94,13 @@ def cmd_db_status(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
+def cmd_db_recount(args: argparse.Namespace, ctx: Context) -> int:
+    counts.recount(ctx.conn)
+    pending = counts.pending_by_domain(ctx.conn)
+    print(f"domain counts rebuilt from the rows: {sum(pending.values())} pending in {len(pending)} domain(s)")
+    return 0
+
+
 def cmd_start_crawl(args: argparse.Namespace, ctx: Context) -> int:
     domain = validate_domain(args.domain)  # as stored: NFKC-normalised
     cursor_listing = pages_with_cursors(ctx.config.site_adapter)
@@ -114,7 +121,7 @@ def cmd_start_export(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
     accounts = ctx.accounts()
-    tasks = reports.task_progress(ctx.conn)
+    tasks = reports.task_progress(ctx.conn, unfinished=args.tasks)
     for row in tasks:
         row["progress"] = _progress(row)
     sections = [
@@ -219,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                   ).set_defaults(handler=cmd_db_init)
     db.add_parser("status", help="the migrations applied to the database and those pending, one per line"
                   ).set_defaults(handler=cmd_db_status)
+    db.add_parser("recount", help="rebuild the kept rows-per-domain counts from the influencers table (after rows"
+                  " were loaded or changed around the application)").set_defaults(handler=cmd_db_recount)
 
     register_accounts(commands)
 
@@ -237,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="tasks, accounts, quotas and backlog at a glance")
     status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument("--tasks", type=positive_int, default=reports.UNFINISHED_LISTED, metavar="N",
+                        help="list at most N unfinished tasks (default %(default)s; 'Tasks by state' counts all)")
     status.set_defaults(handler=cmd_status)
 
     report = commands.add_parser("report", help="who ingested or exported what, on a local day")

@@ -63,6 +63,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     KEY ix_tasks_domain (domain, task_type, status),
     KEY ix_tasks_parent (parent_id),
     KEY ix_tasks_lease (status, lease_expires_at),
+    KEY ix_tasks_finished (status, updated_at),
     CONSTRAINT fk_tasks_account FOREIGN KEY (assigned_account_id) REFERENCES accounts (id),
     CONSTRAINT fk_tasks_parent FOREIGN KEY (parent_id) REFERENCES tasks (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
@@ -134,6 +135,7 @@ CREATE TABLE IF NOT EXISTS influencers (
     -- guarantees
     updated_at          DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
     export_log_id       BIGINT       NOT NULL DEFAULT 0 COMMENT 'the export batch (file) this row went to; 0: none yet',
+    crawl_count         INT          NOT NULL DEFAULT 1 COMMENT 'pages that listed it; an upsert always changes it, so its affected rows say how many it inserted',
     PRIMARY KEY (id),
     UNIQUE KEY uq_influencers_uid (uid),
     KEY ix_influencers_export_scan (domain, status, id),
@@ -199,4 +201,16 @@ CREATE TABLE IF NOT EXISTS account_budgets (
     pages_today         INT          NOT NULL DEFAULT 0 COMMENT 'listing pages committed on pages_date',
     pages_date          DATE         NULL COMMENT 'the local day (INFLUENCERS_TZ) pages_today counts',
     PRIMARY KEY (account_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Rows per domain and export status, kept in the transactions that change them (the pipeline's
+-- batch, the exporter's finalize) so `status` reads a few rows instead of counting millions.
+-- Each writer adds to one of 16 shards per domain (by connection id); readers sum them. Owned by
+-- influencers/core/counts.py; `python -m influencers db recount` rebuilds it from influencers.
+CREATE TABLE IF NOT EXISTS domain_counts (
+    domain              VARCHAR(100) NOT NULL,
+    shard               TINYINT      NOT NULL COMMENT 'CONNECTION_ID() % 16 of the writer',
+    pending             BIGINT       NOT NULL DEFAULT 0 COMMENT 'rows with status pending_export',
+    exported            BIGINT       NOT NULL DEFAULT 0 COMMENT 'rows with status exported',
+    PRIMARY KEY (domain, shard)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

@@ -10,6 +10,7 @@ from typing import Any
 
 from pymysql.connections import Connection
 
+from influencers.core import counts
 from influencers.core.accounts import AccountManager
 from influencers.core.quotaday import QuotaDay
 
@@ -31,11 +32,18 @@ def task_counts(conn: Connection) -> list[dict[str, Any]]:
     )
 
 
-def task_progress(conn: Connection, *, include_finished: int = 10) -> list[dict[str, Any]]:
-    """Unfinished tasks and the most recent finished ones, with their progress.
+#: Unfinished tasks `status` lists at most (the counts by state cover the rest).
+UNFINISHED_LISTED = 50
+
+
+def task_progress(conn: Connection, *, include_finished: int = 10,
+                  unfinished: int = UNFINISHED_LISTED) -> list[dict[str, Any]]:
+    """The first ``unfinished`` unfinished tasks and the ``include_finished`` most recently
+    finished ones, with their progress; bounded, whatever the number of tasks.
 
     Ingestion progress is pages committed (one ingestion log per page) over the page range;
-    export progress is rows exported by the task and rows of its domain still pending.
+    export progress is rows exported by the task and rows of its domain still pending (the kept
+    domain counts, `influencers.core.counts`).
     """
     return _rows(
         conn,
@@ -43,26 +51,24 @@ def task_progress(conn: Connection, *, include_finished: int = 10) -> list[dict[
         " t.page_from, t.page_to, t.exported_count, t.export_limit, t.attempts, t.last_error,"
         " a.username AS account,"
         " CASE WHEN t.task_type = 'ingestion' THEN"
-        "   (SELECT COUNT(*) FROM ingestion_logs l WHERE l.task_id = t.id"
-        "      OR l.task_id IN (SELECT c.id FROM tasks c WHERE c.parent_id = t.id)) END AS pages_done,"
+        "   (SELECT COUNT(*) FROM ingestion_logs l WHERE l.task_id = t.id)"
+        "   + (SELECT COUNT(*) FROM tasks c JOIN ingestion_logs l ON l.task_id = c.id WHERE c.parent_id = t.id)"
+        " END AS pages_done,"
         " CASE WHEN t.task_type = 'ingestion' AND t.page_to IS NOT NULL THEN t.page_to - t.page_from + 1 END AS pages_total,"
         " CASE WHEN t.task_type = 'export' THEN"
-        "   (SELECT COUNT(*) FROM influencers i WHERE i.domain = t.domain AND i.status = 'pending_export') END AS rows_pending"
-        " FROM tasks t LEFT JOIN accounts a ON a.id = t.assigned_account_id"
-        " WHERE t.status <> 'completed' OR t.id IN (SELECT id FROM (SELECT id FROM tasks WHERE status = 'completed'"
-        "   ORDER BY updated_at DESC, id DESC LIMIT %s) recent)"
+        "   (SELECT COALESCE(SUM(dc.pending), 0) FROM domain_counts dc WHERE dc.domain = t.domain) END AS rows_pending"
+        " FROM ((SELECT id FROM tasks WHERE status IN ('in_progress', 'pending', 'paused', 'failed') ORDER BY id LIMIT %s)"
+        "   UNION (SELECT id FROM tasks WHERE status = 'completed' ORDER BY updated_at DESC, id DESC LIMIT %s)) listed"
+        " JOIN tasks t ON t.id = listed.id LEFT JOIN accounts a ON a.id = t.assigned_account_id"
         " ORDER BY t.id",
-        (include_finished,),
+        (unfinished, include_finished),
     )
 
 
 def backlog(conn: Connection, accounts: AccountManager) -> list[dict[str, Any]]:
     """Pending rows per domain and the days of quota they need at the usable accounts' limits."""
     daily = sum(a.daily_export_limit for a in accounts.list() if a.status != "disabled")
-    rows = _rows(
-        conn,
-        "SELECT domain, COUNT(*) AS pending FROM influencers WHERE status = 'pending_export' GROUP BY domain ORDER BY domain",
-    )
+    rows = [{"domain": domain, "pending": pending} for domain, pending in counts.pending_by_domain(conn).items()]
     for row in rows:
         row["daily_quota"] = daily
         row["days_needed"] = None if daily == 0 else -(-row["pending"] // daily)

@@ -34,11 +34,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 import orjson
 from pymysql.connections import Connection
 
+from influencers.core import counts
 from influencers.core.budgets import count_pages
 from influencers.core.db import run_transaction
 from influencers.core.errors import ClaimLost, ValueRefused
@@ -65,9 +67,20 @@ SELECT_LOG_IDS = "SELECT id, page_number FROM ingestion_logs WHERE task_id = %s 
 UPSERT_INFLUENCERS = (
     "INSERT INTO influencers (uid, nickname, domain, source_page, raw_data, ingestion_log_id)"
     " VALUES (%s, %s, %s, %s, %s, %s)"
-    " ON DUPLICATE KEY UPDATE nickname = VALUES(nickname), domain = VALUES(domain),"
-    " source_page = VALUES(source_page), raw_data = VALUES(raw_data), ingestion_log_id = VALUES(ingestion_log_id)"
+    " ON DUPLICATE KEY UPDATE nickname = VALUES(nickname), source_page = VALUES(source_page),"
+    " raw_data = VALUES(raw_data), ingestion_log_id = VALUES(ingestion_log_id), crawl_count = crawl_count + 1"
 )
+# A stored row listed on a page of another domain moves there after the upsert (`_move_domains`),
+# so the domain counts know where it came from; a row reserved by an export batch stays where the
+# batch finds it (its domain and id range) until it is exported, and moves on its next crawl.
+_MOVED = (
+    " FROM influencers i JOIN ingestion_logs l ON l.id = i.ingestion_log_id"
+    " WHERE i.ingestion_log_id IN ({logs}) AND i.domain <> l.domain AND (i.status = 'exported' OR i.export_log_id = 0)"
+)
+SELECT_MOVED = "SELECT i.domain AS source, l.domain AS target, i.status, COUNT(*) AS moved" + _MOVED + \
+    " GROUP BY i.domain, l.domain, i.status"
+MOVE_DOMAINS = "UPDATE influencers i JOIN ingestion_logs l ON l.id = i.ingestion_log_id SET i.domain = l.domain" + \
+    _MOVED.partition(" WHERE ")[1] + _MOVED.partition(" WHERE ")[2]
 
 
 #: One influencer ready to store: (uid, nickname, domain, source_page, raw_data).
@@ -143,6 +156,7 @@ def statement_limit(conn: Connection) -> int:
 
 def _write(cursor: Any, work: Sequence[TaskBatch], limit: int, quota_day: QuotaDay | None) -> None:
     newest: dict[str, tuple[Any, ...]] = {}
+    all_logs: list[int] = []
     for batch in work:
         pages = sorted(batch.pages, key=lambda p: p.page_number)
         cursor.executemany(INSERT_LOGS, [
@@ -153,11 +167,17 @@ def _write(cursor: Any, work: Sequence[TaskBatch], limit: int, quota_day: QuotaD
         cursor.execute(SELECT_LOG_IDS.format(pages=", ".join(["%s"] * len(pages))),
                        (batch.claim.task_id, *[page.page_number for page in pages]))
         log_ids = {row["page_number"]: row["id"] for row in cursor.fetchall()}
+        all_logs.extend(log_ids.values())
         for page in pages:
             log_id = log_ids[page.page_number]
             for uid, nickname, domain, source_page, raw in page.rows:
                 newest[uid] = (uid, nickname, domain, source_page, raw, log_id)
-    _upsert_all(cursor, [newest[uid] for uid in sorted(newest)], limit)
+    # In (domain, uid) order: concurrent writers lock rows in one order, and each statement holds
+    # one domain, so its affected rows say how many rows of that domain it inserted.
+    delta: Counter[tuple[str, str]] = Counter()
+    for domain, rows in groupby(sorted(newest.values(), key=lambda row: (row[2], row[0])), key=lambda row: row[2]):
+        delta[(domain, PENDING_EXPORT)] += _upsert_all(cursor, list(rows), limit)
+    delta.update(_move_domains(cursor, all_logs))
     # The fence last: the task rows (in id order) are locked from here to the commit only, so a
     # task handing its account back or ending does not wait for the whole batch. The guarantee
     # is the fence's own: nothing of this transaction commits unless every claim holds now, and
@@ -173,27 +193,46 @@ def _write(cursor: Any, work: Sequence[TaskBatch], limit: int, quota_day: QuotaD
     if quota_day is not None:
         read = Counter(page.account_id for batch in work for page in batch.pages if page.account_id is not None)
         count_pages(cursor, read, quota_day)
+    counts.add(cursor, delta)
 
 
-def _upsert_all(cursor: Any, rows: Sequence[tuple[Any, ...]], limit: int) -> None:
+def _move_domains(cursor: Any, log_ids: Sequence[int]) -> Counter[tuple[str, str]]:
+    """Move the batch's stored rows listed under another domain to it; the counts' change."""
+    if not log_ids:
+        return Counter()
+    logs = ", ".join(["%s"] * len(log_ids))
+    cursor.execute(SELECT_MOVED.format(logs=logs), tuple(log_ids))
+    delta: Counter[tuple[str, str]] = Counter()
+    for row in cursor.fetchall():
+        delta[(row["source"], row["status"])] -= row["moved"]
+        delta[(row["target"], row["status"])] += row["moved"]
+    if delta:
+        cursor.execute(MOVE_DOMAINS.format(logs=logs), tuple(log_ids))
+    return delta
+
+
+def _upsert_all(cursor: Any, rows: Sequence[tuple[Any, ...]], limit: int) -> int:
     """Upsert ``rows`` (in uid order) in statements of at most ``ROWS_PER_STATEMENT`` rows and
-    ``limit`` bytes of values. A single row larger than that could never be sent: it is stored
-    with a note in place of its raw data, one warning line, rather than failing its batch for ever."""
+    ``limit`` bytes of values; returns how many were new. A single row larger than that could never
+    be sent: it is stored with a note in place of its raw data, one warning line, rather than
+    failing its batch for ever."""
     chunk: list[tuple[Any, ...]] = []
     values: list[str] = []
     size = 0
+    inserted = 0
     for row in rows:
         text = row_values(row)
         if len(text) > limit:
             text, row = _noted(row, limit)
         if chunk and (len(chunk) >= ROWS_PER_STATEMENT or size + len(text) > limit):
-            _upsert(cursor, chunk, values)
+            inserted += _upsert(cursor, chunk, values)
             chunk, values, size = [], [], 0
         chunk.append(row)
         values.append(text)
         size += len(text) + 1
     if chunk:
-        _upsert(cursor, chunk, values)
+        inserted += _upsert(cursor, chunk, values)
+    return inserted
 
 
 def _noted(row: tuple[Any, ...], limit: int) -> tuple[str, tuple[Any, ...]]:
@@ -217,18 +256,21 @@ def _text(value: str | None) -> str:
     return "NULL" if value is None else f"_utf8mb4 X'{value.encode('utf-8', 'replace').hex()}'"
 
 
-def _upsert(cursor: Any, rows: Sequence[tuple[Any, ...]], values: list[str]) -> None:
-    """One upsert statement; rows nested deeper than the server's JSON limit are stored with their
-    deepest parts as JSON text rather than failing the batch on every retry (a failed statement
-    leaves the transaction open, so it is sent again at once)."""
+def _upsert(cursor: Any, rows: Sequence[tuple[Any, ...]], values: list[str]) -> int:
+    """One upsert statement; returns how many rows it inserted. Rows nested deeper than the
+    server's JSON limit are stored with their deepest parts as JSON text rather than failing the
+    batch on every retry (a failed statement leaves the transaction open, so it is sent again at once).
+
+    An update always changes ``crawl_count``, so each stored row counts 2 affected rows and each
+    new one 1, found rows or not."""
     try:
-        cursor.execute(UPSERT_HEAD + ",".join(values) + UPSERT_TAIL)
+        return 2 * len(rows) - cursor.execute(UPSERT_HEAD + ",".join(values) + UPSERT_TAIL)
     except ValueRefused:
         flattened = [(*row[:4], _limit_depth(row[4], MAX_RAW_DEPTH), *row[5:]) for row in rows]
         changed = [row[0] for row, flat in zip(rows, flattened, strict=True) if row != flat]
         logger.warning("%d row(s) nest deeper than MySQL's JSON limit; their parts below depth %d are stored as"
                        " JSON text (uids %s)", len(changed), MAX_RAW_DEPTH, changed[:5])
-        cursor.execute(UPSERT_HEAD + ",".join(row_values(row) for row in flattened) + UPSERT_TAIL)
+        return 2 * len(rows) - cursor.execute(UPSERT_HEAD + ",".join(row_values(row) for row in flattened) + UPSERT_TAIL)
 
 
 def _limit_depth(value: Any, levels: int) -> Any:
@@ -330,4 +372,7 @@ def stream_batch(cursor: Any, batch_id: int, domain: str, first_id: int, last_id
 
 
 def mark_exported(cursor: Any, batch_id: int, domain: str, first_id: int, last_id: int) -> None:
-    cursor.execute(f"UPDATE influencers SET status = 'exported' WHERE {_IN_BATCH}", (domain, first_id, last_id, batch_id))
+    """Mark a batch's rows exported, moving them from the domain's pending count to its exported one."""
+    marked = cursor.execute(f"UPDATE influencers SET status = 'exported' WHERE {_IN_BATCH}",
+                            (domain, first_id, last_id, batch_id))
+    counts.add(cursor, {(domain, PENDING_EXPORT): -marked, (domain, EXPORTED): marked})

@@ -29,6 +29,10 @@ SCRIPTS = [
      ["crawler RSS over 30 pages", "peak RSS of the whole crawl", "target:"]),
     ("bench.accounts", ["--accounts", "2", "--rate", "5", "--seconds", "5", "--warmup", "3", "--headers"],
      ["ideal pages/s (share)", "crawler pages/s (share, vs ideal)", "accounts busy", "targets"]),
+    ("bench.growth", ["--rows", "20000", "--logs", "2000", "--tasks", "500", "--repeat", "1", "--heavy-repeat", "1",
+                      "--pages", "10", "--split", "5", "--export-rows", "1000"],
+     ["status --format json", "report ingestion", "GET /api/v1/status", "dashboard refresh", "crawl, new rows",
+      "crawl again", "exporter run --once", "targets:"]),
 ]
 
 

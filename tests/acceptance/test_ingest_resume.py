@@ -83,6 +83,8 @@ def check_consistent(mysql_settings, task_id: int, cursors: bool) -> tuple[int, 
     assert all(log["ingested_count"] == PAGE_SIZE for log in logs)
     counts = query(mysql_settings, "SELECT COUNT(*) AS n, COUNT(DISTINCT uid) AS d FROM influencers")[0]
     assert counts["n"] == counts["d"] == PAGE_SIZE * len(pages)  # no half page, no duplicate
+    kept = query(mysql_settings, "SELECT COALESCE(SUM(pending), 0) AS n FROM domain_counts")[0]
+    assert int(kept["n"]) == counts["n"]  # the backlog count commits with the rows
     return marker, position
 
 

@@ -25,9 +25,11 @@ FC1C509_SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "schema_fc1c
 MIGRATIONS = [migration.id for migration in load_migrations()]
 APP_TABLES = ("accounts", "tasks", "ingestion_logs", "export_logs", "influencers", "events")
 #: Tables whose shape is compared: those above and the ones later migrations add (0006: identities).
-SHAPE_TABLES = (*APP_TABLES, "account_identities")
+SHAPE_TABLES = (*APP_TABLES, "account_identities", "domain_counts")
 #: Task columns later migrations add (0002: dispatch; 0005: a cursor platform's position), NULL on old rows.
 ADDED_TASK_COLUMNS = ("dispatch_job", "dispatch_node", "dispatched_at", "progress_cursor")
+#: Influencer columns later migrations add (0008: times crawled, 1 on old rows).
+ADDED_INFLUENCER_COLUMNS = ("crawl_count",)
 
 #: A `db init` that starts the moment a file appears, so two of them really run at once.
 DB_INIT_ON_SIGNAL = """
@@ -182,8 +184,12 @@ def test_fc1c509_database_is_upgraded_with_every_row(new_database, env):
     ]
     after = rows(old)
     for table in APP_TABLES:
-        assert [{k: v for k, v in row.items() if k not in ADDED_TASK_COLUMNS} for row in after[table]] == before[table]
+        added = ADDED_TASK_COLUMNS + ADDED_INFLUENCER_COLUMNS
+        assert [{k: v for k, v in row.items() if k not in added} for row in after[table]] == before[table]
     assert all(row[column] is None for row in after["tasks"] for column in ADDED_TASK_COLUMNS)
+    assert all(row["crawl_count"] == 1 for row in after["influencers"])
+    pending = sum(row["status"] == "pending_export" for row in after["influencers"])
+    assert int(query(old, "SELECT COALESCE(SUM(pending), 0) AS n FROM domain_counts")[0]["n"]) == pending  # 0008 filled it
     assert after["influencers"][0]["nickname"] == "小美😀🎉" and "💄" in after["influencers"][0]["raw_data"]
     lines = status_lines(old_env)
     assert [line.split()[:2] for line in lines] == [["applied", migration] for migration in MIGRATIONS]

@@ -24,6 +24,7 @@ OWNERS = {
     "export_logs": {"influencers/core/exports.py"},
     "events": {"influencers/core/events.py"},
     "account_identities": {"influencers/core/identities.py"},
+    "domain_counts": {"influencers/core/counts.py"},
 }
 
 

@@ -30,7 +30,7 @@ from influencers.sites.base import pages_with_cursors
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 TaskId = Annotated[int, Path(ge=1, le=MAX_BIGINT, description="task id")]
-#: Completed tasks `reports.task_progress` includes besides every unfinished one.
+#: Unfinished and completed tasks `reports.task_progress` lists at most for the API (each).
 FINISHED_WINDOW = 1000
 
 
@@ -66,7 +66,7 @@ def list_tasks(
     limit: Annotated[int, Query(ge=1, le=FINISHED_WINDOW, description="at most this many (the newest)")] = 200,
 ) -> TaskList:
     rows = [
-        row for row in reports.task_progress(core.conn, include_finished=limit)
+        row for row in reports.task_progress(core.conn, include_finished=limit, unfinished=FINISHED_WINDOW)
         if (state is None or row["status"] == state)
         and (task_type is None or row["task_type"] == task_type)
         and (domain is None or row["domain"] == domain)
@@ -118,7 +118,7 @@ def task_detail(core: Core, task_id: int) -> TaskDetail:
     scheduler = core.scheduler()
     task = scheduler.get(task_id)
     events = [Event(**{**event, "created_at": as_utc(event["created_at"])}) for event in scheduler.events(task_id)]
-    rows = reports.task_progress(core.conn, include_finished=FINISHED_WINDOW)
+    rows = reports.task_progress(core.conn, include_finished=FINISHED_WINDOW, unfinished=FINISHED_WINDOW)
     own = next((row for row in rows if row["id"] == task_id), None)
     return TaskDetail(
         id=task.id, task_type=task.task_type, domain=task.domain, status=task.status, parent_id=task.parent_id,
