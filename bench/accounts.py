@@ -65,6 +65,7 @@ from bench.common import (
     parse_counts,
     python_module,
     server_line,
+    start_sandbox,
     stop,
 )
 from bench.crawl import DOMAIN, prepare
@@ -123,17 +124,9 @@ def start_platform(plan: Plan, headers: bool, workdir: Path) -> tuple[subprocess
     accounts = workdir / f"accounts-{plan.accounts}.json"
     accounts.write_text(json.dumps([{"username": f"demo{n}", "password": f"sandbox-demo{n}"}
                                     for n in range(1, plan.accounts + 1)]), encoding="utf-8")
-    args = python_module("sandbox", "--port", "0", "--profile", "clean", "--domains", f"{DOMAIN},{IDEAL_DOMAIN}",
-                         "--pages", str(plan.pages), "--accounts", str(accounts), "--rate-limit", str(plan.rate),
-                         "--log-level", "warning", *(["--rate-limit-headers"] if headers else []))
-    log = open(workdir / f"sandbox-{plan.accounts}.log", "w", encoding="utf-8")  # noqa: SIM115 - the child keeps it
-    process = subprocess.Popen(args, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
-                               start_new_session=True)
-    line = process.stdout.readline()
-    if "sandbox serving" not in line:
-        stop(process)
-        raise RuntimeError(f"sandbox did not start: {line!r}; see {log.name}")
-    return process, line.split()[2]
+    extra = ["--accounts", str(accounts), "--rate-limit", str(plan.rate), *(["--rate-limit-headers"] if headers else [])]
+    return start_sandbox(plan.pages, domains=f"{DOMAIN},{IDEAL_DOMAIN}", log=workdir / f"sandbox-{plan.accounts}.log",
+                         extra=extra)
 
 
 def admin(url: str, path: str, *, post: bool = False) -> dict[str, Any]:

@@ -43,7 +43,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 def bench_database() -> Iterator[MySQLSettings]:
     """A fresh database with the project's schema, dropped afterwards (also on Ctrl-C)."""
     settings = replace(parse_mysql_url(SERVER_URL), database=f"influencers_bench_{os.getpid()}")
-    _drop(settings)
+    drop_database(settings)
     apply_schema(settings)
     previous = signal.getsignal(signal.SIGTERM)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # so `finally` drops the database on SIGTERM too
@@ -51,14 +51,14 @@ def bench_database() -> Iterator[MySQLSettings]:
         yield settings
     finally:
         signal.signal(signal.SIGTERM, previous)
-        _drop(settings)
+        drop_database(settings)
 
 
 def _raise_interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def _drop(settings: MySQLSettings) -> None:
+def drop_database(settings: MySQLSettings) -> None:
     server = connect(settings, database=False, autocommit=True)
     try:
         with server.cursor() as cursor:
@@ -345,10 +345,11 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def start_sandbox(pages: int, *, page_size: int = 20, domains: str | None = None, log: Path) -> tuple[subprocess.Popen, str]:
-    """The reference platform (clean profile) on a free port; returns (process, base URL)."""
+def start_sandbox(pages: int, *, page_size: int = 20, domains: str | None = None, log: Path,
+                  extra: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
+    """The reference platform (clean profile, ``extra`` options) on a free port; returns (process, base URL)."""
     args = python_module("sandbox", "--port", "0", "--profile", "clean", "--pages", str(pages),
-                         "--page-size", str(page_size), "--log-level", "warning")
+                         "--page-size", str(page_size), "--log-level", "warning", *extra)
     if domains:
         args += ["--domains", domains]
     out = open(log, "w", encoding="utf-8")  # noqa: SIM115 - the child keeps it

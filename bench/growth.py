@@ -55,11 +55,20 @@ from typing import Any
 
 import pymysql
 
-from bench.common import SERVER_URL, child_env, connect_infile, local_infile_on, machine_line, median, server_line
+from bench.common import (
+    SERVER_URL,
+    child_env,
+    connect_infile,
+    drop_database,
+    local_infile_on,
+    machine_line,
+    median,
+    server_line,
+)
 from bench.growth_data import WORKERS, Clock, Sizes, Templates, export_rows_lines
 from bench.growth_data import load_lines as load_tsv
 from bench.growth_io import ApiClient, crawl, explain, export, start_platform, stop_process
-from bench.growth_store import Marks, PrivateServer, cleanup, drop, load_large, make_small, prepare_export_accounts, recount
+from bench.growth_store import Marks, PrivateServer, cleanup, load_large, make_small, prepare_export_accounts, recount
 from influencers import cli
 from influencers.core.config import Config, MySQLSettings, get_config, parse_mysql_url
 from influencers.core.db import connect
@@ -228,12 +237,12 @@ def open_databases(args: argparse.Namespace, base: MySQLSettings, workdir: Path,
     name = f"influencers_growth_{args.keep}" if args.keep else f"{prefix}_large"
     sizes = Sizes(args.rows, args.logs, args.tasks, args.accounts, args.export_rows)
     empty_settings = replace(base, database=f"{prefix}_empty")
-    stack.callback(drop, empty_settings)
+    stack.callback(drop_database, empty_settings)
     empty = Db("empty", empty_settings, derived_key(empty_settings.database),
                make_small(empty_settings, derived_key(empty_settings.database), 4, workdir))
     large_settings = replace(base, database=name)
     if not args.keep:
-        stack.callback(drop, large_settings)
+        stack.callback(drop_database, large_settings)
     key = derived_key(name)
     started = time.monotonic()
     marks, loaded = load_large(large_settings, key, sizes, workdir)
@@ -262,7 +271,7 @@ def crawl_phase(args: argparse.Namespace, dbs: tuple[Db, Db], workdir: Path) -> 
                   make_small(warm_settings, derived_key(warm_settings.database), 2, workdir))
         for domain in domains:
             crawl(args, warm, domain, url, workdir, "warm-up")
-        drop(warm_settings)
+        drop_database(warm_settings)
         for number, domain in enumerate(domains):
             order = dbs if number % 2 == 0 else dbs[::-1]
             for which in ("new", "again"):
@@ -276,7 +285,7 @@ def crawl_phase(args: argparse.Namespace, dbs: tuple[Db, Db], workdir: Path) -> 
     finally:
         stop_process(platform)
         if warm is not None:
-            drop(warm.settings)
+            drop_database(warm.settings)
     return rates
 
 

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import pymysql
 
-from bench.common import REPO_ROOT, Finished, Measured, python_module, stop
+from bench.common import REPO_ROOT, Finished, Measured, python_module, start_sandbox, stop
 from bench.growth_data import EXPORT_DOMAIN
 from influencers.core.config import MySQLSettings
 from influencers.core.db import connect
@@ -99,17 +99,8 @@ def start_platform(args: Any, domains: list[str], workdir: Path) -> tuple[subpro
     accounts = workdir / "platform-accounts.json"
     accounts.write_text(json.dumps([{"username": f"demo{n}", "password": f"sandbox-demo{n}"}
                                     for n in range(1, args.accounts + 1)]), encoding="utf-8")
-    command = python_module("sandbox", "--port", "0", "--profile", "clean", "--domains", ",".join(domains),
-                            "--pages", str(args.pages), "--page-size", str(PAGE_SIZE), "--accounts", str(accounts),
-                            "--log-level", "warning")
-    log = open(workdir / "platform.log", "w", encoding="utf-8")  # noqa: SIM115 - the child keeps it
-    process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
-                               start_new_session=True)
-    line = process.stdout.readline()
-    if "sandbox serving" not in line:
-        stop(process)
-        raise RuntimeError(f"the platform did not start: {line!r}; see {log.name}")
-    return process, line.split()[2]
+    return start_sandbox(args.pages, page_size=PAGE_SIZE, domains=",".join(domains), log=workdir / "platform.log",
+                         extra=("--accounts", str(accounts)))
 
 
 def command(env: dict[str, str], *args: str) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pymysql
 
-from bench.common import REPO_ROOT, connect_infile, local_infile_on
+from bench.common import REPO_ROOT, connect_infile, drop_database, local_infile_on
 from bench.growth_data import Clock, Sizes, load_history, plan
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, MySQLSettings
@@ -44,15 +44,6 @@ def config_for(settings: MySQLSettings, key: str) -> Config:
     return Config.from_env({"INFLUENCERS_MYSQL_URL": settings.connection_url, "INFLUENCERS_SECRET_KEY": key})
 
 
-def drop(settings: MySQLSettings) -> None:
-    conn = connect(settings, database=False, autocommit=True)
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{settings.database}`")
-    finally:
-        conn.close()
-
-
 def add_sandbox_accounts(settings: MySQLSettings, key: str, count: int) -> list[int]:
     """demo1 … demoN with the reference platform's passwords, encrypted as `accounts add` does."""
     config = config_for(settings, key)
@@ -66,7 +57,7 @@ def add_sandbox_accounts(settings: MySQLSettings, key: str, count: int) -> list[
 
 def make_small(settings: MySQLSettings, key: str, accounts: int, workdir: Path) -> Marks:
     """A database with the schema and ``accounts`` accounts, nothing else."""
-    drop(settings)
+    drop_database(settings)
     apply_schema(settings)
     add_sandbox_accounts(settings, key, accounts)
     recount(settings)
@@ -130,7 +121,7 @@ def load_large(settings: MySQLSettings, key: str, sizes: Sizes, workdir: Path) -
         shift_days(settings, date.fromisoformat(meta["loaded_on"]), quota_day.today())
         recount(settings)
         return marks, False
-    drop(settings)
+    drop_database(settings)
     apply_schema(settings)
     ids = add_sandbox_accounts(settings, key, sizes.accounts)
     layout, clock = plan(sizes), Clock.of(quota_day)

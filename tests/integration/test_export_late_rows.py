@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from exporter.service import ExporterSettings, ExportService
+from influencers.core import counts
 from influencers.core.db import connect
 from tests.acceptance.test_export_service import check_exactly_once, query
 
@@ -25,6 +26,7 @@ def insert_at(conn, ids: list[int], *, prefix: str = "u", commit: bool = True) -
             "INSERT INTO influencers (id, nickname, uid, domain, source_page, raw_data) VALUES (%s, %s, %s, %s, %s, %s)",
             [(i, f"达人{i}😀", f"{prefix}{i:06d}", DOMAIN, f"page={i}", json.dumps({"fans": i})) for i in ids],
         )
+        counts.add(cursor, {(DOMAIN, "pending_export"): len(ids)})  # with the rows, as the pipeline does
     if commit:
         conn.commit()
 
