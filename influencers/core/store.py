@@ -3,10 +3,11 @@ them, and the export status words of a row (``pending_export``, ``exported``).
 
 Ingestion: one transaction commits a batch of whole pages. For every page of the batch: its
 `ingestion_logs` row (one multi-row insert per task, then one query for their ids); for all of
-them: the upsert of the influencers, sorted by uid so concurrent writers lock rows in the same
-order and do not deadlock; for every task, at the end: the fence (`tasks.fence`) and the progress
-marker (`tasks.move_marker`), with a cursor platform's position after it; each account's pages
-today (`budgets.count_pages`).
+them: the upsert of the influencers, sorted by domain and uid so concurrent writers lock rows in
+the same order and do not deadlock, then the move of stored rows listed under another domain; for
+every task, at the end: the fence (`tasks.fence`) and the progress marker (`tasks.move_marker`),
+with a cursor platform's position after it; each account's pages today (`budgets.count_pages`);
+the rows per domain the batch inserted or moved (`counts.add`).
 
 The upsert is one multi-row ``INSERT … VALUES … ON DUPLICATE KEY UPDATE`` of up to
 ``ROWS_PER_STATEMENT`` rows, every text in it a UTF-8 hex literal (``_utf8mb4 X'e5b08f'``):
