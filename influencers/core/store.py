@@ -74,14 +74,12 @@ UPSERT_INFLUENCERS = (
 # A stored row listed on a page of another domain moves there after the upsert (`_move_domains`),
 # so the domain counts know where it came from; a row reserved by an export batch stays where the
 # batch finds it (its domain and id range) until it is exported, and moves on its next crawl.
-_MOVED = (
-    " FROM influencers i JOIN ingestion_logs l ON l.id = i.ingestion_log_id"
-    " WHERE i.ingestion_log_id IN ({logs}) AND i.domain <> l.domain AND (i.status = 'exported' OR i.export_log_id = 0)"
-)
-SELECT_MOVED = "SELECT i.domain AS source, l.domain AS target, i.status, COUNT(*) AS moved" + _MOVED + \
-    " GROUP BY i.domain, l.domain, i.status"
-MOVE_DOMAINS = "UPDATE influencers i JOIN ingestion_logs l ON l.id = i.ingestion_log_id SET i.domain = l.domain" + \
-    _MOVED.partition(" WHERE ")[1] + _MOVED.partition(" WHERE ")[2]
+_MOVED_JOIN = "influencers i JOIN ingestion_logs l ON l.id = i.ingestion_log_id"
+_MOVED_WHERE = (" WHERE i.ingestion_log_id IN ({logs}) AND i.domain <> l.domain"
+                " AND (i.status = 'exported' OR i.export_log_id = 0)")
+SELECT_MOVED = (f"SELECT i.domain AS source, l.domain AS target, i.status, COUNT(*) AS moved FROM {_MOVED_JOIN}"
+                f"{_MOVED_WHERE} GROUP BY i.domain, l.domain, i.status")
+MOVE_DOMAINS = f"UPDATE {_MOVED_JOIN} SET i.domain = l.domain{_MOVED_WHERE}"
 
 
 #: One influencer ready to store: (uid, nickname, domain, source_page, raw_data).
@@ -178,7 +176,8 @@ def _write(cursor: Any, work: Sequence[TaskBatch], limit: int, quota_day: QuotaD
     delta: Counter[tuple[str, str]] = Counter()
     for domain, rows in groupby(sorted(newest.values(), key=lambda row: (row[2], row[0])), key=lambda row: row[2]):
         delta[(domain, PENDING_EXPORT)] += _upsert_all(cursor, list(rows), limit)
-    delta.update(_move_domains(cursor, all_logs))
+    if sum(delta.values()) < len(newest):  # some rows were stored before: they may have changed domain
+        delta.update(_move_domains(cursor, all_logs))
     # The fence last: the task rows (in id order) are locked from here to the commit only, so a
     # task handing its account back or ending does not wait for the whole batch. The guarantee
     # is the fence's own: nothing of this transaction commits unless every claim holds now, and
