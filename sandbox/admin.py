@@ -1,6 +1,8 @@
 """``/__admin/`` routes: counters, reset, the truth and runtime knobs, for tests and benchmarks.
 
 No authentication: the sandbox binds to loopback by default and a crawler never needs these.
+``/__admin/truth`` is the truth of the current growth day (``fans_growth`` and ``day``), so a
+test that moves ``day`` with ``POST /__admin/config`` compares against what is served now.
 ``/__admin/stats`` adds to each account's counters its ``pages_today`` and the ``addresses`` and
 ``user_agents`` it used within the link window (``sandbox.linking``; empty while linking is off).
 """
@@ -55,7 +57,8 @@ def add_admin_routes(app: web.Application, site: Site) -> None:
             page_from = int(request.query.get("page_from", "1"))
             page_to = int(request.query.get("page_to", str(settings.pages)))
             items = expected_rows(domain, page_from, page_to, seed=settings.seed,
-                                  pages=settings.pages, page_size=settings.page_size)
+                                  pages=settings.pages, page_size=settings.page_size,
+                                  fans_growth=site.knobs.fans_growth, day=site.knobs.day)
         except ValueError as exc:
             return _bad_request(str(exc))
         return _json({"items": items})

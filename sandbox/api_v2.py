@@ -9,7 +9,7 @@ misbehaviour knobs in that shape, so a site adapter for such a platform can be t
   "expires_in"}}``; the token goes in ``X-Auth-Token`` and lives ``session_ttl`` seconds.
 - ``GET /api/v2/influencers?domain=&cursor=&size=`` → ``{"code": 0, "data": {"items",
   "next_cursor", "has_more"}}``; no (or an empty) cursor is the first page. Items are the rows
-  of ``/api/v1`` for the same seed. Cursors are keyset positions (``sandbox.listing``), signed
+  of ``/api/v1`` for the same seed (and growth day). Cursors are keyset positions (``sandbox.listing``), signed
   and expiring (``sandbox.cursors``, ``cursor_ttl``).
 - Refusals: HTTP 200 and a ``Code`` with its ``msg`` (plus ``retry_after``, ``reason`` or
   ``verify_url``; with ``captcha_solvable`` also ``challenge``: ``{"id", "question"}``, see
@@ -105,7 +105,8 @@ class ApiV2:
         self._site = site
         self._cursors = CursorCodec(secret_for_seed(site.settings.seed))
         self._largest = max(MAX_SIZE, site.settings.page_size)
-        # rows of ranks [start, stop) never change (sandbox.listing), so their JSON is cached
+        # rows of ranks [start, stop) on a growth day never change (sandbox.listing), so their
+        # JSON is cached by (domain, start, stop, day)
         self._items = functools.lru_cache(maxsize=4096)(self._items_json)
 
     async def login(self, request: web.Request) -> web.Response:
@@ -189,7 +190,8 @@ class ApiV2:
         start, stop = site.listing.span(domain, last_rank, size)
         has_more = stop < site.listing.base_total
         next_cursor = self._cursors.encode(domain, stop - 1) if has_more else None
-        body = b"".join((b'{"code":0,"data":{"items":', self._items(domain, start, stop),
+        items = self._items(domain, start, stop, site.knobs.growth_day)
+        body = b"".join((b'{"code":0,"data":{"items":', items,
                          b',"next_cursor":', render.json_bytes(next_cursor),
                          b',"has_more":', b"true" if has_more else b"false", b"}}"))
         if fate.cut_fraction is not None:
@@ -234,8 +236,8 @@ class ApiV2:
         return web.Response(body=render.json_bytes({"code": 0}),
                             content_type="application/json", charset="utf-8")
 
-    def _items_json(self, domain: str, start: int, stop: int) -> bytes:
-        return render.json_bytes(self._site.listing.ranked_rows(domain, start, stop))
+    def _items_json(self, domain: str, start: int, stop: int, day: int) -> bytes:
+        return render.json_bytes(self._site.listing.ranked_rows(domain, start, stop, day))
 
 
 def _ok(data: dict[str, Any]) -> web.Response:

@@ -204,13 +204,13 @@ class Site:
             stats.errors += 1
             return _error(fate.error_status, "E_SERVER", html, user)
 
-        version = self.listing.version(domain)
+        version, day = self.listing.version(domain), self.knobs.growth_day
         if html:
-            body, footer_at = self.renderer.html_listing(domain, page_no, version).body(
+            body, footer_at = self.renderer.html_listing(domain, page_no, version, day).body(
                 self.renderer.user_header(user))
             cut_limit = footer_at
         else:
-            body = self.renderer.json_listing(domain, page_no, version)
+            body = self.renderer.json_listing(domain, page_no, version, day)
             cut_limit = len(body)
         if fate.cut_fraction is not None:
             stats.malformed += 1

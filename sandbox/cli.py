@@ -50,6 +50,7 @@ _KNOB_FLAGS: tuple[tuple[str, str, type, str], ...] = (
      "seconds a cursor of the token-cursor API stays valid (default 600)"),
     ("--link-window", "link_window", float,
      "seconds an address or User-Agent stays tied to the account that used it (default 300)"),
+    ("--day", "day", int, "the day whose fans are served with --fans-growth (default 0)"),
 )
 
 
@@ -109,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
                              "carries RateLimit-Limit, -Remaining, -Reset and -Policy describing "
                              "its --rate-limit bucket (IETF draft; see sandbox.misbehaviour); "
                              "default off")
+    parser.add_argument("--fans-growth", dest="fans_growth", default=None,
+                        action=argparse.BooleanOptionalAction,
+                        help="fans change by a seeded amount per --day (about 20%% never, some "
+                             "lose; see sandbox.data.grown), in every listing and the truth; "
+                             "default off")
     parser.add_argument("--log-level", default="info",
                         choices=["debug", "info", "warning", "error"])
     return parser
@@ -127,6 +133,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     overrides["link_accounts"] = args.link_accounts
     overrides["captcha_solvable"] = args.captcha_solvable
     overrides["rate_limit_headers"] = args.rate_limit_headers
+    overrides["fans_growth"] = args.fans_growth
     knobs = PROFILES[args.profile].updated({k: v for k, v in overrides.items() if v is not None})
     settings.check_knobs(knobs)
     return Options(args.host, args.port, settings, knobs, args.log_level)

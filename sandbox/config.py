@@ -44,13 +44,15 @@ class Knobs:
     cursor_ttl: float = 600.0  # seconds a token-cursor API cursor stays valid
     link_accounts: bool = False  # ban an account seen on another's address or User-Agent
     link_window: float = 300.0  # seconds an address or User-Agent stays tied to an account
+    fans_growth: bool = False  # fans change by a seeded daily amount (sandbox.data.grown)
+    day: int = 0  # the day served when fans_growth is on; set it to "crawl again tomorrow"
 
     def __post_init__(self) -> None:
         for name in ("captcha_rate", "error_rate", "slow_rate", "malformed_rate", "maintenance"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{name} must be between 0 and 1, got {value}")
-        for name in ("rate_limit", "daily_page_cap", "ban_after", "slow_ms", "shift_every"):
+        for name in ("rate_limit", "daily_page_cap", "ban_after", "slow_ms", "shift_every", "day"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.retry_after < 1:
@@ -71,6 +73,11 @@ class Knobs:
             coerced[key] = _coerce(key, value)
         return dataclasses.replace(self, **coerced)
 
+    @property
+    def growth_day(self) -> int:
+        """The day whose fans are served: ``day`` with ``fans_growth`` on, else 0 (base fans)."""
+        return self.day if self.fans_growth else 0
+
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["ban_accounts"] = sorted(self.ban_accounts)
@@ -83,13 +90,13 @@ def _coerce(key: str, value: Any) -> Any:
             if isinstance(value, str):
                 value = value.split(",")
             return frozenset(str(v).strip() for v in value if str(v).strip())
-        if key in ("link_accounts", "captcha_solvable", "rate_limit_headers"):
+        if key in ("link_accounts", "captcha_solvable", "rate_limit_headers", "fans_growth"):
             if not isinstance(value, bool):
                 raise TypeError
             return value
         if isinstance(value, bool):
             raise TypeError
-        if key in ("retry_after", "daily_page_cap", "ban_after", "slow_ms", "shift_every"):
+        if key in ("retry_after", "daily_page_cap", "ban_after", "slow_ms", "shift_every", "day"):
             if isinstance(value, float) and not value.is_integer():
                 raise TypeError
             return int(value)

@@ -11,6 +11,10 @@ tested against them; one hostile row sits at index 7 of every block of 50 rows, 
 every domain carries one.
 
 ``expected_rows()`` is the unshifted truth that tests compare a crawl against.
+
+Fans can grow by day (the ``fans_growth`` and ``day`` knobs) so that a test can crawl a domain
+twice on different "days" and see counts change: each influencer gets a seeded daily amount
+(``daily_fans_growth``) and ``grown()`` applies ``day`` of them to a row.
 """
 from __future__ import annotations
 
@@ -26,6 +30,9 @@ INSERTED_UID_PREFIX = "new-"
 _UID_PREFIXES = {"美妆": "mz", "游戏": "yx", "美食": "ms", "穿搭": "cd", "母婴": "my", "科技": "kj"}
 _HOSTILE_EVERY = 50
 _HOSTILE_AT = 7
+_GROWTH_STILL = 0.2  # share of influencers whose fans never change
+_GROWTH_LOSING = 0.1  # share losing fans every day
+_GROWTH_MAX_SHARE = 0.02  # largest daily amount, as a share of base fans
 
 _DOMAIN_WORDS = {
     "美妆": ["口红", "眼影", "粉底", "美甲", "护肤", "香水", "腮红", "睫毛"],
@@ -166,6 +173,30 @@ def inserted_row(seed: int, domain: str, number: int) -> dict[str, Any]:
     return _build_row(rng, uid, domain, None)
 
 
+def daily_fans_growth(seed: int, uid: str, fans: int) -> int:
+    """Fans that influencer ``uid`` (with ``fans`` base fans) gains per day; negative: loses.
+
+    About 20% never change (0), about 10% lose, the rest gain; a non-zero amount is 1 up to
+    about 2% of the base fans. Seeded by ``(seed, uid)`` alone, so every row served with that
+    uid (whatever its page or shift) grows alike.
+    """
+    rng = _rng("growth", seed, uid)
+    kind = rng.random()
+    amount = rng.randint(1, max(1, int(fans * _GROWTH_MAX_SHARE)))
+    if kind < _GROWTH_STILL:
+        return 0
+    return -amount if kind < _GROWTH_STILL + _GROWTH_LOSING else amount
+
+
+def grown(row: dict[str, Any], seed: int, day: int) -> dict[str, Any]:
+    """A copy of ``row`` as it is on ``day``: fans plus ``day`` daily amounts, never below 0.
+
+    ``row`` holds the base fans (day 0); day 0 leaves the copy equal to it.
+    """
+    fans = row["fans"] + day * daily_fans_growth(seed, row["uid"], row["fans"])
+    return {**row, "fans": max(0, fans)}
+
+
 def expected_rows(
     domain: str,
     page_from: int = 1,
@@ -174,14 +205,22 @@ def expected_rows(
     seed: int = 42,
     pages: int = 50,
     page_size: int = 20,
+    fans_growth: bool = False,
+    day: int = 0,
 ) -> list[dict[str, Any]]:
     """Exact rows of pages ``page_from..page_to`` (inclusive) in listing order, without shifts.
 
-    Pages past ``pages`` are empty, as they are on the platform.
+    Pages past ``pages`` are empty, as they are on the platform. With ``fans_growth`` the fans
+    are those of ``day`` (``grown()``), as the platform serves them with the same knobs.
     """
     if page_from < 1:
         raise ValueError(f"page_from must be >= 1, got {page_from}")
+    if day < 0:
+        raise ValueError(f"day must be >= 0, got {day}")
     last = pages if page_to is None else min(page_to, pages)
     if last < page_from:
         return []
-    return [make_row(seed, domain, i) for i in range((page_from - 1) * page_size, last * page_size)]
+    rows = [make_row(seed, domain, i) for i in range((page_from - 1) * page_size, last * page_size)]
+    if fans_growth and day:
+        rows = [grown(row, seed, day) for row in rows]
+    return rows

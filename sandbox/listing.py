@@ -2,8 +2,10 @@
 
 With ``shift_every = N`` every N-th listing request of a domain inserts one new influencer
 (uid ``new-…``) at the top, so the listing grows while a crawl runs and original rows only
-ever move down. A listing with ``k`` insertions is a pure function of ``k`` (its *version*),
-which is what lets the renderer cache pages by ``(domain, page, version)``.
+ever move down. A listing with ``k`` insertions is a pure function of ``k`` (its *version*)
+and of the growth day (``Knobs.growth_day``, 0 when fans do not grow; see
+``sandbox.data.grown``), which is what lets the renderer cache pages by
+``(domain, page, version, day)``.
 
 The token-cursor API pages by *rank* instead, a stable sort key: original row ``i`` has rank
 ``i`` and the ``n``-th inserted row rank ``-n``, so the listing is always in ascending rank
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.data import inserted_row, make_row
+from sandbox.data import grown, inserted_row, make_row
 
 
 class Listing:
@@ -49,15 +51,16 @@ class Listing:
     def total_pages(self, domain: str, version: int) -> int:
         return -(-self.total(domain, version) // self.page_size)
 
-    def rows(self, domain: str, page: int, version: int) -> list[dict[str, Any]]:
-        """Rows of ``page`` (1-based) when ``version`` rows have been inserted."""
+    def rows(self, domain: str, page: int, version: int, day: int = 0) -> list[dict[str, Any]]:
+        """Rows of ``page`` (1-based) when ``version`` rows have been inserted, with the fans
+        of growth ``day``."""
         start = (page - 1) * self.page_size
         stop = min(start + self.page_size, self.total(domain, version))
         new = self._new[domain]
-        return [
+        return self._on_day([
             new[version - 1 - pos] if pos < version else make_row(self.seed, domain, pos - version)
             for pos in range(start, stop)
-        ]
+        ], day)
 
     def span(self, domain: str, last_rank: int | None, size: int) -> tuple[int, int]:
         """Ranks ``[start, stop)`` of the (up to) ``size`` rows after ``last_rank`` (None: from
@@ -69,11 +72,16 @@ class Listing:
         start = top if last_rank is None else max(last_rank + 1, top)
         return start, max(start, min(start + size, self.base_total))
 
-    def ranked_rows(self, domain: str, start: int, stop: int) -> list[dict[str, Any]]:
-        """Rows of ranks ``[start, stop)``; a pure function of its arguments (and the seed)."""
+    def ranked_rows(self, domain: str, start: int, stop: int,
+                    day: int = 0) -> list[dict[str, Any]]:
+        """Rows of ranks ``[start, stop)`` with the fans of growth ``day``; a pure function of
+        its arguments (and the seed)."""
         new = self._new[domain]
-        return [new[-rank - 1] if rank < 0 else make_row(self.seed, domain, rank)
-                for rank in range(start, stop)]
+        return self._on_day([new[-rank - 1] if rank < 0 else make_row(self.seed, domain, rank)
+                             for rank in range(start, stop)], day)
+
+    def _on_day(self, rows: list[dict[str, Any]], day: int) -> list[dict[str, Any]]:
+        return [grown(row, self.seed, day) for row in rows] if day else rows
 
     def inserted_uids(self) -> dict[str, list[str]]:
         """Inserted uids per domain, oldest first."""

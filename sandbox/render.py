@@ -1,8 +1,8 @@
 """HTML and JSON bodies of the platform, with listing pages cached as bytes.
 
-A listing page is a pure function of ``(domain, page, listing version)``, so its JSON body and
-its HTML (minus the small per-account header) are rendered once and served from an LRU cache;
-the request path only joins bytes. That keeps the sandbox far faster than any crawl.
+A listing page is a pure function of ``(domain, page, listing version, growth day)``, so its
+JSON body and its HTML (minus the small per-account header) are rendered once and served from an
+LRU cache; the request path only joins bytes. That keeps the sandbox far faster than any crawl.
 
 HTML contract (what a site adapter relies on): every full page ends its ``<body>`` with
 ``<footer id="end-of-page"></footer>`` (a truncated page lacks it); errors are
@@ -202,7 +202,11 @@ class HtmlListing:
 
 
 class Renderer:
-    """Listing bodies cached by ``(domain, page, version)``; other pages are cheap to build."""
+    """Listing bodies cached by ``(domain, page, version, day)``; other pages are cheap to build.
+
+    ``day`` is the growth day (``Knobs.growth_day``): part of the key, so changing it at runtime
+    never serves a stale day's fans.
+    """
 
     def __init__(self, listing: Listing, cache_size: int = 4096) -> None:
         self._listing = listing
@@ -210,7 +214,7 @@ class Renderer:
         self.html_listing = functools.lru_cache(maxsize=cache_size)(self._html_listing)
         self.user_header = functools.lru_cache(maxsize=1024)(self._user_header)
 
-    def _json_listing(self, domain: str, page_no: int, version: int) -> bytes:
+    def _json_listing(self, domain: str, page_no: int, version: int, day: int = 0) -> bytes:
         listing = self._listing
         total_pages = listing.total_pages(domain, version)
         return json_bytes({
@@ -220,14 +224,15 @@ class Renderer:
             "total_pages": total_pages,
             "total": listing.total(domain, version),
             "has_more": page_no < total_pages,
-            "items": listing.rows(domain, page_no, version),
+            "items": listing.rows(domain, page_no, version, day),
         })
 
-    def _html_listing(self, domain: str, page_no: int, version: int) -> HtmlListing:
+    def _html_listing(self, domain: str, page_no: int, version: int,
+                      day: int = 0) -> HtmlListing:
         listing = self._listing
         main = listing_main(domain, page_no, listing.total(domain, version),
                             listing.total_pages(domain, version),
-                            listing.rows(domain, page_no, version))
+                            listing.rows(domain, page_no, version, day))
         head, tail = _document_parts(f"达人广场 · {domain} · 第{page_no}页", main)
         head_b, tail_b = head.encode("utf-8"), tail.encode("utf-8")
         return HtmlListing(head_b, tail_b, tail_b.rindex(FOOTER.encode("utf-8")))
