@@ -30,7 +30,9 @@ from cryptography.fernet import Fernet
 
 from influencers.core.config import MySQLSettings, parse_mysql_url
 from influencers.core.db import connect
+from influencers.core.profile import default_profile
 from influencers.core.schema import apply_schema
+from influencers.core.searchterms import row_terms
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SERVER_URL = os.environ.get("BENCH_MYSQL_URL", "mysql://root:@127.0.0.1:3306/influencers_bench")
@@ -230,16 +232,23 @@ def dumps(raw: Any) -> str:
 
 
 _TSV = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
-LOAD_COLUMNS = "(uid, nickname, domain, source_page, raw_data)"
+#: What the pipeline writes of a new row, typed fields and search terms included, so LOAD DATA
+#: does the same work (and feeds the same indexes) as the upsert it is compared with.
+LOAD_COLUMNS = "(uid, nickname, domain, source_page, raw_data, fans, region, tags, has_contact, profile_url, search_terms)"
+_NULL = "\\N"
 
 
 def write_load_file(path: Path, rows: Iterable[Row]) -> int:
-    """Rows as LOAD DATA's default text format (tab-separated, backslash escapes)."""
+    """Rows as LOAD DATA's default text format (tab-separated, backslash escapes, \\N for NULL)."""
     count = 0
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         for row in rows:
-            fields = (row.uid, row.nickname, row.domain, row.source_page, dumps(row.raw))
-            fh.write("\t".join(field.translate(_TSV) for field in fields))
+            profile = default_profile(row.raw)
+            fields = (row.uid, row.nickname, row.domain, row.source_page, dumps(row.raw),
+                      None if profile.fans is None else str(profile.fans), profile.region,
+                      dumps(list(profile.tags)) if profile.tags else None, str(int(profile.has_contact)),
+                      profile.profile_url, row_terms(row.nickname, profile.tags))
+            fh.write("\t".join(_NULL if field is None else field.translate(_TSV) for field in fields))
             fh.write("\n")
             count += 1
     return count

@@ -74,6 +74,8 @@ from bench.common import (
     write_load_file,
 )
 from influencers.core.db import connect
+from influencers.core.profile import default_profile
+from influencers.core.searchterms import row_terms
 from influencers.core.tasks import TaskScheduler
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.runs import META_ACCOUNT, META_PAGE, META_STARTED, META_TASK
@@ -157,6 +159,15 @@ class BenchPipelineSpider(InfluencersSpider):
                                                       "started_at": self.first_request_at, "ended_at": time.time()}))
 
 
+def naive_values(row: dict[str, Any], item: InfluencerPage) -> tuple[Any, ...]:
+    """The textbook upsert's parameters for one row (`store.UPSERT_COLUMNS`), typed fields too."""
+    profile = default_profile(row)
+    growth = None if profile.fans is None else 0
+    return (row["uid"], row.get("nickname"), item.domain, item.source_url, dumps(row), None, profile.fans,
+            profile.region, dumps(list(profile.tags)) if profile.tags else None, profile.has_contact,
+            profile.profile_url, row_terms(row.get("nickname"), profile.tags), 0, growth, growth)
+
+
 class NaivePipeline:
     """The anchor: what a first pipeline often looks like. One upsert and one COMMIT per item,
     on the reactor thread; per page a log row and the marker, committed."""
@@ -184,8 +195,7 @@ class NaivePipeline:
             return item
         with self.conn.cursor() as cursor:
             for row in item.rows:
-                cursor.execute(UPSERT_INFLUENCERS, (row["uid"], row.get("nickname"), item.domain, item.source_url,
-                                                    dumps(row), None))
+                cursor.execute(UPSERT_INFLUENCERS, naive_values(row, item))
                 self.conn.commit()
             claim = self.service.claim_for(item.task_id)
             cursor.execute(INSERT_LOGS, (item.task_id, item.account_id, item.domain, item.page_number,
@@ -334,7 +344,8 @@ def write_path_alone(settings, rows: list[Row], batch_items: int) -> float:
             numbers = range(first, min(first + per_batch, pages + 1))
             batch = [PageBatch(task_id=claim.task_id, page_number=page, domain=DOMAIN, account_id=claim.account_id,
                                source_url=source_page(page), started_at=utcnow(), finished_at=utcnow(),
-                               rows=[(row.uid, row.nickname, DOMAIN, row.source_page, row.raw)
+                               rows=[(row.uid, row.nickname, DOMAIN, row.source_page, row.raw,
+                                      default_profile(row.raw))
                                      for row in rows[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]])
                      for page in numbers]
             committed, lost = write_batch(conn, [TaskBatch(claim, batch, numbers[-1], marker)])

@@ -79,6 +79,7 @@ from influencers.core.accounts import AccountManager
 from influencers.core.db import StreamingCursor, ensure_connected, run_transaction, transaction
 from influencers.core.events import record_event
 from influencers.core.exports import Batch
+from influencers.core.selection import Selection
 from influencers.core.tasks import Claim, TaskScheduler, fence, id_marker, move_marker, parse_marker
 
 logger = logging.getLogger(__name__)
@@ -203,6 +204,7 @@ class BatchExporter:
     def _reserve(self, cursor: Any, claim: Claim) -> Reservation:
         task = fence(cursor, claim)  # locks the task row
         domain, last_id = claim.task.domain, parse_marker(task.progress_marker)
+        selection = Selection.from_json(claim.task.export_filter) if claim.task.export_filter else None
         wanted = self.batch_size
         if task.export_limit is not None:
             limit_left = task.export_limit - task.exported_count
@@ -213,8 +215,9 @@ class BatchExporter:
         if grant.status == "disabled":  # banned by an operator meanwhile
             return Reservation(None, ACCOUNT_DISABLED, last_id)
         if grant.remaining <= 0:  # rows behind the marker count as work left too (see `_lock_next`)
-            return Reservation(None, QUOTA_SPENT if store.any_pending(cursor, domain, 0) else NO_ROWS_LEFT, last_id)
-        ids = self._lock_next(cursor, domain, last_id, min(wanted, grant.remaining))
+            left = store.any_pending(cursor, domain, 0, selection)
+            return Reservation(None, QUOTA_SPENT if left else NO_ROWS_LEFT, last_id)
+        ids = self._lock_next(cursor, domain, last_id, min(wanted, grant.remaining), selection)
         if not ids:
             return Reservation(None, NO_ROWS_LEFT, last_id)
 
@@ -230,7 +233,7 @@ class BatchExporter:
             cursor, task_id=claim.task_id, account_id=claim.account_id, domain=domain, count=len(ids),
             file_path=str(path), quota_date=quota_day, first_id=ids[0], last_id=ids[-1], fmt=fmt,
         )
-        marked = store.assign_batch(cursor, batch_id, domain, ids[0], ids[-1])
+        marked = store.assign_batch(cursor, batch_id, domain, ids[0], ids[-1], ids if selection else None)
         if marked != len(ids):  # cannot happen under the row locks; never commit a short batch
             raise ExporterError(f"batch {batch_id}: marked {marked} of {len(ids)} locked rows")
         marker = max(last_id, ids[-1])  # a catch-up batch leaves the marker where it is
@@ -243,7 +246,7 @@ class BatchExporter:
         return Reservation(batch, None, marker)
 
     @staticmethod
-    def _lock_next(cursor: Any, domain: str, last_id: int, limit: int) -> list[int]:
+    def _lock_next(cursor: Any, domain: str, last_id: int, limit: int, selection: Selection | None) -> list[int]:
         """The rows of the next batch: after the marker, or, once none are left there, those
         committed behind it meanwhile.
 
@@ -253,8 +256,8 @@ class BatchExporter:
         leaving them to the next ``start_export``; the relay (each account going on after the
         last one's last id) is unchanged while rows lie ahead.
         """
-        ids = store.lock_pending(cursor, domain, last_id, limit)
-        return ids or store.lock_behind(cursor, domain, last_id, limit)
+        ids = store.lock_pending(cursor, domain, last_id, limit, selection)
+        return ids or store.lock_behind(cursor, domain, last_id, limit, selection)
 
     def publish(self, batch: Batch) -> None:
         """Write the batch's file; ends the read transaction it streamed from."""

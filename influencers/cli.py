@@ -7,6 +7,7 @@ stderr and a non-zero exit: 2 for usage and configuration, 1 for everything else
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -17,7 +18,9 @@ from influencers.api import register as register_api
 from influencers.argtypes import OneLineParser, iso_date, positive_int, utf8_text
 from influencers.cli_accounts import ACCOUNT_COLUMNS, account_rows
 from influencers.cli_accounts import register as register_accounts
-from influencers.core import counts, reports
+from influencers.cli_search import add_filter_arguments, selection_of
+from influencers.cli_search import register as register_search
+from influencers.core import counts, profilefill, reports
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
 from influencers.core.credentials import CredentialCipher
@@ -31,9 +34,10 @@ from influencers.core.errors import (
 )
 from influencers.core.identities import IdentityStore
 from influencers.core.schema import apply_schema, migration_status
+from influencers.core.selection import Selection
 from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler, validate_domain
 from influencers.core.tasks.creating import DEFAULT_SPLIT, split_for, subtask_count
-from influencers.sites.base import pages_with_cursors
+from influencers.sites.base import configured_adapter, pages_with_cursors
 from influencers.tables import json_text, render
 
 logger = logging.getLogger("influencers")
@@ -85,6 +89,10 @@ def cmd_db_init(args: argparse.Namespace, ctx: Context) -> int:
         print(f"applied  {migration_id}")
     done = f"{len(applied)} migration(s) applied" if applied else "nothing to apply"
     print(f"schema of {ctx.config.mysql.display} is up to date ({done})")
+    if profilefill.pending(ctx.conn):
+        adapter = configured_adapter(ctx.config.site_adapter, ctx.config.site_url)
+        filled = profilefill.fill(ctx.conn, adapter.profile)
+        print(f"typed fields filled for {filled} stored row(s) by {adapter.name}")
     return 0
 
 
@@ -112,10 +120,15 @@ def cmd_start_crawl(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_start_export(args: argparse.Namespace, ctx: Context) -> int:
-    domain = validate_domain(args.domain)  # as stored: NFKC-normalised
-    task_id = ctx.scheduler().create_export(domain, args.limit, args.format)
+    chosen = selection_of(args, ctx)
+    if chosen.domain is None:
+        raise InvalidArgument("--domain is required (or a saved --search with a domain)")
+    domain = validate_domain(chosen.domain)  # as stored: NFKC-normalised
+    task_id = ctx.scheduler().create_export(domain, args.limit, args.format, chosen)
     limit = f", at most {args.limit} rows" if args.limit else ""
-    print(f"export task {task_id} created for {domain} ({args.format}{limit})")
+    only = dataclasses.replace(chosen, domain=None)
+    selected = f", only {only.describe()}" if only.filters else ""
+    print(f"export task {task_id} created for {domain} ({args.format}{limit}{selected})")
     return 0
 
 
@@ -143,6 +156,9 @@ def _progress(row: dict[str, Any]) -> str:
         total = row["pages_total"] if row["pages_total"] is not None else "?"
         return f"{row['pages_done']}/{total} pages"
     limit = f"/{row['export_limit']}" if row["export_limit"] else ""
+    if row.get("export_filter"):
+        only = Selection.from_json(row["export_filter"]).describe()
+        return f"{row['exported_count']}{limit} exported of {only}, ≤ {row['rows_pending']} pending"
     return f"{row['exported_count']}{limit} exported, {row['rows_pending']} pending"
 
 
@@ -166,6 +182,7 @@ def cmd_task_show(args: argparse.Namespace, ctx: Context) -> int:
     task = scheduler.get(args.id)
     print(f"task {task.id}: {task.task_type} {task.domain} {task.status} marker={task.progress_marker or '-'}"
           f" account={task.assigned_account_id or '-'} attempts={task.attempts}"
+          + (f" filter: {Selection.from_json(task.export_filter).describe()}" if task.export_filter else "")
           + (f" last_error={task.last_error}" if task.last_error else ""))
     print(render([ctx.local(event, "created_at") for event in scheduler.events(args.id)], EVENT_COLUMNS, args.format))
     return 0
@@ -230,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
                   " were loaded or changed around the application)").set_defaults(handler=cmd_db_recount)
 
     register_accounts(commands)
+    register_search(commands)
 
     crawl = commands.add_parser("start_crawl", help="create an ingestion task split into page-range subtasks")
     crawl.add_argument("--domain", required=True, type=utf8_text, help="the domain (领域), e.g. 美妆")
@@ -238,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
                        " that pages with cursors is read by one subtask and takes no --split)")
     crawl.set_defaults(handler=cmd_start_crawl)
 
-    export = commands.add_parser("start_export", help="create an export task")
-    export.add_argument("--domain", required=True, type=utf8_text)
+    export = commands.add_parser("start_export", help="create an export task (of the rows a search selects, with"
+                                 " its filters)")
+    add_filter_arguments(export, status=False)
     export.add_argument("--limit", type=positive_int, help="export at most this many rows")
     export.add_argument("--format", choices=EXPORT_FORMATS, default="csv")
     export.set_defaults(handler=cmd_start_export)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from influencers.core.profile import Profile
+
 
 @dataclass(slots=True)
 class InfluencerPage:
@@ -27,3 +29,6 @@ class InfluencerPage:
     #: The platform's rows as the site adapter parsed them: dicts, each with a ``uid`` (and
     #: usually a ``nickname``); the whole dict is stored as ``raw_data``.
     rows: list[dict[str, Any]] = field(default_factory=list)
+    #: Each row's typed fields (`SiteAdapter.profile`), in the order of ``rows``; None: the
+    #: pipeline maps them with `default_profile`.
+    profiles: list[Profile] | None = None

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS tasks (
     page_to             INT          NULL COMMENT 'NULL: until the listing ends',
     export_limit        INT          NULL COMMENT 'export: at most this many rows; NULL: all pending',
     export_format       ENUM('csv', 'jsonl', 'xlsx') NULL,
+    export_filter       TEXT         NULL COMMENT 'export: JSON of the selection''s filters (core/selection.py); NULL: every pending row of the domain',
     exported_count      INT          NOT NULL DEFAULT 0,
     claimed_by          VARCHAR(191) NULL COMMENT 'worker id holding the claim',
     lease_token         CHAR(32)     NULL COMMENT 'fence: changes on every claim',
@@ -136,10 +137,24 @@ CREATE TABLE IF NOT EXISTS influencers (
     updated_at          DATETIME     NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP,
     export_log_id       BIGINT       NOT NULL DEFAULT 0 COMMENT 'the export batch (file) this row went to; 0: none yet',
     crawl_count         INT          NOT NULL DEFAULT 1 COMMENT 'pages that listed it; an upsert always changes it, so its affected rows say how many it inserted',
+    -- the 达人 data: typed fields, search terms, growth (core/store.py writes them, core/search.py reads them)
+    fans                BIGINT       NULL COMMENT 'the adapter''s typed fields (SiteAdapter.profile); NULL: not given',
+    region              VARCHAR(100) NULL,
+    tags                JSON         NULL COMMENT 'JSON array of texts',
+    has_contact         BOOLEAN      NOT NULL DEFAULT FALSE,
+    profile_url         VARCHAR(1024) NULL,
+    search_terms        TEXT         NULL COMMENT 'nickname bigrams and tags as fulltext tokens (core/searchterms.py); NULL: not filled yet',
+    fans_log_id         BIGINT       NOT NULL DEFAULT 0 COMMENT 'the ingestion log of the crawl that last changed fans (it wrote a history row)',
+    growth_7d           BIGINT       NULL COMMENT 'fans minus fans 7 days before the last crawl (or when first seen)',
+    growth_30d          BIGINT       NULL,
     PRIMARY KEY (id),
     UNIQUE KEY uq_influencers_uid (uid),
     KEY ix_influencers_export_scan (domain, status, id),
     KEY ix_influencers_ingestion_log (ingestion_log_id),
+    KEY ix_influencers_fans (fans, id),
+    KEY ix_influencers_growth_7d (growth_7d, id),
+    KEY ix_influencers_growth_30d (growth_30d, id),
+    FULLTEXT KEY ft_influencers_search (search_terms),
     CONSTRAINT fk_influencers_ingestion_log FOREIGN KEY (ingestion_log_id) REFERENCES ingestion_logs (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
 
@@ -213,4 +228,35 @@ CREATE TABLE IF NOT EXISTS domain_counts (
     pending             BIGINT       NOT NULL DEFAULT 0 COMMENT 'rows with status pending_export',
     exported            BIGINT       NOT NULL DEFAULT 0 COMMENT 'rows with status exported',
     PRIMARY KEY (domain, shard)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- An influencer's fans each time a crawl saw them change (and when it was first seen), written in
+-- the pipeline's batch transaction: growth over 7 and 30 days and the detail view's chart read it.
+-- Owned by influencers/core/store.py (writes) and influencers/core/search.py (reads).
+CREATE TABLE IF NOT EXISTS influencer_history (
+    id                  BIGINT       NOT NULL AUTO_INCREMENT,
+    influencer_id       BIGINT       NOT NULL,
+    recorded_at         DATETIME     NOT NULL COMMENT 'the end of the page''s crawl (UTC)',
+    fans                BIGINT       NOT NULL,
+    ingestion_log_id    BIGINT       NOT NULL COMMENT 'the page that saw it',
+    PRIMARY KEY (id),
+    KEY ix_influencer_history_time (influencer_id, recorded_at, fans)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- Searches an operator saved by name (`search --save NAME`), to list or export again. Owned by
+-- influencers/core/selection.py.
+CREATE TABLE IF NOT EXISTS saved_searches (
+    name                VARCHAR(100) NOT NULL,
+    filter              TEXT         NOT NULL COMMENT 'JSON of the search''s filters (core/selection.py)',
+    created_at          DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    updated_at          DATETIME(6)  NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+    PRIMARY KEY (name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- A fill of the typed fields of rows stored before a migration added them: `db init` goes on
+-- after next_id and deletes the row when done. Owned by influencers/core/profilefill.py.
+CREATE TABLE IF NOT EXISTS profile_fill (
+    id                  TINYINT      NOT NULL COMMENT 'always 1',
+    next_id             BIGINT       NOT NULL DEFAULT 0 COMMENT 'the fill goes on after this influencers id',
+    PRIMARY KEY (id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;

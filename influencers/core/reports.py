@@ -43,12 +43,12 @@ def task_progress(conn: Connection, *, include_finished: int = 10,
 
     Ingestion progress is pages committed (one ingestion log per page) over the page range;
     export progress is rows exported by the task and rows of its domain still pending (the kept
-    domain counts, `influencers.core.counts`).
+    domain counts, `influencers.core.counts`; for a filtered export, an upper bound).
     """
     return _rows(
         conn,
         "SELECT t.id, t.task_type, t.domain, t.status, t.parent_id, t.is_parent, t.progress_marker,"
-        " t.page_from, t.page_to, t.exported_count, t.export_limit, t.attempts, t.last_error,"
+        " t.page_from, t.page_to, t.exported_count, t.export_limit, t.export_filter, t.attempts, t.last_error,"
         " a.username AS account,"
         " CASE WHEN t.task_type = 'ingestion' THEN"
         "   (SELECT COUNT(*) FROM ingestion_logs l WHERE l.task_id = t.id)"

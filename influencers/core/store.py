@@ -45,7 +45,10 @@ from influencers.core import counts
 from influencers.core.budgets import count_pages
 from influencers.core.db import run_transaction
 from influencers.core.errors import ClaimLost, ValueRefused
+from influencers.core.profile import Profile
 from influencers.core.quotaday import QuotaDay
+from influencers.core.searchterms import row_terms
+from influencers.core.selection import Selection
 from influencers.core.tasks import Claim, fence, move_marker, page_marker
 
 logger = logging.getLogger(__name__)
@@ -64,12 +67,38 @@ INSERT_LOGS = (
     " start_time = VALUES(start_time), end_time = VALUES(end_time), source_url = VALUES(source_url)"
 )
 SELECT_LOG_IDS = "SELECT id, page_number FROM ingestion_logs WHERE task_id = %s AND page_number IN ({pages})"
+#: The columns of an upsert's row, in order: `row_values` writes them.
+UPSERT_COLUMNS = ("uid", "nickname", "domain", "source_page", "raw_data", "ingestion_log_id", "fans", "region",
+                  "tags", "has_contact", "profile_url", "search_terms", "fans_log_id", "growth_7d", "growth_30d")
 #: The textbook statement, one row of values per influencer (the benchmarks' naive baseline).
+#: ``fans_log_id`` says whether this crawl changed fans (a history row follows, `INSERT_HISTORY`):
+#: it is set before ``fans``, as MySQL assigns left to right. Fans a crawl does not give are kept.
 UPSERT_INFLUENCERS = (
-    "INSERT INTO influencers (uid, nickname, domain, source_page, raw_data, ingestion_log_id)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
+    f"INSERT INTO influencers ({', '.join(UPSERT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(UPSERT_COLUMNS))})"
     " ON DUPLICATE KEY UPDATE nickname = VALUES(nickname), source_page = VALUES(source_page),"
-    " raw_data = VALUES(raw_data), ingestion_log_id = VALUES(ingestion_log_id), crawl_count = crawl_count + 1"
+    " raw_data = VALUES(raw_data), ingestion_log_id = VALUES(ingestion_log_id), crawl_count = crawl_count + 1,"
+    " fans_log_id = IF(VALUES(fans) IS NULL OR fans <=> VALUES(fans), fans_log_id, VALUES(ingestion_log_id)),"
+    " fans = COALESCE(VALUES(fans), fans), region = VALUES(region), tags = VALUES(tags),"
+    " has_contact = VALUES(has_contact), profile_url = VALUES(profile_url), search_terms = VALUES(search_terms)"
+)
+_BATCH_ROWS_JOIN = "influencers i JOIN ingestion_logs l ON l.id = i.ingestion_log_id WHERE i.ingestion_log_id IN ({logs})"
+#: A history row for each row of the batch whose fans this crawl changed (or first gave).
+INSERT_HISTORY = (
+    "INSERT INTO influencer_history (influencer_id, recorded_at, fans, ingestion_log_id)"
+    f" SELECT i.id, l.end_time, i.fans, l.id FROM {_BATCH_ROWS_JOIN}"
+    " AND i.fans_log_id = i.ingestion_log_id AND i.fans IS NOT NULL"
+)
+_FANS_BEFORE = ("(SELECT h.fans FROM influencer_history h WHERE h.influencer_id = i.id"
+                " AND h.recorded_at <= l.end_time - INTERVAL {days} DAY ORDER BY h.recorded_at DESC, h.id DESC LIMIT 1)")
+_FANS_FIRST = ("(SELECT h.fans FROM influencer_history h WHERE h.influencer_id = i.id"
+               " ORDER BY h.recorded_at, h.id LIMIT 1)")
+#: Growth of the batch's stored rows as of this crawl: fans now minus fans N days before it, or
+#: minus the first fans seen when the history is younger than that.
+UPDATE_GROWTH = (
+    "UPDATE influencers i JOIN ingestion_logs l ON l.id = i.ingestion_log_id"
+    f" SET i.growth_7d = i.fans - COALESCE({_FANS_BEFORE.format(days=7)}, {_FANS_FIRST}),"
+    f" i.growth_30d = i.fans - COALESCE({_FANS_BEFORE.format(days=30)}, {_FANS_FIRST})"
+    " WHERE i.ingestion_log_id IN ({logs}) AND i.fans IS NOT NULL"
 )
 # A stored row listed on a page of another domain moves there after the upsert (`_move_domains`),
 # so the domain counts know where it came from; a row reserved by an export batch stays where the
@@ -82,8 +111,8 @@ SELECT_MOVED = (f"SELECT i.domain AS source, l.domain AS target, i.status, COUNT
 MOVE_DOMAINS = f"UPDATE {_MOVED_JOIN} SET i.domain = l.domain{_MOVED_WHERE}"
 
 
-#: One influencer ready to store: (uid, nickname, domain, source_page, raw_data).
-Row = tuple[str, str | None, str, str | None, dict[str, Any]]
+#: One influencer ready to store: (uid, nickname, domain, source_page, raw_data, typed fields).
+Row = tuple[str, str | None, str, str | None, dict[str, Any], Profile]
 
 #: The pipeline's upsert: ``UPSERT_HEAD`` + comma-separated `row_values` + ``UPSERT_TAIL``.
 UPSERT_HEAD = UPSERT_INFLUENCERS.partition(" VALUES ")[0] + " VALUES "
@@ -96,7 +125,7 @@ MAX_RAW_DEPTH = 24  # levels of raw_data kept as JSON, well inside the server's 
 
 @dataclass
 class PageBatch:
-    """One page's rows, ready to commit. ``rows`` are (uid, nickname, domain, source_page, raw)."""
+    """One page's rows, ready to commit (see `Row`)."""
 
     task_id: int
     page_number: int
@@ -133,7 +162,8 @@ def write_batch(conn: Connection, work: Sequence[TaskBatch],
     lost: dict[int, str] = {}
     while pending:
         try:
-            run_transaction(conn, lambda cursor, batches=pending: _write(cursor, batches, limit, quota_day))
+            run_transaction(conn, lambda cursor, batches=pending: _write(cursor, batches, limit, quota_day),
+                            isolation="READ COMMITTED")
             return pending, lost
         except TaskLost as exc:
             lost[exc.task_id] = str(exc)
@@ -169,15 +199,21 @@ def _write(cursor: Any, work: Sequence[TaskBatch], limit: int, quota_day: QuotaD
         all_logs.extend(log_ids.values())
         for page in pages:
             log_id = log_ids[page.page_number]
-            for uid, nickname, domain, source_page, raw in page.rows:
-                newest[uid] = (uid, nickname, domain, source_page, raw, log_id)
+            for row in page.rows:
+                newest[row[0]] = (*row, log_id)
     # In (domain, uid) order: concurrent writers lock rows in one order, and each statement holds
     # one domain, so its affected rows say how many rows of that domain it inserted.
     delta: Counter[tuple[str, str]] = Counter()
     for domain, rows in groupby(sorted(newest.values(), key=lambda row: (row[2], row[0])), key=lambda row: row[2]):
         delta[(domain, PENDING_EXPORT)] += _upsert_all(cursor, list(rows), limit)
-    if sum(delta.values()) < len(newest):  # some rows were stored before: they may have changed domain
+    stored_before = sum(delta.values()) < len(newest)
+    if stored_before:  # they may have changed domain
         delta.update(_move_domains(cursor, all_logs))
+    if all_logs:
+        logs = ", ".join(["%s"] * len(all_logs))
+        cursor.execute(INSERT_HISTORY.format(logs=logs), all_logs)
+        if stored_before:  # a new row has no growth yet
+            cursor.execute(UPDATE_GROWTH.format(logs=logs), all_logs)
     # The fence last: the task rows (in id order) are locked from here to the commit only, so a
     # task handing its account back or ending does not wait for the whole batch. The guarantee
     # is the fence's own: nothing of this transaction commits unless every claim holds now, and
@@ -236,19 +272,29 @@ def _upsert_all(cursor: Any, rows: Sequence[tuple[Any, ...]], limit: int) -> int
 
 
 def _noted(row: tuple[Any, ...], limit: int) -> tuple[str, tuple[Any, ...]]:
-    uid, nickname, domain, source_page, raw, log_id = row
+    uid, nickname, domain, source_page, raw, profile, log_id = row
     size = len(raw_json(raw))
     logger.warning("uid %s: its raw data (%d bytes as JSON) is more than one statement to MySQL can carry"
                    " (%d, from max_allowed_packet); the row is stored with a note in its place", uid, size, limit)
-    noted = (uid, nickname, domain, source_page, {"raw_data_omitted_bytes": size}, log_id)
+    noted = (uid, nickname, domain, source_page, {"raw_data_omitted_bytes": size}, profile, log_id)
     return row_values(noted), noted
 
 
 def row_values(row: tuple[Any, ...]) -> str:
-    """``(uid, nickname, domain, source_page, raw, log_id)`` as one row of the upsert's VALUES."""
-    uid, nickname, domain, source_page, raw, log_id = row
+    """``(uid, nickname, domain, source_page, raw, profile, log_id)`` as one row of the upsert's
+    VALUES, in `UPSERT_COLUMNS` order. A new row with fans gets its first history row (its
+    ``fans_log_id`` is its crawl) and no growth yet."""
+    uid, nickname, domain, source_page, raw, profile, log_id = row
+    log_id = int(log_id)
+    if profile.fans is None:
+        fans, fans_log_id, growth = "NULL", "0", "NULL"
+    else:
+        fans, fans_log_id, growth = str(int(profile.fans)), str(log_id), "0"
+    tags = f"_utf8mb4 X'{raw_json(list(profile.tags)).hex()}'" if profile.tags else "NULL"
     return (f"({_text(uid)},{_text(nickname)},{_text(domain)},{_text(source_page)},"
-            f"_utf8mb4 X'{raw_json(raw).hex()}',{int(log_id)})")
+            f"_utf8mb4 X'{raw_json(raw).hex()}',{log_id},{fans},{_text(profile.region)},{tags},"
+            f"{int(profile.has_contact)},{_text(profile.profile_url)},{_text(row_terms(nickname, profile.tags))},"
+            f"{fans_log_id},{growth},{growth})")
 
 
 def _text(value: str | None) -> str:
@@ -307,6 +353,43 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# -- filling the typed fields of rows stored before (core/profilefill.py) -------------------------
+
+_SET_PROFILE = ("UPDATE influencers SET fans = %s, region = %s, tags = %s, has_contact = %s, profile_url = %s,"
+                " search_terms = %s, growth_7d = %s, growth_30d = %s, updated_at = updated_at WHERE id = %s")
+_FIRST_HISTORY = (
+    "INSERT INTO influencer_history (influencer_id, recorded_at, fans, ingestion_log_id)"
+    " SELECT i.id, COALESCE(l.end_time, i.updated_at), i.fans, COALESCE(i.ingestion_log_id, 0)"
+    " FROM influencers i LEFT JOIN ingestion_logs l ON l.id = i.ingestion_log_id"
+    " WHERE i.id BETWEEN %s AND %s AND i.fans IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM influencer_history h WHERE h.influencer_id = i.id)"
+)
+
+
+def lock_rows_after(cursor: Any, after_id: int, limit: int) -> list[dict[str, Any]]:
+    """Lock the next ``limit`` rows after ``after_id`` in id order: id, nickname, raw_data."""
+    cursor.execute("SELECT id, nickname, raw_data FROM influencers WHERE id > %s ORDER BY id LIMIT %s FOR UPDATE",
+                   (after_id, limit))
+    return list(cursor.fetchall())
+
+
+def set_profiles(cursor: Any, rows: Sequence[tuple[int, tuple[str | None, Profile]]]) -> None:
+    """Set the typed fields of stored rows: (id, (nickname, profile)) each; growth starts at 0."""
+    values = []
+    for row_id, (nickname, profile) in rows:
+        growth = None if profile.fans is None else 0
+        tags = raw_json(list(profile.tags)).decode("utf-8") if profile.tags else None
+        values.append((profile.fans, profile.region, tags, profile.has_contact, profile.profile_url,
+                       row_terms(nickname, profile.tags), growth, growth, row_id))
+    cursor.executemany(_SET_PROFILE, values)
+
+
+def add_first_history(cursor: Any, first_id: int, last_id: int) -> None:
+    """A first history row (fans as stored, at the row's last crawl) for the rows in
+    [first_id, last_id] with fans and no history yet."""
+    cursor.execute(_FIRST_HISTORY, (first_id, last_id))
+
+
 def committed_pages(conn: Connection, task_id: int) -> set[int]:
     """The pages of a task whose rows are committed (a resumed task skips them)."""
     with conn.cursor() as cursor:
@@ -333,34 +416,68 @@ _BATCH_ROWS = f"SELECT {', '.join(EXPORT_COLUMNS)} FROM influencers WHERE {_IN_B
 _CSV_BATCH_ROWS = _BATCH_ROWS.replace("ingested_at,", "CAST(ingested_at AS CHAR) AS ingested_at,", 1)
 
 
-def lock_pending(cursor: Any, domain: str, after_id: int, limit: int) -> list[int]:
-    """Lock the next ``limit`` rows of the domain waiting for export after ``after_id``, in id order.
+def lock_pending(cursor: Any, domain: str, after_id: int, limit: int, selection: Selection | None = None) -> list[int]:
+    """Lock the next ``limit`` rows of the domain waiting for export after ``after_id`` (those
+    ``selection`` selects, when given), in id order.
 
     A plain ``FOR UPDATE``, not ``SKIP LOCKED``: the marker only moves forward, so a row skipped
     because a spider's upsert held it for a moment would never be looked at again by the task.
     """
+    if selection is not None:
+        return _lock_selected(cursor, "i.id > %s", (domain, after_id), limit, selection)
     cursor.execute(f"SELECT id FROM influencers WHERE {_PENDING} ORDER BY id LIMIT %s FOR UPDATE",
                    (domain, after_id, limit))
     return [row["id"] for row in cursor.fetchall()]
 
 
-def lock_behind(cursor: Any, domain: str, marker_id: int, limit: int) -> list[int]:
+def lock_behind(cursor: Any, domain: str, marker_id: int, limit: int, selection: Selection | None = None) -> list[int]:
     """Lock up to ``limit`` rows of the domain waiting for export at or below ``marker_id`` (its
     task's marker), in id order: rows whose ids were given out before the marker passed them and
     whose commits came after. A locking read waits for such a row still being inserted."""
+    if selection is not None:
+        return _lock_selected(cursor, "i.id <= %s", (domain, marker_id), limit, selection)
     cursor.execute(f"SELECT id FROM influencers WHERE {_BEHIND} ORDER BY id LIMIT %s FOR UPDATE",
                    (domain, marker_id, limit))
     return [row["id"] for row in cursor.fetchall()]
 
 
-def any_pending(cursor: Any, domain: str, after_id: int) -> bool:
-    cursor.execute(f"SELECT id FROM influencers WHERE {_PENDING} ORDER BY id LIMIT 1", (domain, after_id))
+def _lock_selected(cursor: Any, range_condition: str, params: tuple[Any, ...], limit: int,
+                   selection: Selection) -> list[int]:
+    """The selected rows of a filtered export: found by a plain read (a locking read would lock
+    every row it passes over, selected or not, for the whole reserve), then locked by id and
+    checked again under the lock; a row that stopped qualifying meanwhile is left out."""
+    where, values = selection.where(fulltext=False)
+    pending = f"i.domain = %s AND i.status = 'pending_export' AND i.export_log_id = 0 AND {range_condition}"
+    cursor.execute(f"SELECT i.id FROM influencers i WHERE {pending} AND {where} ORDER BY i.id LIMIT %s",
+                   (*params, *values, limit))
+    ids = [row["id"] for row in cursor.fetchall()]
+    if not ids:
+        return []
+    cursor.execute(f"SELECT i.id FROM influencers i WHERE i.id IN ({', '.join(['%s'] * len(ids))}) AND {pending}"
+                   f" AND {where} ORDER BY i.id FOR UPDATE", (*ids, *params, *values))
+    return [row["id"] for row in cursor.fetchall()]
+
+
+def any_pending(cursor: Any, domain: str, after_id: int, selection: Selection | None = None) -> bool:
+    if selection is not None:
+        where, values = selection.where(fulltext=False)
+        cursor.execute(f"SELECT i.id FROM influencers i WHERE i.domain = %s AND i.status = 'pending_export'"
+                       f" AND i.export_log_id = 0 AND i.id > %s AND {where} ORDER BY i.id LIMIT 1",
+                       (domain, after_id, *values))
+    else:
+        cursor.execute(f"SELECT id FROM influencers WHERE {_PENDING} ORDER BY id LIMIT 1", (domain, after_id))
     return cursor.fetchone() is not None
 
 
-def assign_batch(cursor: Any, batch_id: int, domain: str, first_id: int, last_id: int) -> int:
+def assign_batch(cursor: Any, batch_id: int, domain: str, first_id: int, last_id: int,
+                 ids: Sequence[int] | None = None) -> int:
     """Point the locked rows in [first_id, last_id] at their batch; returns how many. Under the
-    reserve's row locks, the pending rows of that range with no batch are exactly the locked ones."""
+    reserve's row locks, the pending rows of that range with no batch are exactly the locked ones,
+    unless the export is filtered: then the rows are ``ids``, the locked ones."""
+    if ids is not None:
+        cursor.execute(f"UPDATE influencers SET export_log_id = %s WHERE id IN ({', '.join(['%s'] * len(ids))})"
+                       " AND status = 'pending_export' AND export_log_id = 0", (batch_id, *ids))
+        return cursor.rowcount
     cursor.execute(f"UPDATE influencers SET export_log_id = %s WHERE {_IN_BATCH}",
                    (batch_id, domain, first_id, last_id, 0))
     return cursor.rowcount

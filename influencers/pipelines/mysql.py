@@ -46,6 +46,7 @@ from scrapy.utils.asyncio import create_looping_call, sleep
 from scrapy.utils.defer import _schedule_coro
 
 from influencers.core.errors import ConfigError, DatabaseUnavailable
+from influencers.core.profile import default_profile
 from influencers.core.store import (
     DOMAIN_MAX,
     NICKNAME_MAX,
@@ -162,12 +163,14 @@ class MySQLPipeline:
         return item
 
     def _rows_of(self, page: InfluencerPage) -> list[Row]:
-        """The page's rows as (uid, nickname, domain, source_page, raw), cut to their columns."""
+        """The page's rows (`store.Row`), cut to their columns; typed fields as the spider's adapter
+        mapped them, or by `default_profile` for an item that came without."""
         domain = page.domain[:DOMAIN_MAX]
         source_page = page.source_url[:SOURCE_PAGE_MAX] or None
         rows: list[Row] = []
         missing: list[str] = []
-        for raw in page.rows:
+        profiles = page.profiles if page.profiles is not None and len(page.profiles) == len(page.rows) else None
+        for index, raw in enumerate(page.rows):
             uid = raw.get("uid") if isinstance(raw, dict) else None
             uid = uid.strip() if isinstance(uid, str) else ("" if uid is None else str(uid))
             if not uid:
@@ -182,7 +185,8 @@ class MySQLPipeline:
             if nickname is not None and len(nickname) > NICKNAME_MAX:
                 self.stats.inc_value("pipeline/truncated/nickname")
                 nickname = nickname[:NICKNAME_MAX]
-            rows.append((uid, nickname, domain, source_page, raw))
+            rows.append((uid, nickname, domain, source_page, raw,
+                         profiles[index] if profiles is not None else default_profile(raw)))
         if missing:
             self.stats.inc_value("pipeline/dropped/missing_uid", len(missing))
             logger.warning("task %s page %s: %d row(s) without a uid left out (nicknames %s)", page.task_id,

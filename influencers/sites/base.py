@@ -12,8 +12,10 @@ platform's page themselves; they ask the adapter named by the ``SITE_ADAPTER`` s
   the cursor page *n - 1* gave (None for the first page),
 * what a response means (``classify``: ok, login required, rate limited, daily cap, banned,
   captcha, malformed, server error, unknown domain, cursor expired),
-* and the rows of a good listing page (``parse_listing``), with whether the listing goes on and,
-  for cursor platforms, the cursor of the next page.
+* the rows of a good listing page (``parse_listing``), with whether the listing goes on and,
+  for cursor platforms, the cursor of the next page,
+* and what the system understands of a row (``profile``: fans, region, tags, contact, profile
+  URL; typed, indexed columns beside the row's raw data).
 
 An exception an adapter method raises (other than `MalformedPage`) is an adapter error: the
 crawl does not blame the page or the account for it; the task pauses with the error as its
@@ -42,6 +44,7 @@ from scrapy.utils.misc import load_object
 
 from influencers.core.budgets import Budget
 from influencers.core.errors import ConfigError
+from influencers.core.profile import Profile, default_profile
 
 RENDER_MODES = ("json", "html", "js")
 PAGINATIONS = ("page", "cursor")
@@ -256,6 +259,14 @@ class SiteAdapter(ABC):
     def parse_listing(self, response: Response, page: int) -> ListingPage:
         """The rows of a page ``classify`` found OK; raises MalformedPage if it is not whole."""
 
+    def profile(self, row: dict[str, Any]) -> Profile:
+        """The typed fields of one row `parse_listing` gave, for search and history. The default
+        reads the names common platforms use (`default_profile`); override it for a platform that
+        names them otherwise. It should not raise: a row it raises on is stored with no typed
+        fields (one line logged per page), its raw data whole. Also run by `db init` over rows
+        stored before, so it must depend on the row alone."""
+        return default_profile(row)
+
 
 def adapter_class(path: str) -> type[SiteAdapter]:
     """The adapter class named by a dotted path (``SITE_ADAPTER``)."""
@@ -273,6 +284,15 @@ def pages_with_cursors(path: str) -> bool:
     split into page ranges). ConfigError, naming INFLUENCERS_SITE_ADAPTER, if it cannot be loaded."""
     try:
         return adapter_class(path).pagination == "cursor"
+    except (ImportError, AttributeError, NameError, TypeError, ValueError) as exc:
+        raise ConfigError("INFLUENCERS_SITE_ADAPTER", f"cannot load {path!r}: {exc}") from None
+
+
+def configured_adapter(path: str, base_url: str) -> SiteAdapter:
+    """The adapter at ``path`` outside a crawl (`db init` maps stored rows with its `profile`).
+    ConfigError, naming INFLUENCERS_SITE_ADAPTER, if it cannot be loaded."""
+    try:
+        return load_adapter(path, base_url)
     except (ImportError, AttributeError, NameError, TypeError, ValueError) as exc:
         raise ConfigError("INFLUENCERS_SITE_ADAPTER", f"cannot load {path!r}: {exc}") from None
 

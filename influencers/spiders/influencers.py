@@ -32,6 +32,7 @@ from scrapy.settings import BaseSettings
 from twisted.python.failure import Failure
 
 from influencers.core.errors import InfluencersError
+from influencers.core.profile import profiles_of
 from influencers.extensions.config import site_adapter_path
 from influencers.extensions.ingestion import IngestionService
 from influencers.extensions.interface import PageDesk
@@ -218,6 +219,11 @@ class InfluencersSpider(scrapy.Spider):
         except AdapterError as exc:
             service.adapter_failed(task_id, page, exc)
             return
+        profiles, failed = profiles_of(listing.rows, adapter.profile)
+        if failed:
+            self.crawler.stats.inc_value("ingest/profile_errors", failed)
+            logger.warning("task %s page %s: the adapter's profile() raised on %d row(s); they are stored"
+                           " without typed fields", task_id, page, failed, extra={"task_id": task_id})
         yield InfluencerPage(
             task_id=task_id,
             page_number=page,
@@ -227,6 +233,7 @@ class InfluencersSpider(scrapy.Spider):
             started_at=meta.get(META_STARTED) or utcnow(),
             finished_at=utcnow(),
             rows=listing.rows,
+            profiles=profiles,
         )
         self.crawler.stats.inc_value("ingest/pages_fetched")
         service.page_fetched(task_id, page, has_more=listing.has_more, total_pages=listing.total_pages,

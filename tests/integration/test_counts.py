@@ -13,6 +13,7 @@ from datetime import datetime
 
 from influencers.core import counts, reports
 from influencers.core.db import connect, run_transaction, transaction
+from influencers.core.profile import EMPTY
 from influencers.core.store import PageBatch, TaskBatch, assign_batch, lock_pending, mark_exported, write_batch
 
 
@@ -26,7 +27,7 @@ def actual(db) -> Counter:
 
 def page(claim, number: int, domain: str, uids: list[str]) -> PageBatch:
     now = datetime(2026, 1, 1, 8, 0, 0)
-    rows = [(uid, f"达人{uid}", domain, None, {"uid": uid}) for uid in uids]
+    rows = [(uid, f"达人{uid}", domain, None, {"uid": uid}, EMPTY) for uid in uids]
     return PageBatch(claim.task_id, number, domain, claim.account_id, f"http://x/{domain}?page={number}", now, now, rows)
 
 

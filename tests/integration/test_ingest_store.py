@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from influencers.core.db import connect
+from influencers.core.profile import default_profile
 from influencers.core.store import PageBatch, TaskBatch, write_batch
 
 
@@ -27,8 +28,10 @@ def row(uid: str, nickname: str = "小鹿", domain: str = "游戏") -> tuple:
 
 
 def page(task_id: int, number: int, rows: list[tuple], account_id: int | None = 1) -> PageBatch:
+    """A page of (uid, nickname, domain, source_page, raw) rows, typed as the default adapter maps them."""
     now = datetime(2026, 1, 1, 8, 0, 0)
-    return PageBatch(task_id, number, "游戏", account_id, f"http://x/api?page={number}", now, now, rows)
+    typed = [(*row, default_profile(row[4])) for row in rows]
+    return PageBatch(task_id, number, "游戏", account_id, f"http://x/api?page={number}", now, now, typed)
 
 
 def claim_task(scheduler, accounts, username: str = "demo1", pages: int = 10, domain: str = "游戏"):

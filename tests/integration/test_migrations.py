@@ -4,6 +4,7 @@ from two processes at once; what the migrations build is what sql/schema.sql des
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import sys
@@ -25,11 +26,13 @@ FC1C509_SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "schema_fc1c
 MIGRATIONS = [migration.id for migration in load_migrations()]
 APP_TABLES = ("accounts", "tasks", "ingestion_logs", "export_logs", "influencers", "events")
 #: Tables whose shape is compared: those above and the ones later migrations add (0006: identities).
-SHAPE_TABLES = (*APP_TABLES, "account_identities", "domain_counts")
+SHAPE_TABLES = (*APP_TABLES, "account_identities", "domain_counts", "influencer_history", "saved_searches",
+                "profile_fill")
 #: Task columns later migrations add (0002: dispatch; 0005: a cursor platform's position), NULL on old rows.
-ADDED_TASK_COLUMNS = ("dispatch_job", "dispatch_node", "dispatched_at", "progress_cursor")
+ADDED_TASK_COLUMNS = ("dispatch_job", "dispatch_node", "dispatched_at", "progress_cursor", "export_filter")
 #: Influencer columns later migrations add (0008: times crawled, 1 on old rows).
-ADDED_INFLUENCER_COLUMNS = ("crawl_count",)
+ADDED_INFLUENCER_COLUMNS = ("crawl_count", "fans", "region", "tags", "has_contact", "profile_url", "search_terms",
+                            "fans_log_id", "growth_7d", "growth_30d")
 
 #: A `db init` that starts the moment a file appears, so two of them really run at once.
 DB_INIT_ON_SIGNAL = """
@@ -191,6 +194,12 @@ def test_fc1c509_database_is_upgraded_with_every_row(new_database, env):
     pending = sum(row["status"] == "pending_export" for row in after["influencers"])
     assert int(query(old, "SELECT COALESCE(SUM(pending), 0) AS n FROM domain_counts")[0]["n"]) == pending  # 0008 filled it
     assert after["influencers"][0]["nickname"] == "小美😀🎉" and "💄" in after["influencers"][0]["raw_data"]
+    # db init filled the typed fields of the stored rows (0009) and then forgot the fill
+    assert json.loads(after["influencers"][0]["tags"]) == ["口红💄", "护肤"]
+    assert (after["influencers"][1]["region"], after["influencers"][1]["tags"]) == ("上海", None)
+    assert all(row["search_terms"] for row in after["influencers"])
+    assert query(old, "SELECT COUNT(*) AS n FROM profile_fill")[0]["n"] == 0
+    assert "typed fields filled for 2 stored row(s)" in result.stdout
     lines = status_lines(old_env)
     assert [line.split()[:2] for line in lines] == [["applied", migration] for migration in MIGRATIONS]
     apply_schema(fresh)

@@ -20,6 +20,7 @@ from twisted.internet.task import deferLater
 
 from influencers.core.errors import ConnectionLost
 from influencers.core.outage import Outage, SharedOutage
+from influencers.core.profile import Profile
 from influencers.items import InfluencerPage
 from influencers.pipelines.mysql import MySQLPipeline
 
@@ -53,7 +54,8 @@ def test_a_page_is_ready_with_its_rows_in_order(pipeline: MySQLPipeline) -> None
     assert pipeline.process_item(item) is item  # later pipelines and feeds still see the page
     (ready,) = pipeline._ready
     assert (ready.page_number, [r[0] for r in ready.rows]) == (1, ["a", "b"])
-    assert ready.rows[0] == ("a", "小鹿", "游戏", "http://x/p", {"uid": "a", "nickname": "小鹿", "fans": 12})
+    assert ready.rows[0] == ("a", "小鹿", "游戏", "http://x/p", {"uid": "a", "nickname": "小鹿", "fans": 12},
+                             Profile(fans=12))
     assert pipeline._ready_rows == 2
 
 
@@ -77,7 +79,7 @@ def test_values_too_long_for_their_column_are_cut(pipeline: MySQLPipeline) -> No
     long_name = "超长昵称测试🎉" * 60
     raw = row("u" * 300, nickname=long_name)
     pipeline.process_item(page(1, [raw, row("n", nickname=12345)], url="http://x/" + "p" * 400))
-    (uid, nickname, _domain, source_page, kept), (_, number_name, *_rest) = pipeline._ready[0].rows
+    (uid, nickname, _domain, source_page, kept, _typed), (_, number_name, *_rest) = pipeline._ready[0].rows
     assert (len(uid), len(nickname), len(source_page)) == (255, 255, 255)
     assert nickname == long_name[:255] and kept["uid"] == "u" * 300  # raw_data keeps everything
     assert number_name == "12345"
@@ -94,19 +96,23 @@ def test_other_items_pass_through(pipeline: MySQLPipeline) -> None:
 def test_rows_reach_the_sql_only_as_hex_digits() -> None:
     """Nothing of a row's text is spliced into the statement except as hex digits, whatever it
     holds, so no escaping (and no character set or sql_mode) can get it wrong."""
+    from influencers.core.profile import default_profile
     from influencers.core.store import row_values
 
     hostile = "'; DROP TABLE influencers; --\\ \x00 \u00e9 小美😀 \"\n"
-    values = row_values((hostile, hostile, "游戏", None, {"nickname": hostile, "fans": 12}, 3))
+    raw = {"nickname": hostile, "fans": 12, "region": hostile, "tags": [hostile]}
+    values = row_values((hostile, hostile, "游戏", None, raw, default_profile(raw), 3))
     text = "_utf8mb4 X'([0-9a-f]+)'"
-    match = re.fullmatch(rf"\({text},{text},{text},NULL,{text},3\)", values)
+    match = re.fullmatch(rf"\({text},{text},{text},NULL,{text},3,12,{text},{text},0,NULL,{text},3,0,0\)", values)
     assert match, values
-    uid, nickname, domain, raw = (bytes.fromhex(group) for group in match.groups())
+    uid, nickname, domain, raw_text, region, tags, _terms = (bytes.fromhex(group) for group in match.groups())
     assert uid.decode() == hostile == nickname.decode() and domain.decode() == "游戏"
-    assert json.loads(raw) == {"nickname": hostile, "fans": 12}
+    assert region.decode() == hostile.strip()
+    assert json.loads(raw_text) == raw and json.loads(tags) == [hostile.strip()]
 
 
 def test_raw_data_goes_as_compact_utf8_json_even_with_values_json_cannot_hold() -> None:
+    from influencers.core.profile import EMPTY
     from influencers.core.store import raw_json, row_values
 
     assert raw_json({"fans": 12, "name": "小美😀"}) == '{"fans":12,"name":"小美😀"}'.encode()
@@ -114,7 +120,7 @@ def test_raw_data_goes_as_compact_utf8_json_even_with_values_json_cannot_hold() 
     # and lone surrogates are what orjson refuses.
     assert raw_json({"score": float("nan"), "big": 2**70, 3: [float("inf")], "s": "\ud800x"}) \
         == b'{"score":null,"big":1180591620717411303424,"3":[null],"s":"?x"}'
-    assert row_values(("u2", "\ud800x", "游戏", None, {}, 4)).split(",")[1] == f"_utf8mb4 X'{b'?x'.hex()}'"
+    assert row_values(("u2", "\ud800x", "游戏", None, {}, EMPTY, 4)).split(",")[1] == f"_utf8mb4 X'{b'?x'.hex()}'"
 
 
 class DrainingService:

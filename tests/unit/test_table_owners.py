@@ -25,6 +25,9 @@ OWNERS = {
     "events": {"influencers/core/events.py"},
     "account_identities": {"influencers/core/identities.py"},
     "domain_counts": {"influencers/core/counts.py"},
+    "influencer_history": {"influencers/core/store.py"},
+    "saved_searches": {"influencers/core/selection.py"},
+    "profile_fill": {"influencers/core/profilefill.py"},
 }
 
 

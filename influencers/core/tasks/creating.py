@@ -6,6 +6,7 @@ event in the same transaction.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pymysql.connections import Connection
@@ -13,6 +14,7 @@ from pymysql.connections import Connection
 from influencers.core.db import run_transaction
 from influencers.core.errors import InvalidArgument
 from influencers.core.events import record_event
+from influencers.core.selection import Selection
 from influencers.core.tasks.model import EXPORT_FORMATS, id_marker, validate_domain
 
 DEFAULT_SPLIT = 10  # pages per subtask of a page platform's crawl
@@ -116,22 +118,31 @@ class TaskCreation:
 
         return run_transaction(self.conn, find_or_create)
 
-    def create_export(self, domain: str, limit: int | None = None, fmt: str = "csv") -> int:
+    def create_export(self, domain: str, limit: int | None = None, fmt: str = "csv",
+                      selection: Selection | None = None) -> int:
+        """An export of ``domain``'s pending rows; with ``selection``, only the rows it selects
+        (its domain is the task's; the filter is stored with the task)."""
         domain = validate_domain(domain)
         if limit is not None and limit < 1:
             raise InvalidArgument("--limit must be 1 or more")
         if fmt not in EXPORT_FORMATS:
             raise InvalidArgument(f"--format must be one of {', '.join(EXPORT_FORMATS)}")
+        export_filter = None
+        if selection is not None:
+            selection = dataclasses.replace(selection, domain=None, status=None)
+            export_filter = selection.to_json() if selection.filters else None
+        filtered = f" where {selection.describe()}" if export_filter and selection else ""
 
         def create(cursor: Any) -> int:
             cursor.execute(
-                "INSERT INTO tasks (task_type, domain, status, export_limit, export_format, progress_marker)"
-                " VALUES ('export', %s, 'pending', %s, %s, %s)",
-                (domain, limit, fmt, id_marker(0)),
+                "INSERT INTO tasks (task_type, domain, status, export_limit, export_format, export_filter,"
+                " progress_marker) VALUES ('export', %s, 'pending', %s, %s, %s, %s)",
+                (domain, limit, fmt, export_filter, id_marker(0)),
             )
             task_id = cursor.lastrowid
             record_event(cursor, "task", task_id, "created", to_status="pending", task_id=task_id,
-                         reason=f"start_export {domain} {fmt}" + (f" limit {limit}" if limit else ""))
+                         reason=(f"start_export {domain} {fmt}" + (f" limit {limit}" if limit else "")
+                                 + filtered)[:1024])
             return task_id
 
         return run_transaction(self.conn, create)

@@ -19,7 +19,7 @@ _INVISIBLE_IN_DOMAIN = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0")
 TASK_COLUMNS = (
     "id, task_type, domain, status, progress_marker, assigned_account_id, parent_id, is_parent, page_from,"
     " page_to, export_limit, export_format, exported_count, claimed_by, lease_token, attempts, max_attempts,"
-    " last_error, created_at, updated_at, progress_cursor"
+    " last_error, created_at, updated_at, progress_cursor, export_filter"
 )
 
 
@@ -46,6 +46,7 @@ class Task:
     created_at: Any = None
     updated_at: Any = None
     progress_cursor: str | None = None  # a cursor platform's position after the marker
+    export_filter: str | None = None  # an export's selection as JSON (core/selection.py); None: every row
 
     @property
     def marker_value(self) -> int:

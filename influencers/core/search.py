@@ -1,0 +1,159 @@
+"""Finding influencers: a `Selection` in a sort order, a page at a time, and everything known
+about one of them.
+
+Pages are keyset pages: the ``next`` cursor holds the sort value and id of the last row shown,
+and the next page starts after it, so a page costs the same at row 10 and at row 10,000,000 and
+rows committed meanwhile neither repeat nor shift a page. Each sort key has its own index
+(``(fans, id)``, ``(growth_7d, id)``, ``(growth_30d, id)``; ``ingested_at`` is id order, the
+order rows were first stored). Rows whose sort value is unknown (NULL) come after the others,
+in id order, as their own phase of the walk.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pymysql.connections import Connection
+
+from influencers.core.errors import InvalidArgument
+from influencers.core.selection import Selection
+
+#: sort name → (column, descending)
+SORTS: dict[str, tuple[str, bool]] = {
+    "fans": ("fans", False), "-fans": ("fans", True),
+    "ingested_at": ("id", False), "-ingested_at": ("id", True),
+    "growth": ("growth_7d", False), "-growth": ("growth_7d", True),
+    "growth_30d": ("growth_30d", False), "-growth_30d": ("growth_30d", True),
+}
+DEFAULT_SORT = "-fans"
+MAX_LIMIT = 500
+LIST_COLUMNS = ("id", "uid", "nickname", "domain", "fans", "region", "tags", "has_contact", "profile_url", "status",
+                "ingested_at", "updated_at", "growth_7d", "growth_30d", "crawl_count")
+HISTORY_SHOWN = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    next: str | None  # the cursor of the page after this one; None: this is the last
+
+
+def search(conn: Connection, selection: Selection, *, sort: str = DEFAULT_SORT, limit: int = 50,
+           after: str | None = None) -> Page:
+    """Up to ``limit`` rows of ``selection`` in ``sort`` order after the cursor ``after``."""
+    if sort not in SORTS:
+        raise InvalidArgument(f"sort: one of {', '.join(SORTS)}")
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidArgument(f"limit: 1 to {MAX_LIMIT}")
+    column, descending = SORTS[sort]
+    phase, value, last_id = _decode(after, sort) if after else ("values", None, None)
+    rows: list[dict[str, Any]] = []
+    if phase == "values":
+        rows = _query(conn, selection, column, descending, limit + 1, nulls=False, value=value, last_id=last_id)
+        if len(rows) <= limit and column != "id":
+            phase, last_id = "nulls", None
+    if phase == "nulls":
+        rows += _query(conn, selection, column, descending, limit + 1 - len(rows), nulls=True, value=None,
+                       last_id=last_id)
+    more = len(rows) > limit
+    rows = [_shown(row) for row in rows[:limit]]
+    cursor = _encode(sort, rows[-1], column) if more else None
+    return Page(rows=rows, next=cursor)
+
+
+def _query(conn: Connection, selection: Selection, column: str, descending: bool, limit: int, *, nulls: bool,
+           value: Any, last_id: int | None) -> list[dict[str, Any]]:
+    where, params = selection.where()
+    direction, before = ("DESC", "<") if descending else ("ASC", ">")
+    conditions = [where]
+    if column == "id":
+        if last_id is not None:
+            conditions.append(f"i.id {before} %s")
+            params.append(last_id)
+        order = f"i.id {direction}"
+    elif nulls:
+        conditions.append(f"i.{column} IS NULL")
+        if last_id is not None:
+            conditions.append(f"i.id {before} %s")
+            params.append(last_id)
+        order = f"i.id {direction}"
+    else:
+        conditions.append(f"i.{column} IS NOT NULL")
+        if value is not None:
+            # the first condition is a range on the sort index; the second drops the rows up to the cursor
+            conditions.append(f"i.{column} {before}= %s AND (i.{column} {before} %s OR i.id {before} %s)")
+            params.extend([value, value, last_id])
+        order = f"i.{column} {direction}, i.id {direction}"
+    sql = (f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
+           f" WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT %s")
+    with conn.cursor() as cursor:
+        cursor.execute(sql, (*params, limit))
+        rows = list(cursor.fetchall())
+    conn.commit()
+    return rows
+
+
+def _shown(row: dict[str, Any]) -> dict[str, Any]:
+    tags = row.get("tags")
+    return {**row, "tags": json.loads(tags) if isinstance(tags, (str, bytes)) else [],
+            "has_contact": bool(row.get("has_contact"))}
+
+
+def _encode(sort: str, row: dict[str, Any], column: str) -> str:
+    value = row["id"] if column == "id" else row[column]
+    phase = "values" if value is not None else "nulls"
+    text = json.dumps([sort, phase, value, row["id"]], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str, sort: str) -> tuple[str, Any, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        name, phase, value, last_id = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, TypeError, UnicodeError):
+        raise InvalidArgument("after: not a cursor this search gave") from None
+    if name != sort:
+        raise InvalidArgument("after: a cursor of another sort order")
+    numbers = (value, last_id) if phase == "values" else (last_id,)
+    if phase not in ("values", "nulls") or not all(isinstance(n, int) and not isinstance(n, bool) for n in numbers):
+        raise InvalidArgument("after: not a cursor this search gave")
+    return phase, value, last_id
+
+
+# -- one influencer ------------------------------------------------------------------------------
+
+
+def detail(conn: Connection, uid: str) -> dict[str, Any] | None:
+    """Everything stored about the influencer ``uid``: its fields and raw data, the page that last
+    listed it, the export file it went to, and its fans history (the latest ``HISTORY_SHOWN``).
+    None if there is no such uid."""
+    with conn.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)}, i.source_page, i.raw_data,"
+                       " i.ingestion_log_id, i.export_log_id FROM influencers i WHERE i.uid = %s", (uid,))
+        row = cursor.fetchone()
+        if row is None:
+            conn.commit()
+            return None
+        cursor.execute("SELECT l.id, l.task_id, l.domain, l.page_number, l.start_time, l.end_time, l.source_url,"
+                       " a.username AS account FROM ingestion_logs l LEFT JOIN accounts a ON a.id = l.account_id"
+                       " WHERE l.id = %s", (row["ingestion_log_id"],))
+        crawl = cursor.fetchone()
+        export = None
+        if row["export_log_id"]:
+            cursor.execute("SELECT e.id, e.task_id, e.file_path, e.state, e.export_format, e.start_time, e.end_time,"
+                           " a.username AS account FROM export_logs e LEFT JOIN accounts a ON a.id = e.account_id"
+                           " WHERE e.id = %s", (row["export_log_id"],))
+            export = cursor.fetchone()
+        cursor.execute("SELECT recorded_at, fans, ingestion_log_id FROM (SELECT h.recorded_at, h.fans,"
+                       " h.ingestion_log_id, h.id FROM influencer_history h WHERE h.influencer_id = %s"
+                       " ORDER BY h.recorded_at DESC, h.id DESC LIMIT %s) latest ORDER BY recorded_at, id",
+                       (row["id"], HISTORY_SHOWN))
+        history = list(cursor.fetchall())
+    conn.commit()
+    raw = row.pop("raw_data")
+    shown = _shown(row)
+    shown["raw_data"] = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+    return {"influencer": shown, "last_crawl": crawl, "export": export, "history": history}
