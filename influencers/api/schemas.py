@@ -23,6 +23,7 @@ from influencers.core.identities import (  # the identity's caps: the core check
     MAX_PROXY_URL_LENGTH,
     MAX_USER_AGENT_LENGTH,
 )
+from influencers.core.selection import NAME_MAX, NUMBER_MAX, TEXT_MAX, Selection
 from influencers.core.tasks.creating import DEFAULT_SPLIT, MAX_PAGES, MAX_SUBTASKS  # the CLI's caps too
 
 MAX_INT = 2**31 - 1  # INT columns
@@ -95,6 +96,30 @@ class CrawlTaskIn(Strict):
         " subtasks; a platform that pages with cursors takes none")
 
 
+FilterNumber = Annotated[int, Field(ge=-NUMBER_MAX, le=NUMBER_MAX), BeforeValidator(_json_integer)] | None
+FilterText = Annotated[Text, Field(min_length=1, max_length=TEXT_MAX)] | None
+
+
+class SelectionIn(Strict):
+    """A selection's filters (`influencers.core.selection`), every one optional: those of
+    `GET /influencers`, for a saved search or an export."""
+
+    domain: Annotated[Text, Field(min_length=1, max_length=100)] | None = None
+    q: FilterText = Field(None, description="nickname holds this text")
+    uid: FilterText = None
+    fans_min: FilterNumber = None
+    fans_max: FilterNumber = None
+    region: FilterText = Field(None, description="region starts with this")
+    tag: FilterText = None
+    has_contact: bool = Field(False, description="only influencers with a contact")
+    status: Literal["pending_export", "exported"] | None = None
+    growth_7d_min: FilterNumber = None
+    growth_30d_min: FilterNumber = None
+
+    def selection(self) -> Selection:
+        return Selection(**self.model_dump())
+
+
 class ExportTaskIn(Strict):
     domain: Text = Field(min_length=1, max_length=100, examples=["游戏"])
     # The bounds inside the union's integer arm: on the union itself they reach the OpenAPI
@@ -102,6 +127,10 @@ class ExportTaskIn(Strict):
     limit: Annotated[int, Field(ge=1, le=MAX_INT), BeforeValidator(_json_integer)] | None = Field(
         None, description="export at most this many rows; null: all pending")
     format: ExportFormat = "csv"
+    filter: SelectionIn | None = Field(None, description="export only the rows these filters select (its domain"
+                                       " and status are the task's)")
+    search: Annotated[Text, Field(min_length=1, max_length=NAME_MAX)] | None = Field(
+        None, description="export only the rows this saved search selects (`filter` overrides its filters)")
 
 
 class PauseIn(Strict):
@@ -213,6 +242,7 @@ class TaskDetail(BaseModel):
     progress_marker: str | None
     export_limit: int | None
     export_format: ExportFormat | None
+    export_filter: dict[str, Any] | None = Field(description="export: the filters of the rows it takes; null: all")
     exported_count: int
     assigned_account_id: int | None
     account: str | None

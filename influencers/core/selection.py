@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from influencers.core.searchterms import tag_query, text_query
 STATUSES = ("pending_export", "exported")
 NAME_MAX = 100
 TEXT_MAX = 100
-BIG = 2**63 - 1
+NUMBER_MAX = 10**15  # a bound on numeric filters that JSON numbers (doubles) hold exactly
 
 
 @dataclass(frozen=True)
@@ -52,8 +53,8 @@ class Selection:
                 raise InvalidArgument(f"{name}: a non-empty text of at most {TEXT_MAX} characters")
         for name in ("fans_min", "fans_max", "growth_7d_min", "growth_30d_min"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or abs(value) > BIG):
-                raise InvalidArgument(f"{name}: a whole number")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or abs(value) > NUMBER_MAX):
+                raise InvalidArgument(f"{name}: a whole number from -{NUMBER_MAX} to {NUMBER_MAX}")
         if not isinstance(self.has_contact, bool):
             raise InvalidArgument("has_contact: true or false")
         if self.status is not None and self.status not in STATUSES:
@@ -143,20 +144,27 @@ def like_escape(text: str) -> str:
 
 # -- saved searches ----------------------------------------------------------------------------
 
+_SAVED = "SELECT name, filter, created_at, updated_at FROM saved_searches"
+
 
 def check_name(name: str) -> str:
+    """A saved search's name, trimmed: 1 to ``NAME_MAX`` visible characters (no controls)."""
     name = name.strip() if isinstance(name, str) else ""
-    if not name or len(name) > NAME_MAX or any(ord(ch) < 32 for ch in name):
-        raise InvalidArgument(f"a saved search's name is 1 to {NAME_MAX} printable characters")
+    if not name or len(name) > NAME_MAX or any(unicodedata.category(ch)[0] == "C" for ch in name):
+        raise InvalidArgument(f"a saved search's name is 1 to {NAME_MAX} characters, none of them a control")
     return name
 
 
-def save(conn: Connection, name: str, selection: Selection) -> None:
-    """Save (or replace) the search ``name``."""
+def save(conn: Connection, name: str, selection: Selection) -> dict[str, Any]:
+    """Save (or replace) the search ``name``; returns it as `saved` lists it."""
+    name = check_name(name)
     with conn.cursor() as cursor:
         cursor.execute("INSERT INTO saved_searches (name, filter) VALUES (%s, %s)"
-                       " ON DUPLICATE KEY UPDATE filter = VALUES(filter)", (check_name(name), selection.to_json()))
+                       " ON DUPLICATE KEY UPDATE filter = VALUES(filter)", (name, selection.to_json()))
+        cursor.execute(f"{_SAVED} WHERE name = %s", (name,))
+        row = cursor.fetchone()
     conn.commit()
+    return row
 
 
 def load(conn: Connection, name: str) -> Selection | None:
@@ -170,7 +178,7 @@ def load(conn: Connection, name: str) -> Selection | None:
 def saved(conn: Connection) -> list[dict[str, Any]]:
     """Every saved search: name, filter (JSON text), created_at, updated_at; by name."""
     with conn.cursor() as cursor:
-        cursor.execute("SELECT name, filter, created_at, updated_at FROM saved_searches ORDER BY name")
+        cursor.execute(f"{_SAVED} ORDER BY name")
         rows = list(cursor.fetchall())
     conn.commit()
     return rows

@@ -12,23 +12,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from influencers.core.accounts import AccountManager
+from influencers.core.credentials import CredentialCipher
 from influencers.core.db import connect
 from influencers.core.errors import InvalidArgument
 from influencers.core.profile import default_profile
 from influencers.core.search import SORTS, detail, search
 from influencers.core.searchterms import normalize
 from influencers.core.selection import Selection, delete, load, save, saved
-from influencers.core.store import PageBatch, TaskBatch, write_batch
-from influencers.core.credentials import CredentialCipher
 from influencers.core.tasks import TaskScheduler
 from influencers.core.workers import Worker
 from tests.fixtures.database import empty_tables
+from tests.fixtures.influencer_rows import store_rows
 
 DOMAINS = ("美妆", "游戏")
 REGIONS = ("广东·深圳", "广东·广州", "上海", "浙江·杭州", None)
 TAGS = ("彩妆", "护肤", "测评", "AI", "平价_好物%")
 NAMES = ("小鹿酱", "鹿小酱", "阿杰的口红", "口红达人7", "糖糖🍑", "MiXeD Case", "100%_真", "小\u200b美酱", "南风", "x")
-PAGE_ROWS = 20
 
 
 def make_rows(count: int, seed: int = 3) -> list[dict]:
@@ -47,21 +46,6 @@ def make_rows(count: int, seed: int = 3) -> list[dict]:
     return rows
 
 
-def store(conn, scheduler: TaskScheduler, accounts: AccountManager, domain: str, rows: list[dict],
-          at: datetime, username: str) -> None:
-    """Commit ``rows`` of ``domain`` as one crawl's pages, ending at ``at``."""
-    accounts.add(username, "pw")
-    claim = scheduler.claim("ingestion", task_id=scheduler.find_or_create_domain_task(domain, 1000))
-    pages = []
-    for number, first in enumerate(range(0, len(rows), PAGE_ROWS), start=1):
-        chunk = [(row["uid"], row["nickname"], domain, None, row, default_profile(row))
-                 for row in rows[first:first + PAGE_ROWS]]
-        pages.append(PageBatch(claim.task_id, number, domain, claim.account_id, f"http://x/{number}", at, at, chunk))
-    committed, lost = write_batch(conn, [TaskBatch(claim, pages, len(pages), 0)])
-    assert (len(committed), lost) == (1, {})
-    scheduler.complete(claim)
-
-
 @pytest.fixture(scope="module")
 def data(mysql_settings, secret_key) -> Iterator[tuple]:
     """300 rows in two domains, stored once for the module (a connection of its own)."""
@@ -75,7 +59,7 @@ def data(mysql_settings, secret_key) -> Iterator[tuple]:
         truth = {}
         for index, domain in enumerate(DOMAINS):
             part = rows[index::2]
-            store(conn, scheduler, accounts, domain, part, datetime(2026, 1, 1, 8), f"acct{index}")
+            store_rows(conn, scheduler, accounts, domain, part, datetime(2026, 1, 1, 8), f"acct{index}")
             truth.update({row["uid"]: (domain, row) for row in part})
         yield conn, truth
     finally:

@@ -3,6 +3,7 @@ pause and resume. Every rule (domain names, splitting, transitions) is the sched
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response
@@ -25,6 +26,8 @@ from influencers.api.schemas import (
     as_utc,
 )
 from influencers.core import reports
+from influencers.core import selection as selections
+from influencers.core.selection import Selection
 from influencers.core.tasks.creating import split_for, subtask_count
 from influencers.sites.base import pages_with_cursors
 
@@ -49,10 +52,18 @@ def create_crawl(body: CrawlTaskIn, response: Response, core: CoreDep) -> TaskDe
     return task_detail(core, task_id)
 
 
-@router.post("/export", status_code=201, response_model=TaskDetail, responses=error_schema_responses(400, 415),
+@router.post("/export", status_code=201, response_model=TaskDetail, responses=error_schema_responses(400, 404, 415),
              summary="Create an export task")
 def create_export(body: ExportTaskIn, response: Response, core: CoreDep) -> TaskDetail:
-    task_id = core.scheduler().create_export(body.domain, body.limit, body.format)
+    chosen = None
+    if body.search is not None:
+        chosen = selections.load(core.conn, body.search)
+        if chosen is None:
+            raise ApiError(404, "search_not_found", f"no saved search named {body.search!r}")
+    if body.filter is not None:
+        given = body.filter.model_dump(exclude_unset=True)
+        chosen = dataclasses.replace(chosen or Selection(), **given)
+    task_id = core.scheduler().create_export(body.domain, body.limit, body.format, chosen)
     response.headers["Location"] = f"/api/v1/tasks/{task_id}"
     return task_detail(core, task_id)
 
@@ -124,6 +135,7 @@ def task_detail(core: Core, task_id: int) -> TaskDetail:
         id=task.id, task_type=task.task_type, domain=task.domain, status=task.status, parent_id=task.parent_id,
         is_parent=task.is_parent, page_from=task.page_from, page_to=task.page_to,
         progress_marker=task.progress_marker, export_limit=task.export_limit, export_format=task.export_format,
+        export_filter=Selection.from_json(task.export_filter).filters if task.export_filter else None,
         exported_count=task.exported_count, assigned_account_id=task.assigned_account_id,
         account=own["account"] if own else _username(core, task.assigned_account_id),
         attempts=task.attempts, max_attempts=task.max_attempts,
