@@ -18,7 +18,7 @@ from influencers.api import register as register_api
 from influencers.argtypes import OneLineParser, iso_date, positive_int, utf8_text
 from influencers.cli_accounts import ACCOUNT_COLUMNS, account_rows
 from influencers.cli_accounts import register as register_accounts
-from influencers.cli_search import add_filter_arguments, selection_of
+from influencers.cli_search import add_filter_arguments, option_values_joined, selection_of
 from influencers.cli_search import register as register_search
 from influencers.core import counts, profilefill, reports
 from influencers.core.accounts import AccountManager
@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(option_values_joined(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ctx: Context | None = None

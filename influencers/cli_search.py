@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from influencers.argtypes import positive_int, utf8_text
@@ -37,6 +38,17 @@ def whole_number(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def option_values_joined(argv: Sequence[str]) -> list[str]:
+    """``--sort -fans`` as ``--sort=-fans``: argparse would take ``-fans`` for an option."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] == "--sort" and arg.startswith("-") and arg in finder.SORTS:
+            joined[-1] = f"--sort={arg}"
+        else:
+            joined.append(arg)
+    return joined
 
 
 def add_filter_arguments(parser: argparse.ArgumentParser, *, domain: bool = True, status: bool = True) -> None:

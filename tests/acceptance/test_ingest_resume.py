@@ -85,6 +85,10 @@ def check_consistent(mysql_settings, task_id: int, cursors: bool) -> tuple[int, 
     assert counts["n"] == counts["d"] == PAGE_SIZE * len(pages)  # no half page, no duplicate
     kept = query(mysql_settings, "SELECT COALESCE(SUM(pending), 0) AS n FROM domain_counts")[0]
     assert int(kept["n"]) == counts["n"]  # the backlog count commits with the rows
+    # one first history row per row with fans, none lost or doubled by a kill (the fans do not change)
+    history = query(mysql_settings, "SELECT COUNT(*) AS n, COUNT(DISTINCT influencer_id) AS d FROM influencer_history")[0]
+    with_fans = query(mysql_settings, "SELECT COUNT(*) AS n FROM influencers WHERE fans IS NOT NULL")[0]["n"]
+    assert history["n"] == history["d"] == with_fans == counts["n"]
     return marker, position
 
 
