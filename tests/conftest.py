@@ -11,4 +11,5 @@ pytest_plugins = [
     "tests.fixtures.private_mysql",
     "tests.fixtures.api_styles",
     "tests.fixtures.proxies",
+    "tests.fixtures.browser",
 ]

@@ -1,72 +1,16 @@
-"""The dashboard in headless Chromium (Debian's, see TOOLCHAIN.md) after a small crawl and export:
-the numbers it renders are the numbers in the tables, it refreshes itself, it fetches nothing
-from outside this server, and a screenshot is taken for a person to look at: in the test's
-temporary directory (kept when the test fails), and copied to ``$INFLUENCERS_TEST_ARTIFACTS``
-when that names a directory.
+"""The dashboard's overview in headless Chromium (``on_browser``, tests/fixtures/browser.py) after a
+small crawl and export: the numbers it renders are the numbers in the tables, it refreshes itself,
+it fetches nothing from outside this server, and a screenshot is taken for a person to look at
+(``screenshot``: in the test's temporary directory, and in ``$INFLUENCERS_TEST_ARTIFACTS``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any
-
 import pytest
 
+from tests.fixtures.browser import screenshot
+
 pytestmark = pytest.mark.slow
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def on_browser() -> Iterator[Callable[[Callable[[Any], None]], None]]:
-    """``on_browser(scenario)`` runs ``scenario(page)`` in a fresh browser context.
-
-    Playwright's sync API cannot run on a thread whose asyncio loop is already running, and
-    pytest-twisted runs one here (``--reactor=asyncio``): every Playwright call happens on one
-    worker thread of its own, and assertion errors come back through the future.
-    """
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="playwright")
-    state: dict[str, Any] = {}
-
-    def start() -> None:
-        state["playwright"] = sync_playwright().start()
-        state["browser"] = state["playwright"].chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-
-    def run(scenario: Callable[[Any], None]) -> None:
-        context = state["browser"].new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
-        page = context.new_page()
-        page.requests, page.problems = [], []
-        page.on("request", lambda request: page.requests.append(request.url))
-        page.on("console", lambda message: message.type == "error" and page.problems.append(message.text))
-        page.on("pageerror", lambda error: page.problems.append(str(error)))
-        try:
-            scenario(page)
-        finally:
-            context.close()
-
-    def stop() -> None:
-        if "browser" in state:
-            state["browser"].close()
-        if "playwright" in state:
-            state["playwright"].stop()
-
-    try:
-        thread.submit(start).result(timeout=60)
-        yield lambda scenario: thread.submit(run, scenario).result(timeout=120)
-    finally:
-        thread.submit(stop).result(timeout=60)
-        thread.shutdown()
 
 
 def cell(page, table: str, key: str, field: str) -> str:
@@ -165,12 +109,7 @@ def check_numbers(page, api_server, small_run, db, tmp_path):
     assert page.requests and all(url.startswith(api_server.url) for url in page.requests), page.requests
     assert page.problems == [], page.requests
 
-    shot = tmp_path / "dashboard.png"
-    page.screenshot(path=str(shot), full_page=True)
-    if artifacts := os.environ.get("INFLUENCERS_TEST_ARTIFACTS"):
-        Path(artifacts).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shot, Path(artifacts) / "dashboard.png")
-    assert shot.stat().st_size > 10_000
+    assert screenshot(page, tmp_path, "dashboard.png").stat().st_size > 10_000
 
 
 def test_dashboard_asks_for_the_token_once(on_browser, api_server, small_run):
