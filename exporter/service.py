@@ -48,7 +48,7 @@ from exporter.batches import (
 )
 from exporter.errors import ExportDiskFault, ExporterError
 from influencers.argtypes import OneLineParser, positive_int, seconds
-from influencers.core import exports, tasks
+from influencers.core import counts, exports, tasks
 from influencers.core.accounts import AccountManager
 from influencers.core.config import Config, get_config
 from influencers.core.db import connect, ensure_connected, transaction
@@ -63,6 +63,7 @@ from influencers.core.errors import (
 from influencers.core.outage import Outage
 from influencers.core.tasks import Claim, TaskScheduler, id_marker
 from influencers.core.workers import Worker
+from influencers.progress import bar as progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,8 @@ class ExporterSettings:
 
 
 class Progress:
-    """One status line on a terminal (rows, rate, account, quota left); silent otherwise."""
+    """One status line on a terminal (rows, rate, account, quota left), with ``--once`` a bar of
+    the rows exported out of those pending (`expect`); silent otherwise."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
@@ -94,10 +96,22 @@ class Progress:
         self.rows = 0
         self.started = time.monotonic()
         self.line = ""
+        self.bar: Any = None
+
+    def expect(self, pending: int) -> None:
+        """Show the rows exported from now on as a bar towards ``pending`` (on a terminal only)."""
+        if self.enabled and self.bar is None:
+            self.bar = progress_bar("exporting rows", total=pending or None, unit="row", stream=self.stream)
 
     def batch(self, task_id: int, domain: str, account_id: int, rows: int, quota_left: int | None) -> None:
         self.rows += rows
         if not self.enabled:
+            return
+        if self.bar is not None:
+            quota = quota_left if quota_left is not None else "?"
+            self.bar.set_postfix_str(f"task {task_id} {domain}, account {account_id}, quota left {quota}",
+                                     refresh=False)
+            self.bar.update(rows)
             return
         rate = self.rows / max(time.monotonic() - self.started, 1e-3)
         self.line = (f"task {task_id} {domain}: {self.rows} rows exported, {rate:,.0f} rows/s,"
@@ -105,14 +119,26 @@ class Progress:
         self.draw()
 
     def draw(self) -> None:
-        if self.enabled and self.line:
+        if self.bar is not None:
+            self.bar.refresh()
+        elif self.enabled and self.line:
             self.stream.write("\r\x1b[K" + self.line)
             self.stream.flush()
 
     def clear(self) -> None:
-        if self.enabled and self.line:
+        if self.bar is not None:
+            self.bar.clear()
+        elif self.enabled and self.line:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+
+    def close(self) -> None:
+        """Take the line or the bar off the screen for good."""
+        if self.bar is not None:
+            self.bar.clear()  # tqdm's close leaves a bar that only `draw` drew (before its delay) on the screen
+            self.bar.close()
+            self.bar = None
+        self.clear()
 
 
 class _ProgressAwareHandler(logging.StreamHandler):
@@ -152,7 +178,7 @@ class ExportService:
                                      stream_connect=lambda: connect(self.config.mysql))
 
     def close(self) -> None:
-        self.progress.clear()
+        self.progress.close()
         for closable in (getattr(self, "batches", None), self.worker, self.conn):
             if closable is not None:
                 try:
@@ -179,6 +205,8 @@ class ExportService:
                 if not recovered:
                     self.startup_recovery()
                     recovered = True
+                    if self.settings.once and self.progress.enabled:  # the rows waiting: a kept count
+                        self.progress.expect(sum(counts.pending_by_domain(self.conn).values()))
                 worked = self.tick()
                 if not worked and self.settings.once:
                     left = self.work_left()

@@ -13,11 +13,13 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from influencers import dispatch
+from influencers import dispatch, progress
 from influencers.api import register as register_api
 from influencers.argtypes import OneLineParser, iso_date, positive_int, utf8_text
 from influencers.cli_accounts import ACCOUNT_COLUMNS, account_rows
 from influencers.cli_accounts import register as register_accounts
+from influencers.cli_schedules import SCHEDULE_COLUMNS, schedule_rows
+from influencers.cli_schedules import register as register_schedules
 from influencers.cli_search import add_filter_arguments, option_values_joined, selection_of
 from influencers.cli_search import register as register_search
 from influencers.core import counts, profilefill, reports
@@ -91,7 +93,8 @@ def cmd_db_init(args: argparse.Namespace, ctx: Context) -> int:
     print(f"schema of {ctx.config.mysql.display} is up to date ({done})")
     if profilefill.pending(ctx.conn):
         adapter = configured_adapter(ctx.config.site_adapter, ctx.config.site_url)
-        filled = profilefill.fill(ctx.conn, adapter.profile)
+        with progress.bar("filling typed fields", total=profilefill.ids_left(ctx.conn), unit="row") as bar:
+            filled = profilefill.fill(ctx.conn, adapter.profile, progress=lambda so_far: bar.update(so_far - bar.n))
         print(f"typed fields filled for {filled} stored row(s) by {adapter.name}")
     return 0
 
@@ -142,6 +145,7 @@ def cmd_status(args: argparse.Namespace, ctx: Context) -> int:
         ("Tasks", tasks, TASK_COLUMNS),
         ("Accounts", account_rows(ctx, table=args.format == "table"), ACCOUNT_COLUMNS),
         ("Pending export backlog", reports.backlog(ctx.conn, accounts), BACKLOG_COLUMNS),
+        ("Schedules", schedule_rows(ctx), SCHEDULE_COLUMNS),
     ]
     if args.format == "table":
         print("\n\n".join(f"{title}\n{render(rows, columns)}" for title, rows, columns in sections))
@@ -248,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_accounts(commands)
     register_search(commands)
+    register_schedules(commands)
 
     crawl = commands.add_parser("start_crawl", help="create an ingestion task split into page-range subtasks")
     crawl.add_argument("--domain", required=True, type=utf8_text, help="the domain (领域), e.g. 美妆")

@@ -20,6 +20,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from influencers import progress
 from influencers.argtypes import non_negative_int, positive_int, utf8_text
 from influencers.core.accounts import MAX_PASSWORD_BYTES
 from influencers.core.budgets import Budget, BudgetStore
@@ -309,14 +310,18 @@ def cmd_accounts_import(args: argparse.Namespace, ctx: Context) -> int:
     identities.check_key()  # in a transaction of its own: not inside the import's
 
     def add_all(cursor: Any) -> int:
-        for row in rows:  # one transaction: an outage or a concurrent add of the same name undoes all
-            try:
-                account_id = accounts.add(row.username, row.password, row.daily_export_limit, cursor=cursor)
-                if row.proxy_url is not None or row.user_agent is not None:
-                    identities.set(account_id, proxy_url=row.proxy_url or KEEP, user_agent=row.user_agent or KEEP,
-                                   cursor=cursor)
-            except InfluencersError as exc:
-                raise InvalidArgument(f"line {row.line}: {exc}; nothing was imported") from None
+        # one transaction: an outage or a concurrent add of the same name undoes all (a retry starts
+        # a new bar, and an error clears it before the message is printed)
+        with progress.bar("importing accounts", total=len(rows), unit="account") as bar:
+            for row in rows:
+                try:
+                    account_id = accounts.add(row.username, row.password, row.daily_export_limit, cursor=cursor)
+                    if row.proxy_url is not None or row.user_agent is not None:
+                        identities.set(account_id, proxy_url=row.proxy_url or KEEP,
+                                       user_agent=row.user_agent or KEEP, cursor=cursor)
+                except InfluencersError as exc:
+                    raise InvalidArgument(f"line {row.line}: {exc}; nothing was imported") from None
+                bar.update()
         return len(rows)
 
     added = run_transaction(ctx.conn, add_all)

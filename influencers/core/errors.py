@@ -95,6 +95,10 @@ class TaskNotFound(InfluencersError):
     """No such task."""
 
 
+class ScheduleNotFound(InfluencersError):
+    """No such schedule."""
+
+
 class InvalidTransition(InfluencersError):
     """The task is not in a state that allows this."""
 

@@ -40,6 +40,17 @@ def pending(conn: Connection) -> bool:
     return found
 
 
+def ids_left(conn: Connection) -> int | None:
+    """About how many rows the fill has left: the ids after its ``next_id`` (ids only grow and the
+    fill walks them in order), two index look-ups where ``COUNT(*)`` would read the whole table.
+    High when an upsert skipped ids. None when no fill is scheduled."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT (SELECT MAX(id) FROM influencers) - next_id AS ids_left FROM profile_fill WHERE id = 1")
+        row = cursor.fetchone()
+    conn.commit()
+    return row["ids_left"] if row and row["ids_left"] else None
+
+
 def fill(conn: Connection, profile: Callable[[Mapping[str, Any]], Profile],
          progress: Callable[[int], None] | None = None) -> int:
     """Run the scheduled fill to its end; returns the rows filled (0 when none is scheduled)."""

@@ -27,7 +27,7 @@ MIGRATIONS = [migration.id for migration in load_migrations()]
 APP_TABLES = ("accounts", "tasks", "ingestion_logs", "export_logs", "influencers", "events")
 #: Tables whose shape is compared: those above and the ones later migrations add (0006: identities).
 SHAPE_TABLES = (*APP_TABLES, "account_identities", "domain_counts", "influencer_history", "saved_searches",
-                "profile_fill")
+                "profile_fill", "schedules", "schedule_runs")
 #: Task columns later migrations add (0002: dispatch; 0005: a cursor platform's position), NULL on old rows.
 ADDED_TASK_COLUMNS = ("dispatch_job", "dispatch_node", "dispatched_at", "progress_cursor", "export_filter")
 #: Influencer columns later migrations add (0008: times crawled, 1 on old rows).

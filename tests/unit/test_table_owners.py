@@ -28,6 +28,8 @@ OWNERS = {
     "influencer_history": {"influencers/core/store.py"},
     "saved_searches": {"influencers/core/selection.py"},
     "profile_fill": {"influencers/core/profilefill.py"},
+    "schedules": {"influencers/core/schedules.py"},
+    "schedule_runs": {"influencers/core/schedules.py"},
 }
 
 

@@ -100,14 +100,38 @@ function renderBacklog(backlog) {
   ], backlog, (b) => b.domain);
 }
 
+const SCHEDULE_KIND = { crawl: "采集", export: "导出" };
+const OUTCOME = { started: "已启动", skipped: "已跳过", failed: "失败" };
+
+function lastRun(s) {
+  if (!s.last_outcome) return "—";
+  const what = s.last_outcome === "started"
+    ? `任务 #${s.last_task_id}` + (s.last_task_status ? ` (${STATE[s.last_task_status] || s.last_task_status})` : "")
+    : s.last_reason || "";
+  return el("span", {}, [badge(s.last_outcome, OUTCOME), el("span", { class: "error-text", text: " " + what })]);
+}
+
+function renderSchedules(schedules) {
+  fillTable("schedules", [
+    { key: "name", label: "名称" },
+    { key: "cron", label: "cron" },
+    { key: "domain", label: "领域" },
+    { key: "kind", label: "类型", render: (s) => SCHEDULE_KIND[s.kind] || s.kind },
+    { key: "next_run_at", label: "下次运行", render: (s) => (s.paused ? "已暂停" : time(s.next_run_at)) },
+    { key: "last_run_at", label: "上次运行", render: (s) => time(s.last_run_at) },
+    { key: "last_outcome", label: "结果", render: lastRun },
+  ], schedules, (s) => String(s.id));
+}
+
 // -- the loop -------------------------------------------------------------------------------
 async function refresh() {
   clearTimeout(timer);
   const current = begin();
   const live = document.getElementById("live");
   try {
-    const [status, ingestion, exported] = await Promise.all([
+    const [status, ingestion, exported, schedules] = await Promise.all([
       api("/api/v1/status"), api("/api/v1/reports/ingestion"), api("/api/v1/reports/export"),
+      api("/api/v1/schedules"),
     ]);
     if (!current()) return;
     setZone(status.tz);
@@ -117,6 +141,7 @@ async function refresh() {
     renderIngestion(ingestion);
     renderExport(exported);
     renderBacklog(status.backlog);
+    renderSchedules(schedules.schedules);
     document.getElementById("today").textContent = `配额日 ${status.today} (${status.tz})`;
     document.getElementById("updated").textContent = "更新于 " + time(status.generated_at);
     shown("content");

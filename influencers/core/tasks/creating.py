@@ -50,38 +50,9 @@ class TaskCreation:
         pages (default `DEFAULT_SPLIT`). On a platform that pages with cursors
         (``cursor_listing``) page *n* can only be read after page *n - 1*: one subtask reads
         them all, and a split into ranges is refused."""
-        domain = validate_domain(domain)
-        if pages < 1:
-            raise InvalidArgument("--pages must be 1 or more")
-        if pages > MAX_PAGES:
-            raise InvalidArgument(f"--pages {pages} is more than {MAX_PAGES} pages")
-        split = split_for(pages, split, cursor_listing=cursor_listing)
-        subtasks = subtask_count(pages, split)
-        if subtasks > MAX_SUBTASKS:
-            raise InvalidArgument(f"--pages {pages} --split {split} makes {subtasks} subtasks; at most"
-                                  f" {MAX_SUBTASKS} (raise --split)")
-
-        def create(cursor: Any) -> int:
-            cursor.execute(
-                "INSERT INTO tasks (task_type, domain, status, is_parent, page_from, page_to)"
-                " VALUES ('ingestion', %s, 'pending', TRUE, 1, %s)",
-                (domain, pages),
-            )
-            parent_id = cursor.lastrowid
-            record_event(cursor, "task", parent_id, "created", to_status="pending", task_id=parent_id,
-                         reason=f"start_crawl {domain} pages 1-{pages}, {split} a subtask")
-            for first in range(1, pages + 1, split):
-                last = min(first + split - 1, pages)
-                cursor.execute(
-                    "INSERT INTO tasks (task_type, domain, status, parent_id, page_from, page_to)"
-                    " VALUES ('ingestion', %s, 'pending', %s, %s, %s)",
-                    (domain, parent_id, first, last),
-                )
-                record_event(cursor, "task", cursor.lastrowid, "created", to_status="pending",
-                             task_id=cursor.lastrowid, reason=f"pages {first}-{last} of task {parent_id}")
-            return parent_id
-
-        return run_transaction(self.conn, create)
+        domain, split = check_crawl(domain, pages, split, cursor_listing=cursor_listing)  # before MySQL is asked
+        return run_transaction(self.conn, lambda cursor: insert_crawl(cursor, domain, pages, split,
+                                                                      cursor_listing=cursor_listing))
 
     def find_or_create_domain_task(self, domain: str, pages: int | None = None) -> int:
         """The unfinished stand-alone ingestion task of a domain, or a new one (`-a domain=`).
@@ -122,27 +93,78 @@ class TaskCreation:
                       selection: Selection | None = None) -> int:
         """An export of ``domain``'s pending rows; with ``selection``, only the rows it selects
         (its domain is the task's; the filter is stored with the task)."""
-        domain = validate_domain(domain)
-        if limit is not None and limit < 1:
-            raise InvalidArgument("--limit must be 1 or more")
-        if fmt not in EXPORT_FORMATS:
-            raise InvalidArgument(f"--format must be one of {', '.join(EXPORT_FORMATS)}")
-        export_filter = None
-        if selection is not None:
-            selection = dataclasses.replace(selection, domain=None, status=None)
-            export_filter = selection.to_json() if selection.filters else None
-        filtered = f" where {selection.describe()}" if export_filter and selection else ""
+        domain = check_export(domain, limit, fmt)  # before MySQL is asked
+        return run_transaction(self.conn, lambda cursor: insert_export(cursor, domain, limit, fmt, selection))
 
-        def create(cursor: Any) -> int:
-            cursor.execute(
-                "INSERT INTO tasks (task_type, domain, status, export_limit, export_format, export_filter,"
-                " progress_marker) VALUES ('export', %s, 'pending', %s, %s, %s, %s)",
-                (domain, limit, fmt, export_filter, id_marker(0)),
-            )
-            task_id = cursor.lastrowid
-            record_event(cursor, "task", task_id, "created", to_status="pending", task_id=task_id,
-                         reason=(f"start_export {domain} {fmt}" + (f" limit {limit}" if limit else "")
-                                 + filtered)[:1024])
-            return task_id
 
-        return run_transaction(self.conn, create)
+# Cursor-level: the task made in the caller's transaction, so that a schedule's run
+# (`influencers.core.schedules`) commits with the task it started, or not at all.
+
+
+def check_crawl(domain: str, pages: int, split: int | None, *, cursor_listing: bool) -> tuple[str, int]:
+    """The domain as stored and the pages per subtask of a crawl; InvalidArgument for what cannot be made."""
+    domain = validate_domain(domain)
+    if pages < 1:
+        raise InvalidArgument("--pages must be 1 or more")
+    if pages > MAX_PAGES:
+        raise InvalidArgument(f"--pages {pages} is more than {MAX_PAGES} pages")
+    split = split_for(pages, split, cursor_listing=cursor_listing)
+    subtasks = subtask_count(pages, split)
+    if subtasks > MAX_SUBTASKS:
+        raise InvalidArgument(f"--pages {pages} --split {split} makes {subtasks} subtasks; at most"
+                              f" {MAX_SUBTASKS} (raise --split)")
+    return domain, split
+
+
+def insert_crawl(cursor: Any, domain: str, pages: int, split: int | None = None, *, cursor_listing: bool = False,
+                 origin: str = "start_crawl") -> int:
+    """`create_crawl` within the caller's transaction; ``origin`` opens the `created` event's reason."""
+    domain, split = check_crawl(domain, pages, split, cursor_listing=cursor_listing)
+    cursor.execute(
+        "INSERT INTO tasks (task_type, domain, status, is_parent, page_from, page_to)"
+        " VALUES ('ingestion', %s, 'pending', TRUE, 1, %s)",
+        (domain, pages),
+    )
+    parent_id = cursor.lastrowid
+    record_event(cursor, "task", parent_id, "created", to_status="pending", task_id=parent_id,
+                 reason=f"{origin} {domain} pages 1-{pages}, {split} a subtask")
+    for first in range(1, pages + 1, split):
+        last = min(first + split - 1, pages)
+        cursor.execute(
+            "INSERT INTO tasks (task_type, domain, status, parent_id, page_from, page_to)"
+            " VALUES ('ingestion', %s, 'pending', %s, %s, %s)",
+            (domain, parent_id, first, last),
+        )
+        record_event(cursor, "task", cursor.lastrowid, "created", to_status="pending",
+                     task_id=cursor.lastrowid, reason=f"pages {first}-{last} of task {parent_id}")
+    return parent_id
+
+
+def check_export(domain: str, limit: int | None, fmt: str) -> str:
+    """The domain as stored; InvalidArgument for an export that cannot be made."""
+    domain = validate_domain(domain)
+    if limit is not None and limit < 1:
+        raise InvalidArgument("--limit must be 1 or more")
+    if fmt not in EXPORT_FORMATS:
+        raise InvalidArgument(f"--format must be one of {', '.join(EXPORT_FORMATS)}")
+    return domain
+
+
+def insert_export(cursor: Any, domain: str, limit: int | None = None, fmt: str = "csv",
+                  selection: Selection | None = None, *, origin: str = "start_export") -> int:
+    """`create_export` within the caller's transaction; ``origin`` opens the `created` event's reason."""
+    domain = check_export(domain, limit, fmt)
+    export_filter = None
+    if selection is not None:
+        selection = dataclasses.replace(selection, domain=None, status=None)
+        export_filter = selection.to_json() if selection.filters else None
+    filtered = f" where {selection.describe()}" if export_filter and selection else ""
+    cursor.execute(
+        "INSERT INTO tasks (task_type, domain, status, export_limit, export_format, export_filter,"
+        " progress_marker) VALUES ('export', %s, 'pending', %s, %s, %s, %s)",
+        (domain, limit, fmt, export_filter, id_marker(0)),
+    )
+    task_id = cursor.lastrowid
+    record_event(cursor, "task", task_id, "created", to_status="pending", task_id=task_id,
+                 reason=(f"{origin} {domain} {fmt}" + (f" limit {limit}" if limit else "") + filtered)[:1024])
+    return task_id
