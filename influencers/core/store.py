@@ -77,7 +77,7 @@ UPSERT_INFLUENCERS = (
     f"INSERT INTO influencers ({', '.join(UPSERT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(UPSERT_COLUMNS))})"
     " ON DUPLICATE KEY UPDATE nickname = VALUES(nickname), source_page = VALUES(source_page),"
     " raw_data = VALUES(raw_data), ingestion_log_id = VALUES(ingestion_log_id), crawl_count = crawl_count + 1,"
-    " fans_log_id = IF(VALUES(fans) IS NULL OR fans <=> VALUES(fans), fans_log_id, VALUES(ingestion_log_id)),"
+    " fans_log_id = IF(VALUES(fans) IS NULL OR fans <=> VALUES(fans), fans_log_id, VALUES(fans_log_id)),"
     " fans = COALESCE(VALUES(fans), fans), region = VALUES(region), tags = VALUES(tags),"
     " has_contact = VALUES(has_contact), profile_url = VALUES(profile_url), search_terms = VALUES(search_terms)"
 )
