@@ -65,7 +65,7 @@ from bench.common import (
     median,
     server_line,
 )
-from bench.growth_data import WORKERS, Clock, Sizes, Templates, export_rows_lines
+from bench.growth_data import INFLUENCER_COLUMNS, WORKERS, Clock, RowMaker, Sizes, export_rows_lines
 from bench.growth_data import load_lines as load_tsv
 from bench.growth_io import ApiClient, crawl, explain, export, start_platform, stop_process
 from bench.growth_store import Marks, PrivateServer, cleanup, load_large, make_small, prepare_export_accounts, recount
@@ -307,9 +307,8 @@ def export_phase(args: argparse.Namespace, dbs: tuple[Db, Db], workdir: Path) ->
     conn = connect_infile(empty.settings)
     try:
         with local_infile_on(conn):
-            load_tsv(conn, workdir / "export-rows.tsv", "influencers", "(uid, nickname, domain, source_page, raw_data,"
-                     " status, ingested_at, ingestion_log_id, export_log_id)",
-                     export_rows_lines(args.export_rows, Templates(), Clock.of(Config.from_env({}).quota_day)))
+            load_tsv(conn, workdir / "export-rows.tsv", "influencers", INFLUENCER_COLUMNS,
+                     export_rows_lines(args.export_rows, RowMaker(), Clock.of(Config.from_env({}).quota_day)))
     finally:
         conn.close()
     recount(empty.settings)

@@ -33,6 +33,9 @@ SCRIPTS = [
                       "--pages", "10", "--split", "5", "--export-rows", "1000"],
      ["status --format json", "report ingestion", "GET /api/v1/status", "dashboard refresh", "crawl, new rows",
       "crawl again", "exporter run --once", "targets:"]),
+    ("bench.search", ["--rows", "5000", "--small-rows", "2000", "--repeat", "1", "--explain"],
+     ["nickname, rare", "tag + domain + fans_min", "has_contact, page 50", "detail(uid)", "GET (nickname, rare)",
+      "plan key (large)", "EXPLAIN (uid)"]),
 ]
 
 
