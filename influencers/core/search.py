@@ -33,6 +33,8 @@ MAX_LIMIT = 500
 LIST_COLUMNS = ("id", "uid", "nickname", "domain", "fans", "region", "tags", "has_contact", "profile_url", "status",
                 "ingested_at", "updated_at", "growth_7d", "growth_30d", "crawl_count")
 HISTORY_SHOWN = 1000
+#: Rows of the sort order a text or tag search checks before it asks the fulltext index instead.
+WALK = 2000
 
 
 @dataclass(frozen=True)
@@ -66,9 +68,46 @@ def search(conn: Connection, selection: Selection, *, sort: str = DEFAULT_SORT, 
 
 def _query(conn: Connection, selection: Selection, column: str, descending: bool, limit: int, *, nulls: bool,
            value: Any, last_id: int | None) -> list[dict[str, Any]]:
+    """One phase's rows. With a text or tag filter, the first `WALK` rows of the sort order are
+    tried first: a common text fills the page from them at once, where the fulltext index would
+    hand over every match to be sorted; a rare one falls back to the fulltext index, which is
+    fast exactly when matches are few."""
+    if selection.has_text:
+        walked = _walk(conn, selection, column, descending, limit, nulls=nulls, value=value, last_id=last_id)
+        if walked is not None:
+            return walked
     where, params = selection.where()
+    order, conditions, keyset = _order(column, descending, nulls=nulls, value=value, last_id=last_id)
+    sql = (f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
+           f" WHERE {' AND '.join([where, *conditions])} ORDER BY {order} LIMIT %s")
+    return _rows(conn, sql, (*params, *keyset, limit))
+
+
+def _walk(conn: Connection, selection: Selection, column: str, descending: bool, limit: int, *, nulls: bool,
+          value: Any, last_id: int | None) -> list[dict[str, Any]] | None:
+    """The phase's rows found among the next `WALK` rows of the sort order that pass the other
+    filters, or None when those hold fewer than ``limit`` matches and more rows follow. The walk
+    is a prefix of the order, so the matches in it are the first matches of all."""
+    where, params = selection.where(text=False)
+    order, conditions, keyset = _order(column, descending, nulls=nulls, value=value, last_id=last_id)
+    head = _rows(conn, f"SELECT i.id FROM influencers i WHERE {' AND '.join([where, *conditions])}"
+                       f" ORDER BY {order} LIMIT %s", (*params, *keyset, WALK))
+    if not head:
+        return []
+    checks, values = selection.text_checks()
+    ids = [row["id"] for row in head]
+    rows = _rows(conn, f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
+                       f" WHERE i.id IN ({', '.join(['%s'] * len(ids))}) AND {checks} ORDER BY {order} LIMIT %s",
+                 (*ids, *values, limit))
+    return rows if len(rows) >= limit or len(head) < WALK else None
+
+
+def _order(column: str, descending: bool, *, nulls: bool, value: Any,
+           last_id: int | None) -> tuple[str, list[str], list[Any]]:
+    """The phase's ORDER BY, its keyset conditions after the cursor and their parameters."""
     direction, before = ("DESC", "<") if descending else ("ASC", ">")
-    conditions = [where]
+    conditions: list[str] = []
+    params: list[Any] = []
     if column == "id":
         if last_id is not None:
             conditions.append(f"i.id {before} %s")
@@ -87,10 +126,12 @@ def _query(conn: Connection, selection: Selection, column: str, descending: bool
             conditions.append(f"i.{column} {before}= %s AND (i.{column} {before} %s OR i.id {before} %s)")
             params.extend([value, value, last_id])
         order = f"i.{column} {direction}, i.id {direction}"
-    sql = (f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
-           f" WHERE {' AND '.join(conditions)} ORDER BY {order} LIMIT %s")
+    return order, conditions, params
+
+
+def _rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
     with conn.cursor() as cursor:
-        cursor.execute(sql, (*params, limit))
+        cursor.execute(sql, params)
         rows = list(cursor.fetchall())
     conn.commit()
     return rows

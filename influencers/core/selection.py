@@ -94,10 +94,27 @@ class Selection:
             raise InvalidArgument(f"unknown filter {unknown[0]!r} (filters: {', '.join(sorted(names))})")
         return cls(**data)
 
-    def where(self, *, fulltext: bool = True) -> tuple[str, list[Any]]:
+    @property
+    def has_text(self) -> bool:
+        """Whether it filters by text or tag (checked on the row, found through the fulltext index)."""
+        return self.q is not None or self.tag is not None
+
+    def text_checks(self) -> tuple[str, list[Any]]:
+        """The text and tag filters checked on the row itself (no index), and their parameters."""
+        conditions, params = [], []
+        if self.q is not None:
+            conditions.append("i.nickname LIKE %s")
+            params.append(f"%{like_escape(self.q.strip())}%")
+        if self.tag is not None:
+            conditions.append("JSON_CONTAINS(i.tags, JSON_QUOTE(%s))")
+            params.append(self.tag.strip())
+        return " AND ".join(conditions) or "TRUE", params
+
+    def where(self, *, fulltext: bool = True, text: bool = True) -> tuple[str, list[Any]]:
         """The selection as SQL conditions on ``influencers i`` and their parameters. Without
         ``fulltext`` the text and tag filters are checked on the row alone, for a walk in id order
-        (an export) that must not first collect every match of a common tag."""
+        (an export) that must not first collect every match of a common tag; without ``text`` they
+        are left out (`text_checks` has them)."""
         conditions: list[str] = []
         params: list[Any] = []
 
@@ -109,17 +126,13 @@ class Selection:
             add("i.domain = %s", self.domain)
         if self.uid is not None:
             add("i.uid = %s", self.uid)
-        fulltext_terms = []
-        if self.q is not None:
-            query = text_query(self.q)
-            if query:
-                fulltext_terms.append(query)
-            add("i.nickname LIKE %s", f"%{like_escape(self.q.strip())}%")
-        if self.tag is not None:
-            fulltext_terms.append(tag_query(self.tag))
-            add("JSON_CONTAINS(i.tags, JSON_QUOTE(%s))", self.tag.strip())
-        if fulltext_terms and fulltext:
-            add("MATCH (i.search_terms) AGAINST (%s IN BOOLEAN MODE)", " ".join(fulltext_terms))
+        if text and self.has_text:
+            checks, values = self.text_checks()
+            add(checks, *values)
+            terms = [term for term in (text_query(self.q) if self.q is not None else None,
+                                       tag_query(self.tag) if self.tag is not None else None) if term]
+            if terms and fulltext:
+                add("MATCH (i.search_terms) AGAINST (%s IN BOOLEAN MODE)", " ".join(terms))
         if self.fans_min is not None:
             add("i.fans >= %s", self.fans_min)
         if self.fans_max is not None:

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from influencers.core import search as search_module
 from influencers.core.accounts import AccountManager
 from influencers.core.credentials import CredentialCipher
 from influencers.core.db import connect
@@ -114,14 +115,24 @@ selections = st.builds(
 ).filter(lambda s: s.fans_min is None or s.fans_max is None or s.fans_min <= s.fans_max)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(chosen=selections, sort=st.sampled_from(tuple(SORTS)))
-def test_every_filter_selects_exactly_the_known_rows(data, chosen, sort) -> None:
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chosen=selections, sort=st.sampled_from(tuple(SORTS)), walk_rows=st.sampled_from((3, 40, 2000)))
+def test_every_filter_selects_exactly_the_known_rows(data, chosen, sort, walk_rows) -> None:
+    """``walk_rows``: how far a text search walks the sort order before it asks the fulltext index
+    (3: nearly always the index; 40: both, page by page; 2000: the walk alone)."""
     conn, truth = data
-    rows = walk(conn, chosen, sort, limit=37)
+    kept, search_module.WALK = search_module.WALK, walk_rows
+    try:
+        rows = walk(conn, chosen, sort, limit=37)
+    finally:
+        search_module.WALK = kept
     uids = [row["uid"] for row in rows]
     assert len(uids) == len(set(uids))  # no row twice across pages
     assert set(uids) == expected(truth, chosen)
+    column, descending = SORTS[sort]
+    key = [(row["id"] if column == "id" else row[column]) for row in rows]
+    known = [k for k in key if k is not None]
+    assert known == sorted(known, reverse=descending) and key[len(known):] == [None] * (len(key) - len(known))
 
 
 @pytest.mark.parametrize("sort", tuple(SORTS))
