@@ -10,8 +10,10 @@ nickname is then checked to hold the text itself, as the bigrams of ``abcd`` als
 Tags are tokens too: ``t`` and a hash of the tag (a tag may be longer than the parser's maximum
 token size); the tags column is checked as well.
 
-Text is compared as NFKC, case-folded, without spaces and invisible format characters (a
-zero-width joiner in ``小\u200b美`` does not hide it from ``小美``).
+Tokens are made of the text NFKC-normalized, case-folded, without spaces and invisible format
+characters, so the index finds ``小\u200b美酱`` for ``小美``; the row's own check is then
+``nickname LIKE '%小美%'`` under the column's collation (case-insensitive), which the zero-width
+character fails: a search finds the text as it is written, the tokens only narrow the rows.
 """
 
 from __future__ import annotations
