@@ -33,6 +33,7 @@ from influencers.core.errors import (
     DatabaseUnavailable,
     DuplicateKey,
     SchemaMissing,
+    StatementTimeout,
     TransactionConflict,
     ValueRefused,
 )
@@ -52,6 +53,9 @@ DUPLICATE_KEY = 1062
 #: The server refused a row's JSON: MariaDB's JSON check constraint fails (4025) or a JSON
 #: function reaches the depth limit (4040); MySQL finds the JSON text invalid (3140) or too deep (3157).
 JSON_REFUSED_ERRORS = frozenset({4025, 4040, 3140, 3157})
+#: A statement stopped at its time limit: MariaDB's max_statement_time (1969; 188 from the
+#: fulltext search), MySQL's MAX_EXECUTION_TIME (3024).
+STATEMENT_TIMEOUT_ERRORS = frozenset({1969, 188, 3024})
 
 
 def connect(
@@ -99,6 +103,15 @@ def _tls_arguments(mode: str) -> dict[str, Any]:
     return {}
 
 
+def capped(conn: Connection, select: str, seconds: float) -> str:
+    """``select`` stopped by the server after ``seconds`` (`StatementTimeout`), in the dialect of
+    the connection's server: MariaDB's ``SET STATEMENT max_statement_time``, MySQL's
+    ``MAX_EXECUTION_TIME`` hint (SELECT only)."""
+    if "MariaDB" in (conn.server_version or ""):
+        return f"SET STATEMENT max_statement_time = {seconds:g} FOR {select}"
+    return select.replace("SELECT ", f"SELECT /*+ MAX_EXECUTION_TIME({max(1, round(seconds * 1000))}) */ ", 1)
+
+
 def error_code(exc: BaseException) -> int:
     """The MySQL error number of a driver exception (0 when it carries none)."""
     args = getattr(exc, "args", ())
@@ -118,6 +131,8 @@ def driver_error(exc: pymysql.err.MySQLError) -> DatabaseError:
         return TransactionConflict(line, code)
     if code == DUPLICATE_KEY:
         return DuplicateKey(line, code)
+    if code in STATEMENT_TIMEOUT_ERRORS:
+        return StatementTimeout(line, code)
     if code in JSON_REFUSED_ERRORS:
         return ValueRefused(line, code)
     return DatabaseError(line, code)

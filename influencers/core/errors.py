@@ -63,6 +63,10 @@ class TransactionConflict(DatabaseError):
     """A deadlock or lock wait timeout: the transaction was rolled back and may simply run again."""
 
 
+class StatementTimeout(DatabaseError):
+    """A statement ran over the time it was given (`db.capped`) and the server stopped it."""
+
+
 class DuplicateKey(DatabaseError):
     """A row with this key already exists."""
 

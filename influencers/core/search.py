@@ -18,7 +18,8 @@ from typing import Any
 
 from pymysql.connections import Connection
 
-from influencers.core.errors import InvalidArgument
+from influencers.core.db import capped
+from influencers.core.errors import InvalidArgument, StatementTimeout
 from influencers.core.selection import Selection
 
 #: sort name → (column, descending)
@@ -35,6 +36,11 @@ LIST_COLUMNS = ("id", "uid", "nickname", "domain", "fans", "region", "tags", "ha
 HISTORY_SHOWN = 1000
 #: Rows of the sort order a text or tag search checks before it asks the fulltext index instead.
 WALK = 2000
+#: The longest a search statement may run (the API answers every request with one).
+SEARCH_SECONDS = 10.0
+#: The longest the fulltext index may take for a text the walk did not fill a page with: longer
+#: means many matches, which the sort order's own walk then finds sooner.
+FULLTEXT_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -72,15 +78,21 @@ def _query(conn: Connection, selection: Selection, column: str, descending: bool
     tried first: a common text fills the page from them at once, where the fulltext index would
     hand over every match to be sorted; a rare one falls back to the fulltext index, which is
     fast exactly when matches are few."""
+    order, conditions, keyset = _order(column, descending, nulls=nulls, value=value, last_id=last_id)
+    columns = ", ".join("i." + name for name in LIST_COLUMNS)
     if selection.has_text:
         walked = _walk(conn, selection, column, descending, limit, nulls=nulls, value=value, last_id=last_id)
         if walked is not None:
             return walked
-    where, params = selection.where()
-    order, conditions, keyset = _order(column, descending, nulls=nulls, value=value, last_id=last_id)
-    sql = (f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
-           f" WHERE {' AND '.join([where, *conditions])} ORDER BY {order} LIMIT %s")
-    return _rows(conn, sql, (*params, *keyset, limit))
+        where, params = selection.where()
+        try:  # a rare text: the fulltext index has its few matches at once
+            return _rows(conn, f"SELECT {columns} FROM influencers i WHERE {' AND '.join([where, *conditions])}"
+                               f" ORDER BY {order} LIMIT %s", (*params, *keyset, limit), seconds=FULLTEXT_SECONDS)
+        except StatementTimeout:  # too many matches to sort: the sort order's walk finds a page sooner
+            pass
+    where, params = selection.where(fulltext=False)
+    return _rows(conn, f"SELECT {columns} FROM influencers i WHERE {' AND '.join([where, *conditions])}"
+                       f" ORDER BY {order} LIMIT %s", (*params, *keyset, limit))
 
 
 def _walk(conn: Connection, selection: Selection, column: str, descending: bool, limit: int, *, nulls: bool,
@@ -95,10 +107,12 @@ def _walk(conn: Connection, selection: Selection, column: str, descending: bool,
     if not head:
         return []
     checks, values = selection.text_checks()
-    ids = [row["id"] for row in head]
-    rows = _rows(conn, f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
-                       f" WHERE i.id IN ({', '.join(['%s'] * len(ids))}) AND {checks} ORDER BY {order} LIMIT %s",
-                 (*ids, *values, limit))
+    position = {row["id"]: index for index, row in enumerate(head)}
+    # No ORDER BY: the server would walk the sort index for it past the walked rows; the walk's
+    # own order is the page's.
+    found = _rows(conn, f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
+                        f" WHERE i.id IN ({', '.join(['%s'] * len(position))}) AND {checks}", (*position, *values))
+    rows = sorted(found, key=lambda row: position[row["id"]])[:limit]
     return rows if len(rows) >= limit or len(head) < WALK else None
 
 
@@ -129,10 +143,20 @@ def _order(column: str, descending: bool, *, nulls: bool, value: Any,
     return order, conditions, params
 
 
-def _rows(conn: Connection, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
-    with conn.cursor() as cursor:
-        cursor.execute(sql, params)
-        rows = list(cursor.fetchall())
+def _rows(conn: Connection, sql: str, params: tuple[Any, ...], *, seconds: float | None = None) -> list[dict[str, Any]]:
+    """The statement's rows. With ``seconds``, `StatementTimeout` when it runs longer; otherwise a
+    search that would run over `SEARCH_SECONDS` (a text no nickname holds, one character long,
+    over millions of rows) is stopped by the server and refused."""
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(capped(conn, sql, seconds or SEARCH_SECONDS), params)
+            rows = list(cursor.fetchall())
+    except StatementTimeout:
+        conn.rollback()
+        if seconds is not None:
+            raise
+        raise InvalidArgument(f"the search ran over {SEARCH_SECONDS:g} s and was stopped: narrow it (a domain,"
+                              " a fans range, a longer text)") from None
     conn.commit()
     return rows
 

@@ -116,16 +116,20 @@ selections = st.builds(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(chosen=selections, sort=st.sampled_from(tuple(SORTS)), walk_rows=st.sampled_from((3, 40, 2000)))
-def test_every_filter_selects_exactly_the_known_rows(data, chosen, sort, walk_rows) -> None:
-    """``walk_rows``: how far a text search walks the sort order before it asks the fulltext index
-    (3: nearly always the index; 40: both, page by page; 2000: the walk alone)."""
+@given(chosen=selections, sort=st.sampled_from(tuple(SORTS)), walk_rows=st.sampled_from((3, 40, 2000)),
+       fulltext_seconds=st.sampled_from((30.0, 1e-6)))
+def test_every_filter_selects_exactly_the_known_rows(data, chosen, sort, walk_rows, fulltext_seconds) -> None:
+    """Every plan gives the same rows. ``walk_rows``: how far a text search walks the sort order
+    before it asks the fulltext index (3: nearly always the index; 40: both, page by page; 2000:
+    the walk alone); ``fulltext_seconds`` 1e-6: the index always runs out of time and the sort
+    order is walked with the row checks instead."""
     conn, truth = data
-    kept, search_module.WALK = search_module.WALK, walk_rows
+    kept = search_module.WALK, search_module.FULLTEXT_SECONDS
+    search_module.WALK, search_module.FULLTEXT_SECONDS = walk_rows, fulltext_seconds
     try:
         rows = walk(conn, chosen, sort, limit=37)
     finally:
-        search_module.WALK = kept
+        search_module.WALK, search_module.FULLTEXT_SECONDS = kept
     uids = [row["uid"] for row in rows]
     assert len(uids) == len(set(uids))  # no row twice across pages
     assert set(uids) == expected(truth, chosen)
@@ -193,3 +197,12 @@ def test_detail_has_the_fields_the_raw_data_the_crawl_and_the_history(data) -> N
     assert found["last_crawl"]["account"] in {"acct0", "acct1"} and found["export"] is None
     assert [(h["fans"], h["recorded_at"]) for h in found["history"]] == [(truth[uid][1]["fans"], datetime(2026, 1, 1, 8))]
     assert detail(conn, "no such uid") is None
+
+
+def test_a_search_over_its_time_is_stopped_and_refused_in_one_line(data, monkeypatch) -> None:
+    conn, _ = data
+    monkeypatch.setattr(search_module, "SEARCH_SECONDS", 1e-6)
+    with pytest.raises(InvalidArgument, match="the search ran over"):
+        search(conn, Selection(q="x"), sort="-fans", limit=50)  # one character: a walk with the row check
+    monkeypatch.undo()
+    assert search(conn, Selection(q="x"), sort="-fans", limit=50).rows is not None  # the connection still works
