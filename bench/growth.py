@@ -128,8 +128,9 @@ def capped(seconds: float) -> Iterator[None]:
     original = pymysql.connections.Connection.query
 
     def query(self: Any, sql: Any, unbuffered: bool = False) -> Any:
-        if isinstance(sql, str) and sql.lstrip()[:6].upper() == "SELECT":
-            sql = f"SET STATEMENT max_statement_time = {seconds:g} FOR {sql}"
+        if not (isinstance(sql, str) and sql.lstrip()[:6].upper() == "SELECT"):
+            return original(self, sql, unbuffered)  # the application's own limits (db.capped) stay its own
+        sql = f"SET STATEMENT max_statement_time = {seconds:g} FOR {sql}"
         try:
             return original(self, sql, unbuffered)
         except pymysql.err.OperationalError as exc:

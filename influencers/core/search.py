@@ -76,14 +76,16 @@ def _query(conn: Connection, selection: Selection, column: str, descending: bool
            value: Any, last_id: int | None) -> list[dict[str, Any]]:
     """One phase's rows. With a text or tag filter, the first `WALK` rows of the sort order are
     tried first: a common text fills the page from them at once, where the fulltext index would
-    hand over every match to be sorted; a rare one falls back to the fulltext index, which is
-    fast exactly when matches are few."""
+    hand over every match to be sorted. Then the fulltext index, fast exactly when matches are
+    few, for at most `FULLTEXT_SECONDS`; then the sort order walked with the row checks, which
+    finds a page of a text that many rows hold sooner than the index can sort them all."""
     order, conditions, keyset = _order(column, descending, nulls=nulls, value=value, last_id=last_id)
     columns = ", ".join("i." + name for name in LIST_COLUMNS)
     if selection.has_text:
         walked = _walk(conn, selection, column, descending, limit, nulls=nulls, value=value, last_id=last_id)
         if walked is not None:
             return walked
+    if selection.has_fulltext:
         where, params = selection.where()
         try:  # a rare text: the fulltext index has its few matches at once
             return _rows(conn, f"SELECT {columns} FROM influencers i WHERE {' AND '.join([where, *conditions])}"

@@ -99,6 +99,11 @@ class Selection:
         """Whether it filters by text or tag (checked on the row, found through the fulltext index)."""
         return self.q is not None or self.tag is not None
 
+    @property
+    def has_fulltext(self) -> bool:
+        """Whether the fulltext index can narrow it (a tag, or a text of two characters or more)."""
+        return self.tag is not None or (self.q is not None and text_query(self.q) is not None)
+
     def text_checks(self) -> tuple[str, list[Any]]:
         """The text and tag filters checked on the row itself (no index), and their parameters."""
         conditions, params = [], []
