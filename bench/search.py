@@ -48,6 +48,7 @@ from bench.growth_store import load_large
 from influencers.core import search as finder
 from influencers.core.config import parse_mysql_url
 from influencers.core.db import connect
+from influencers.core.errors import InvalidArgument
 from influencers.core.selection import Selection
 
 TARGET_MS = 200.0
@@ -140,13 +141,13 @@ def measure(call: Callable[[], float], repeat: int, cap: float, sent: list[str])
     try:
         with statements(sent):
             first = call()
-    except Cut:
+    except (Cut, InvalidArgument):  # the bench's cap, or the search's own (it refuses the query)
         return {"first": cap, "runs": [], "cut": True}
     runs: list[float] = []
     while len(runs) < repeat and first + sum(runs) < cap:
         try:
             runs.append(call())
-        except Cut:
+        except (Cut, InvalidArgument):
             return {"first": first, "runs": runs, "cut": True}
     return {"first": first, "runs": runs}
 
