@@ -10,11 +10,8 @@ with a cursor platform's position after it; each account's pages today (`budgets
 the rows per domain the batch inserted or moved (`counts.add`).
 
 The upsert is one multi-row ``INSERT … VALUES … ON DUPLICATE KEY UPDATE`` of up to
-``ROWS_PER_STATEMENT`` rows, every text in it a UTF-8 hex literal (``_utf8mb4 X'e5b08f'``):
-`bytes.hex` is C, while pymysql escapes every string in Python, and a
-hex literal needs no escaping at all, whatever the bytes, the connection's character set or
-``NO_BACKSLASH_ESCAPES``; the introducer makes it text (MySQL reads no JSON from a binary string).
-The server also parses such a statement faster than the same rows unpacked from one JSON
+``ROWS_PER_STATEMENT`` rows, every text in it a UTF-8 hex literal (`influencers.core.rowvalues`
+says why). The server also parses such a statement faster than the same rows unpacked from one JSON
 document by `JSON_TABLE`, and the writes are what an ingesting crawl waits for.
 Either all of it commits or none of it: a kill at any moment leaves the marker, the logs and the
 rows consistent, and a page is either wholly committed or not at all.
@@ -27,9 +24,7 @@ yet).
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import weakref
 from collections import Counter
 from collections.abc import Sequence
@@ -38,7 +33,6 @@ from datetime import datetime
 from itertools import groupby
 from typing import Any
 
-import orjson
 from pymysql.connections import Connection
 
 from influencers.core import counts
@@ -47,6 +41,7 @@ from influencers.core.db import run_transaction
 from influencers.core.errors import ClaimLost, ValueRefused
 from influencers.core.profile import Profile
 from influencers.core.quotaday import QuotaDay
+from influencers.core.rowvalues import MAX_RAW_DEPTH, limit_depth, raw_json, row_values
 from influencers.core.searchterms import row_terms
 from influencers.core.selection import Selection
 from influencers.core.tasks import Claim, fence, move_marker, page_marker
@@ -120,7 +115,6 @@ UPSERT_TAIL = " ON DUPLICATE KEY UPDATE " + UPSERT_INFLUENCERS.partition(" ON DU
 ROWS_PER_STATEMENT = 500  # ~600 KB a statement, far below any max_allowed_packet default
 STATEMENT_OVERHEAD = 64 * 1024  # the statement's text around the values, with room to spare
 _STATEMENT_LIMITS: weakref.WeakKeyDictionary[Connection, int] = weakref.WeakKeyDictionary()
-MAX_RAW_DEPTH = 24  # levels of raw_data kept as JSON, well inside the server's limit of 32
 
 
 @dataclass
@@ -280,28 +274,6 @@ def _noted(row: tuple[Any, ...], limit: int) -> tuple[str, tuple[Any, ...]]:
     return row_values(noted), noted
 
 
-def row_values(row: tuple[Any, ...]) -> str:
-    """``(uid, nickname, domain, source_page, raw, profile, log_id)`` as one row of the upsert's
-    VALUES, in `UPSERT_COLUMNS` order. A new row with fans gets its first history row (its
-    ``fans_log_id`` is its crawl) and no growth yet."""
-    uid, nickname, domain, source_page, raw, profile, log_id = row
-    log_id = int(log_id)
-    if profile.fans is None:
-        fans, fans_log_id, growth = "NULL", "0", "NULL"
-    else:
-        fans, fans_log_id, growth = str(int(profile.fans)), str(log_id), "0"
-    tags = f"_utf8mb4 X'{raw_json(list(profile.tags)).hex()}'" if profile.tags else "NULL"
-    return (f"({_text(uid)},{_text(nickname)},{_text(domain)},{_text(source_page)},"
-            f"_utf8mb4 X'{raw_json(raw).hex()}',{log_id},{fans},{_text(profile.region)},{tags},"
-            f"{int(profile.has_contact)},{_text(profile.profile_url)},{_text(row_terms(nickname, profile.tags))},"
-            f"{fans_log_id},{growth},{growth})")
-
-
-def _text(value: str | None) -> str:
-    """A hex literal of the text's UTF-8 (lone surrogates, which no column can hold, become '?')."""
-    return "NULL" if value is None else f"_utf8mb4 X'{value.encode('utf-8', 'replace').hex()}'"
-
-
 def _upsert(cursor: Any, rows: Sequence[tuple[Any, ...]], values: list[str]) -> int:
     """One upsert statement; returns how many rows it inserted. Rows nested deeper than the
     server's JSON limit are stored with their deepest parts as JSON text rather than failing the
@@ -312,45 +284,11 @@ def _upsert(cursor: Any, rows: Sequence[tuple[Any, ...]], values: list[str]) -> 
     try:
         return 2 * len(rows) - cursor.execute(UPSERT_HEAD + ",".join(values) + UPSERT_TAIL)
     except ValueRefused:
-        flattened = [(*row[:4], _limit_depth(row[4], MAX_RAW_DEPTH), *row[5:]) for row in rows]
+        flattened = [(*row[:4], limit_depth(row[4], MAX_RAW_DEPTH), *row[5:]) for row in rows]
         changed = [row[0] for row, flat in zip(rows, flattened, strict=True) if row != flat]
         logger.warning("%d row(s) nest deeper than MySQL's JSON limit; their parts below depth %d are stored as"
                        " JSON text (uids %s)", len(changed), MAX_RAW_DEPTH, changed[:5])
         return 2 * len(rows) - cursor.execute(UPSERT_HEAD + ",".join(row_values(row) for row in flattened) + UPSERT_TAIL)
-
-
-def _limit_depth(value: Any, levels: int) -> Any:
-    """``value`` with every container ``levels`` deep replaced by its JSON text."""
-    if not isinstance(value, (dict, list, tuple)):
-        return value
-    if levels <= 0:
-        return raw_json(value).decode("utf-8")
-    if isinstance(value, dict):
-        return {key: _limit_depth(item, levels - 1) for key, item in value.items()}
-    return [_limit_depth(item, levels - 1) for item in value]
-
-
-def raw_json(value: Any) -> bytes:
-    """A row's raw data (or any value) as compact UTF-8 JSON. Values orjson refuses (integers
-    beyond 64 bits, non-string keys, lone surrogates from a ``\\ud800`` escape) go through `json`
-    after cleaning; NaN and infinity become null either way, as JSON has no literal for them and
-    the server would refuse the whole batch."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:
-        return json.dumps(_clean(value), ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
-        return value if value.isascii() else value.encode("utf-8", "replace").decode("utf-8")
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {_clean(str(key)): _clean(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(item) for item in value]
-    return value
 
 
 # -- filling the typed fields of rows stored before (core/profilefill.py) -------------------------

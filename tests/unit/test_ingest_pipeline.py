@@ -97,7 +97,7 @@ def test_rows_reach_the_sql_only_as_hex_digits() -> None:
     """Nothing of a row's text is spliced into the statement except as hex digits, whatever it
     holds, so no escaping (and no character set or sql_mode) can get it wrong."""
     from influencers.core.profile import default_profile
-    from influencers.core.store import row_values
+    from influencers.core.rowvalues import row_values
 
     hostile = "'; DROP TABLE influencers; --\\ \x00 \u00e9 小美😀 \"\n"
     raw = {"nickname": hostile, "fans": 12, "region": hostile, "tags": [hostile]}
@@ -113,7 +113,7 @@ def test_rows_reach_the_sql_only_as_hex_digits() -> None:
 
 def test_raw_data_goes_as_compact_utf8_json_even_with_values_json_cannot_hold() -> None:
     from influencers.core.profile import EMPTY
-    from influencers.core.store import raw_json, row_values
+    from influencers.core.rowvalues import raw_json, row_values
 
     assert raw_json({"fans": 12, "name": "小美😀"}) == '{"fans":12,"name":"小美😀"}'.encode()
     # NaN would fail MySQL's JSON check and stall the batch forever; huge ints, non-string keys
