@@ -18,6 +18,7 @@ from influencers.api import register as register_api
 from influencers.argtypes import OneLineParser, iso_date, positive_int, utf8_text
 from influencers.cli_accounts import ACCOUNT_COLUMNS, account_rows
 from influencers.cli_accounts import register as register_accounts
+from influencers.cli_alerts import register as register_alerts
 from influencers.cli_schedules import SCHEDULE_COLUMNS, schedule_rows
 from influencers.cli_schedules import register as register_schedules
 from influencers.cli_search import add_filter_arguments, option_values_joined, selection_of
@@ -253,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_accounts(commands)
     register_search(commands)
     register_schedules(commands)
+    register_alerts(commands)
 
     crawl = commands.add_parser("start_crawl", help="create an ingestion task split into page-range subtasks")
     crawl.add_argument("--domain", required=True, type=utf8_text, help="the domain (领域), e.g. 美妆")

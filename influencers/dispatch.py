@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from influencers.argtypes import positive_int, seconds
-from influencers.core import accounts, tasks
+from influencers.core import accounts, outages, tasks
 from influencers.core.config import Config
 from influencers.core.db import ensure_connected, run_transaction
 from influencers.core.errors import DatabaseError, DatabaseUnavailable, InvalidArgument
@@ -147,6 +147,13 @@ class DispatchLedger:
         """End a dispatch, if it is still the subtask's current one (and the subtask unclaimed)."""
         return run_transaction(self.conn, lambda cursor: tasks.withdraw_dispatch(cursor, dispatch, self.actor, reason))
 
+    def node_down(self, node: Node, problem: str) -> None:
+        """Tell the alerter the node does not answer (`influencers.core.outages`)."""
+        outages.report(self.conn, f"scrapyd {node.url}", self.actor, problem)
+
+    def node_up(self, node: Node) -> None:
+        outages.clear(self.conn, f"scrapyd {node.url}", self.actor)
+
 
 # -- the dispatcher ----------------------------------------------------------------------------
 
@@ -210,6 +217,7 @@ class Dispatcher:
                 continue
             if node.url in self._backoff:
                 logger.info("scrapyd node %s answers again", node.url)
+                self._tell_alerter(self.ledger.node_up, node)
             self._backoff.pop(node.url, None)
             self._retry_at.pop(node.url, None)
             result.answered.append(node.url)
@@ -222,6 +230,17 @@ class Dispatcher:
         result.failed[node.url] = problem
         logger.warning("scrapyd node %s skipped: %s (next try in %.3gs)", node.url, problem, backoff,
                        extra={"node": node.url})
+        self._tell_alerter(self.ledger.node_down, node, problem)
+
+    @staticmethod
+    def _tell_alerter(report: Callable[..., None], *args: Any) -> None:
+        """An outage record that cannot be written is not worth the round (MySQL away still is)."""
+        try:
+            report(*args)
+        except DatabaseUnavailable:
+            raise
+        except DatabaseError as exc:
+            logger.debug("outage record not written: %s", exc)
 
     def _settle(self, dispatches: list[Dispatch], states: dict[str, NodeState], result: RoundResult) -> list[Dispatch]:
         """Withdraw dispatches whose jobs are over; the rest stay out."""

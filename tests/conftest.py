@@ -12,4 +12,5 @@ pytest_plugins = [
     "tests.fixtures.api_styles",
     "tests.fixtures.proxies",
     "tests.fixtures.browser",
+    "tests.fixtures.webhook",
 ]

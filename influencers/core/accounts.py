@@ -62,6 +62,23 @@ def count_ready(cursor: Any) -> int:
     return int(cursor.fetchone()["n"])
 
 
+def export_quota_left(cursor: Any, quota_day: QuotaDay) -> int:
+    """Rows the accounts not disabled may still export today, together (the alerter's "every
+    quota spent")."""
+    cursor.execute(f"SELECT COALESCE(SUM(GREATEST(0, daily_export_limit - {_USED_TODAY})), 0) AS n"
+                   " FROM accounts WHERE status <> 'disabled'", quota_day.today_params())
+    return int(cursor.fetchone()["n"])
+
+
+def usernames(cursor: Any, account_ids: Iterable[int]) -> dict[int, str]:
+    """Account id → username, for messages that name accounts."""
+    ids = sorted({int(account_id) for account_id in account_ids})
+    if not ids:
+        return {}
+    cursor.execute(f"SELECT id, username FROM accounts WHERE id IN ({', '.join(['%s'] * len(ids))})", ids)
+    return {int(row["id"]): row["username"] for row in cursor.fetchall()}
+
+
 class AccountManager:
     def __init__(self, conn: Connection, *, quota_day: QuotaDay = _DEFAULT_QUOTA_DAY,
                  cipher: CredentialCipher | None = None):

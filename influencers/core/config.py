@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -32,6 +33,12 @@ _SAFE_DB_NAME = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0
 #: ``?tls=`` of the MySQL URL. auto: off on this machine's loopback (nothing to protect there, and
 #: the TLS context pymysql builds costs CPU on every connection), preferred elsewhere.
 TLS_MODES = ("auto", "disabled", "preferred", "required")
+DEFAULT_ALERT_WINDOW = 3600.0
+DEFAULT_ALERT_OUTAGE_AFTER = 300.0
+#: INFLUENCERS_ALERT_URLS splits on white space, and on a comma that starts another URL (a comma
+#: inside one, as in mailto's ``to=a,b``, stays).
+_ALERT_URL_SEPARATOR = re.compile(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)")
+_ALERT_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,19 @@ class MySQLSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """Where alerts go and how often. `urls` (apprise notification URLs) hold webhook keys and
+    passwords: out of repr, and never printed (`alerting.Notifier` names them by service)."""
+
+    urls: tuple[str, ...] = field(default=(), repr=False)
+    #: A cause (kind, subject) is alerted at most once in this many seconds.
+    window: float = DEFAULT_ALERT_WINDOW
+    #: An outage (MySQL, the platform, a Scrapyd node) or a starved pool is alerted once it has
+    #: lasted this many seconds.
+    outage_after: float = DEFAULT_ALERT_OUTAGE_AFTER
+
+
+@dataclass(frozen=True)
 class Config:
     mysql: MySQLSettings
     secret_key: str | None = field(repr=False)
@@ -87,6 +107,7 @@ class Config:
     api_token: str | None = field(default=None, repr=False)
     scrapyd_username: str | None = None
     scrapyd_password: str | None = field(default=None, repr=False)
+    alerts: AlertSettings = AlertSettings()
 
     @property
     def utc_offset(self) -> str:
@@ -111,6 +132,11 @@ class Config:
             # variables scrapy.cfg's deploy targets expand. The password is taken as written.
             scrapyd_username=_optional(env.get("SCRAPYD_USERNAME")),
             scrapyd_password=env.get("SCRAPYD_PASSWORD") or None,
+            alerts=AlertSettings(
+                urls=_parse_alert_urls(env.get("INFLUENCERS_ALERT_URLS", "")),
+                window=_seconds(env, "INFLUENCERS_ALERT_WINDOW", DEFAULT_ALERT_WINDOW, minimum=1.0),
+                outage_after=_seconds(env, "INFLUENCERS_ALERT_OUTAGE_AFTER", DEFAULT_ALERT_OUTAGE_AFTER, minimum=0.0),
+            ),
         )
 
 
@@ -178,6 +204,30 @@ def _parse_api_token(value: str | None) -> str | None:
             "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
         )
     return token
+
+
+def _parse_alert_urls(value: str) -> tuple[str, ...]:
+    """Notification URLs, checked for shape only (apprise knows the services; `alerting` asks it
+    at start). A bad one is named by its position: the text may hold a webhook key."""
+    urls = tuple(url for url in _ALERT_URL_SEPARATOR.split(value.strip()) if url)
+    for position, url in enumerate(urls, 1):
+        if not _ALERT_URL.fullmatch(url):
+            raise ConfigError("INFLUENCERS_ALERT_URLS", f"item {position} is not a URL (scheme://…, e.g."
+                                                        " json://host/path or dingtalk://token)")
+    return urls
+
+
+def _seconds(env: Mapping[str, str], variable: str, default: float, *, minimum: float) -> float:
+    text = env.get(variable, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(variable, f"must be a number of seconds, not {text[:40]!r}") from None
+    if not minimum <= value < float("inf"):
+        raise ConfigError(variable, f"must be at least {minimum:g} seconds")
+    return value
 
 
 def _key_file(env: Mapping[str, str]) -> Path | None:

@@ -24,7 +24,8 @@ connect. This middleware tells the two apart and waits out the second:
   ``PLATFORM_OUTAGE_MAX_DELAY``), each within ``PLATFORM_PROBE_TIMEOUT``.
 
 Claims, leases and heartbeats are database work and go on meanwhile, so the task stays held by
-this crawl and its ``max_attempts`` are not touched.
+this crawl and its ``max_attempts`` are not touched. The outage is also written for the alerter
+(`influencers.extensions.outagereports`), refreshed by each failed probe, gone when it ends.
 
 Stats: ``platform/failures``, ``platform/checks``, ``platform/probes``, ``platform/outages``,
 ``platform/requests_parked``. Settings (`config.PlatformSettings`; defaults in
@@ -50,6 +51,7 @@ from influencers.core.outage import Outage
 from influencers.core.redact import redact_url
 from influencers.extensions.config import PlatformSettings, transport_errors
 from influencers.extensions.ingestion import IngestionService
+from influencers.extensions.outagereports import OutageReports
 from influencers.extensions.runs import META_LOGIN, Gate
 
 if TYPE_CHECKING:
@@ -90,8 +92,10 @@ class PlatformWatch:
     fakes in the unit tests)."""
 
     def __init__(self, outage: Outage, probe: Probe, resend: Callable[[Request], None],
-                 sleep: Callable[[float], Awaitable[None]], *, failures: int, stats: Any = None) -> None:
+                 sleep: Callable[[float], Awaitable[None]], *, failures: int, stats: Any = None,
+                 reports: OutageReports | None = None) -> None:
         self.outage = outage
+        self.reports = reports  # the outage, written for the alerter
         self.threshold = failures
         self.stats = stats
         self._probe = probe
@@ -123,6 +127,8 @@ class PlatformWatch:
         if self._back is None:
             return
         self.outage.recovered()
+        if self.reports is not None:
+            self.reports.up()
         back, self._back = self._back, None
         parked, self._parked = self._parked, []
         back.open()
@@ -161,6 +167,8 @@ class PlatformWatch:
                     self._back = Gate()
                     self._inc("platform/outages")
                 delay = self.outage.failed(problem)
+                if self.reports is not None:
+                    self.reports.down(problem)
                 verdict.open()
                 await self._sleep(delay)
                 if self._back is None:
@@ -182,7 +190,8 @@ class PlatformWatch:
 
 class PlatformMiddleware:
     def __init__(self, crawler: Crawler, options: PlatformSettings, adapter: SiteAdapter | None, *,
-                 retry_times: int, transport_errors: tuple[type[BaseException], ...]) -> None:
+                 retry_times: int, transport_errors: tuple[type[BaseException], ...],
+                 reports: OutageReports | None = None) -> None:
         self.crawler = crawler
         self.options = options
         self.adapter = adapter
@@ -192,7 +201,7 @@ class PlatformMiddleware:
         what = f"platform {redact_url(adapter.base_url)}" if adapter is not None else "the platform"
         self.watch = PlatformWatch(Outage(what, logger, first=options.first_delay, cap=options.max_delay),
                                    self._probe, self._resend, self._sleep, failures=options.failures,
-                                   stats=crawler.stats)
+                                   stats=crawler.stats, reports=reports)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PlatformMiddleware:
@@ -204,8 +213,12 @@ class PlatformMiddleware:
             raise NotConfigured from None
         if not options.enabled:
             raise NotConfigured("PLATFORM_OUTAGE_ENABLED is off")
+        reports = None
+        if service.config is not None and service.adapter is not None:
+            reports = OutageReports(service.config.mysql, f"platform {redact_url(service.adapter.base_url)}",
+                                    outage=service.db_outage)
         middleware = cls(crawler, options, service.adapter, retry_times=crawler.settings.getint("RETRY_TIMES"),
-                         transport_errors=transport_errors(crawler.settings))
+                         transport_errors=transport_errors(crawler.settings), reports=reports)
         crawler.signals.connect(middleware._closed, signal=signals.spider_closed)
         return middleware
 
@@ -289,6 +302,8 @@ class PlatformMiddleware:
 
     def _closed(self) -> None:
         self.watch.close()
+        if self.watch.reports is not None:
+            self.watch.reports.close()
         if self._sleeping is not None:
             call, wake = self._sleeping
             call.cancel()

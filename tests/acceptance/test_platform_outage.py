@@ -69,6 +69,7 @@ def assert_rode_it_out(crawl, site_url: str, mysql_settings) -> None:
     blamed = query(mysql_settings, "SELECT entity, event, reason FROM events"
                                    " WHERE event IN ('cooled_down', 'account_switched') OR to_status = 'disabled'")
     assert not blamed, blamed
+    assert query(mysql_settings, "SELECT source FROM outages") == []  # the outage's record ended with it
 
 
 @pytest.mark.parametrize("render", ["json", "js"])  # js: the browser's errors count as the platform's too
@@ -84,6 +85,8 @@ def test_platform_stopped_and_restarted_on_the_same_port(render, start_sandbox, 
     crawl.wait_for("unreachable (", timeout=10)
     time.sleep(OUTAGE_SECONDS)
     assert crawl.process.poll() is None, crawl.log[-3000:]  # still waiting for the platform
+    reported = query(mysql_settings, "SELECT source, started_at < seen_at AS refreshed FROM outages")
+    assert reported == [{"source": f"platform {site.url}", "refreshed": 1}], reported  # for the alerter
     start_sandbox(pages=PAGES, port=port)  # the same seed: the same data
 
     crawl.wait(60)

@@ -156,6 +156,8 @@ def test_a_refusing_node_and_a_dead_node_do_not_stop_the_dispatcher(db, env, acc
                                   + dead.removeprefix("http://"), good.url_with())
     wait_until(lambda: parent_done(db, parent_id), 90, "the crawl", explain=log.read_text)
     assert dispatcher.poll() is None  # still serving
+    reported = query(db, "SELECT source, problem FROM outages ORDER BY source")  # for the alerter
+    assert {row["source"] for row in reported} == {f"scrapyd {dead}", f"scrapyd {locked.url}"}, reported
     assert stop(dispatcher) == 0
 
     handed = dispatches(db)
@@ -168,7 +170,7 @@ def test_a_refusing_node_and_a_dead_node_do_not_stop_the_dispatcher(db, env, acc
     assert f"scrapyd node {locked.url} skipped: daemonstatus.json: HTTP 401" in text
     assert f"scrapyd node {dead} skipped: daemonstatus.json: connection refused" in text
     for secret in (wrong, "dead-Secret", good.password, locked.password):
-        assert secret not in text
+        assert secret not in text and secret not in repr(reported)
 
 
 def test_a_killed_job_is_noticed_and_its_subtask_dispatched_again(db, env, accounts, start_sandbox,

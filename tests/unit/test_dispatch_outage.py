@@ -76,6 +76,12 @@ class FakeLedger:
             self.database.check()
         return Dispatch(task_id, job_id, node.url, 0.0)
 
+    def node_down(self, node: Node, problem: str) -> None:
+        self.database.check()
+
+    def node_up(self, node: Node) -> None:
+        self.database.check()
+
     def withdraw(self, dispatch: Dispatch, reason: str) -> bool:
         self.database.check()
         if self.records.get(dispatch.task_id) != dispatch.job_id:  # the fence: this record only

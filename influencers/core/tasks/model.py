@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from influencers.core.errors import InvalidArgument
 
 TASK_TYPES = ("ingestion", "export")
+TASK_STATES = ("pending", "in_progress", "paused", "completed", "failed")  # tasks.status
 EXPORT_FORMATS = ("csv", "jsonl", "xlsx")
 PURPOSE = {"ingestion": "ingesting", "export": "exporting"}
 #: Invisible characters that are not format characters (category Cf: zero-width space and
@@ -81,6 +83,33 @@ def claimable_sql(alias: str = "") -> str:
     """Either claimable condition, for queries that count or list claimable tasks."""
     paused, pending = claimable_conditions(alias)
     return f"({pending} OR {paused})"
+
+
+def claimable_waiting(cursor: Any) -> bool:
+    """Whether some task (of either type) could be claimed now if an account were free."""
+    cursor.execute(f"SELECT 1 FROM tasks WHERE NOT is_parent AND {claimable_sql()} LIMIT 1")
+    return cursor.fetchone() is not None
+
+
+def tasks_brief(cursor: Any, task_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Task id → its type, domain, parent and whether it is a crawl's parent: what a message
+    about the task names."""
+    ids = sorted({int(task_id) for task_id in task_ids})
+    if not ids:
+        return {}
+    cursor.execute("SELECT id, task_type, domain, parent_id, is_parent FROM tasks"
+                   f" WHERE id IN ({', '.join(['%s'] * len(ids))})", ids)
+    return {int(row["id"]): row for row in cursor.fetchall()}
+
+
+def rows_ingested_by(cursor: Any, task_id: int) -> int:
+    """Rows a crawl committed: the task's own pages and its subtasks'."""
+    cursor.execute("SELECT id FROM tasks WHERE parent_id = %s", (task_id,))
+    ids = [task_id, *(int(row["id"]) for row in cursor.fetchall())]
+    # An IN list of ids walks the (task_id, page_number) key; an OR with a subquery would scan the log.
+    cursor.execute("SELECT COALESCE(SUM(ingested_count), 0) AS n FROM ingestion_logs"
+                   f" WHERE task_id IN ({', '.join(['%s'] * len(ids))})", ids)
+    return int(cursor.fetchone()["n"])
 
 
 def page_marker(page: int) -> str:
