@@ -23,6 +23,7 @@ from influencers.core.identities import (  # the identity's caps: the core check
     MAX_PROXY_URL_LENGTH,
     MAX_USER_AGENT_LENGTH,
 )
+from influencers.core.reports import ACTIVITY_DAYS, ACTIVITY_HOURS
 from influencers.core.selection import NAME_MAX, NUMBER_MAX, TEXT_MAX, Selection
 from influencers.core.tasks.creating import DEFAULT_SPLIT, MAX_PAGES, MAX_SUBTASKS  # the CLI's caps too
 
@@ -344,6 +345,41 @@ class ExportReport(BaseModel):
     date: date
     tz: str
     rows: list[ExportRow]
+
+
+class HourActivity(BaseModel):
+    start: datetime = Field(description="the hour's first instant, local time (INFLUENCERS_TZ) with its offset")
+    pages: int = Field(ge=0, description="listing pages committed whose crawl started in this hour")
+
+
+class DayActivity(BaseModel):
+    date: Annotated[date, Field(description="a local day (INFLUENCERS_TZ)")]  # no `= Field`: it would shadow the type
+    rows_exported: int = Field(ge=0, description="rows in the files published that day (as `report export`)")
+    files: int = Field(ge=0)
+
+
+class QuotaUse(BaseModel):
+    id: int
+    username: str
+    status: AccountStatus
+    used: int = Field(ge=0, description="rows exported on today's quota day; 0 when the account's count belongs"
+                                        " to an earlier day")
+    limit: int = Field(ge=0, description="its daily export limit")
+
+
+class Activity(BaseModel):
+    """The dashboard's charts: a week of pages per hour and of exports per day, and today's quotas."""
+
+    generated_at: datetime = Field(description="UTC")
+    today: date = Field(description="the local day the last `days` entry is")
+    tz: str
+    hours: list[HourActivity] = Field(min_length=ACTIVITY_HOURS, max_length=ACTIVITY_HOURS,
+                                      description=f"the {ACTIVITY_HOURS} hours ending with the current local hour,"
+                                                  " oldest first; idle hours are 0")
+    days: list[DayActivity] = Field(min_length=ACTIVITY_DAYS, max_length=ACTIVITY_DAYS,
+                                    description=f"the {ACTIVITY_DAYS} local days ending today, oldest first; idle"
+                                                " days are 0")
+    quota: list[QuotaUse] = Field(description="every account, in id order")
 
 
 # -- conversions ------------------------------------------------------------------------------

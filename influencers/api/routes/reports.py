@@ -1,4 +1,5 @@
-"""Reports and status: the same queries as `python -m influencers report|status`."""
+"""Reports and status: the same queries as `python -m influencers report|status`, and the
+week of activity the dashboard charts."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from influencers.api.errors import ApiError
 from influencers.api.routes.accounts import accounts_out
 from influencers.api.routes.tasks import summary
 from influencers.api.schemas import (
+    Activity,
     Backlog,
+    DayActivity,
     ExportReport,
     ExportRow,
+    HourActivity,
     IngestionPage,
     IngestionReport,
     IngestionRow,
+    QuotaUse,
     Status,
     TaskCount,
     as_local,
@@ -84,6 +89,22 @@ def status(core: CoreDep) -> Status:
         accounts=accounts_out(core, accounts.list()),
         backlog=[Backlog(**row) for row in reports.backlog(core.conn, accounts)],
     )
+
+
+@router.get("/reports/activity", response_model=Activity,
+            summary="Pages ingested per hour and rows exported per day over the last 7 days, quota use per account"
+                    " today (the dashboard's charts)")
+def activity(core: CoreDep) -> Activity:
+    quota_day = core.config.quota_day
+    now = quota_day.clock()  # one instant for both windows, so the last hour lies in the last day
+    hours = [HourActivity(start=row["start"].replace(tzinfo=UTC).astimezone(quota_day.zone), pages=row["pages"])
+             for row in reports.pages_per_hour(core.conn, quota_day, now)]
+    days = [DayActivity(**row) for row in reports.exports_per_day(core.conn, quota_day, now)]
+    quota = [QuotaUse(id=account.id, username=account.username, status=account.status,
+                      used=account.today_export_count, limit=account.daily_export_limit)
+             for account in core.accounts().list()]
+    return Activity(generated_at=now, today=days[-1].date, tz=core.config.tz_name, hours=hours, days=days,
+                    quota=quota)
 
 
 def _options(core: Core, day: str | None, domain: str | None, account: str | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ const PAD = { left: 72, right: 20, top: 14, bottom: 30 };
 const TICKS = 4;
 const compact = new Intl.NumberFormat("zh-CN", { notation: "compact", maximumFractionDigits: 2 });
 
-function svg(tag, attributes, text) {
+export function svg(tag, attributes, text) {
   const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attributes || {})) node.setAttribute(name, String(value));
   if (text !== undefined) node.textContent = text;

@@ -43,7 +43,7 @@ export async function api(path, options = {}) {
   const reply = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
     const message = reply && reply.error ? reply.error.message : "HTTP " + response.status;
-    throw new Error(message);
+    throw Object.assign(new Error(message), { status: response.status });
   }
   return reply;
 }

@@ -1,9 +1,14 @@
 // The overview ("运行总览"): polls /api/v1/status and today's reports every 5 s and renders
-// tables. Text from the database (nicknames, reasons, domains) is only ever set with textContent.
+// tables, with the actions of actions.js on its tasks and accounts; the week's charts
+// (activity.js) are fetched once a minute and after every action. Text from the database
+// (nicknames, reasons, domains) is only ever set with textContent.
 
+import { accountButtons, taskButtons, wireActions } from "./actions.js";
+import { renderActivity } from "./activity.js";
 import { api, badge, begin, el, failed, fillTable, num, setZone, showError, shown, time } from "./common.js";
 
 const REFRESH_MS = 5000;
+const ACTIVITY_MS = 60000;
 const STATE = { pending: "等待中", in_progress: "运行中", paused: "已暂停", completed: "已完成", failed: "失败" };
 const ACCOUNT = { idle: "空闲", ingesting: "入库中", exporting: "导出中", disabled: "已停用" };
 const TYPE = { ingestion: "入库", export: "导出" };
@@ -11,6 +16,8 @@ const STATE_ORDER = ["in_progress", "pending", "paused", "failed", "completed"];
 
 let timer = null;
 let refreshes = 0;
+let activityAt = -Infinity; // when the charts were last fetched
+let wired = false;
 
 // -- sections -------------------------------------------------------------------------------
 function renderStateCards(counts) {
@@ -53,6 +60,7 @@ function renderTasks(tasks) {
     { key: "account", label: "账号" },
     { key: "attempts", label: "重试", num: true },
     { key: "last_error", label: "最近原因", render: (t) => el("span", { class: "error-text", text: t.last_error || "" }) },
+    { key: "actions", label: "操作", render: (t) => taskButtons(t, tasks) },
   ], tasks, (t) => String(t.id), (t) => (t.parent_id ? "child" : ""));
 }
 
@@ -66,6 +74,7 @@ function renderAccounts(accounts) {
     { key: "daily_export_limit", label: "每日上限", num: true },
     { key: "cooldown_until", label: "冷却至", render: (a) => (a.cooldown_until ? time(a.cooldown_until) : "—") },
     { key: "last_used_at", label: "最近使用", render: (a) => time(a.last_used_at) },
+    { key: "actions", label: "操作", render: accountButtons },
   ], accounts, (a) => a.username);
 }
 
@@ -124,14 +133,16 @@ function renderSchedules(schedules) {
 }
 
 // -- the loop -------------------------------------------------------------------------------
-async function refresh() {
+// `changed`: after an action, so the charts are fetched too.
+async function refresh(changed) {
   clearTimeout(timer);
   const current = begin();
   const live = document.getElementById("live");
+  const charts = changed === true || Date.now() - activityAt >= ACTIVITY_MS;
   try {
-    const [status, ingestion, exported, schedules] = await Promise.all([
+    const [status, ingestion, exported, schedules, activity] = await Promise.all([
       api("/api/v1/status"), api("/api/v1/reports/ingestion"), api("/api/v1/reports/export"),
-      api("/api/v1/schedules"),
+      api("/api/v1/schedules"), charts ? api("/api/v1/reports/activity") : null,
     ]);
     if (!current()) return;
     setZone(status.tz);
@@ -145,6 +156,10 @@ async function refresh() {
     document.getElementById("today").textContent = `配额日 ${status.today} (${status.tz})`;
     document.getElementById("updated").textContent = "更新于 " + time(status.generated_at);
     shown("content");
+    if (activity) { // drawn once shown: the charts take their boxes' widths
+      renderActivity(activity);
+      activityAt = Date.now();
+    }
     live.textContent = "实时";
     live.className = "pill ok";
     refreshes += 1;
@@ -163,6 +178,8 @@ async function refresh() {
 }
 
 export function startOverview() {
+  if (!wired) wireActions(() => refresh(true));
+  wired = true;
   refresh();
 }
 
