@@ -151,7 +151,7 @@ CREATE TABLE IF NOT EXISTS influencers (
     UNIQUE KEY uq_influencers_uid (uid),
     KEY ix_influencers_export_scan (domain, status, id),
     KEY ix_influencers_ingestion_log (ingestion_log_id),
-    KEY ix_influencers_fans (fans, id),
+    KEY ix_influencers_fans (fans, id, domain, nickname),
     KEY ix_influencers_growth_7d (growth_7d, id),
     KEY ix_influencers_growth_30d (growth_30d, id),
     FULLTEXT KEY ft_influencers_search (search_terms),

@@ -20,7 +20,7 @@ from pymysql.connections import Connection
 
 from influencers.core.db import capped
 from influencers.core.errors import InvalidArgument, StatementTimeout
-from influencers.core.selection import Selection
+from influencers.core.selection import Selection, like_pattern
 
 #: sort name → (column, descending)
 SORTS: dict[str, tuple[str, bool]] = {
@@ -77,45 +77,66 @@ def _query(conn: Connection, selection: Selection, column: str, descending: bool
     """One phase's rows. With a text or tag filter, the first `WALK` rows of the sort order are
     tried first: a common text fills the page from them at once, where the fulltext index would
     hand over every match to be sorted. Then the fulltext index, fast exactly when matches are
-    few, for at most `FULLTEXT_SECONDS`; then the sort order walked with the row checks, which
-    finds a page of a text that many rows hold sooner than the index can sort them all."""
-    order, conditions, keyset = _order(column, descending, nulls=nulls, value=value, last_id=last_id)
+    few, for at most `FULLTEXT_SECONDS`; then the sort order walked on from where the first walk
+    stopped, with the row checks, which finds a page of a text that many rows hold sooner than
+    the index can sort them all."""
     columns = ", ".join("i." + name for name in LIST_COLUMNS)
+    walk = None
     if selection.has_text:
-        walked = _walk(conn, selection, column, descending, limit, nulls=nulls, value=value, last_id=last_id)
-        if walked is not None:
-            return walked
+        walk = _walk(conn, selection, column, descending, limit, nulls=nulls, value=value, last_id=last_id)
+        if walk.complete:
+            return walk.rows
     if selection.has_fulltext:
         where, params = selection.where()
+        order, conditions, keyset = _order(column, descending, nulls=nulls, value=value, last_id=last_id)
         try:  # a rare text: the fulltext index has its few matches at once
             return _rows(conn, f"SELECT {columns} FROM influencers i WHERE {' AND '.join([where, *conditions])}"
                                f" ORDER BY {order} LIMIT %s", (*params, *keyset, limit), seconds=FULLTEXT_SECONDS)
         except StatementTimeout:  # too many matches to sort: the sort order's walk finds a page sooner
             pass
+    walked: list[dict[str, Any]] = []
+    if walk is not None:  # on from the walk's last row: the rows before it were checked already
+        walked, value, last_id = walk.rows, walk.last_value, walk.last_id
     where, params = selection.where(fulltext=False)
-    return _rows(conn, f"SELECT {columns} FROM influencers i WHERE {' AND '.join([where, *conditions])}"
-                       f" ORDER BY {order} LIMIT %s", (*params, *keyset, limit))
+    order, conditions, keyset = _order(column, descending, nulls=nulls, value=value, last_id=last_id)
+    return walked + _rows(conn, f"SELECT {columns} FROM influencers i WHERE {' AND '.join([where, *conditions])}"
+                                f" ORDER BY {order} LIMIT %s", (*params, *keyset, limit - len(walked)))
+
+
+@dataclass(frozen=True)
+class Walk:
+    rows: list[dict[str, Any]]  # the matches among the walked rows, in order (at most the limit)
+    complete: bool  # the page needs no more: the limit was reached, or the phase has no more rows
+    last_value: Any  # the sort value and id of the last row walked: the walk goes on after it
+    last_id: int | None
 
 
 def _walk(conn: Connection, selection: Selection, column: str, descending: bool, limit: int, *, nulls: bool,
-          value: Any, last_id: int | None) -> list[dict[str, Any]] | None:
-    """The phase's rows found among the next `WALK` rows of the sort order that pass the other
-    filters, or None when those hold fewer than ``limit`` matches and more rows follow. The walk
-    is a prefix of the order, so the matches in it are the first matches of all."""
+          value: Any, last_id: int | None) -> Walk:
+    """The phase's matches among its next `WALK` rows that pass the other filters. The walk is
+    a prefix of the order, so the matches in it are the first matches of all. The nickname is
+    tested in the walk's own statement: on the fans order it is part of the index
+    (``ix_influencers_fans``), so a text is checked on index entries and only its matches are
+    read from the table."""
     where, params = selection.where(text=False)
     order, conditions, keyset = _order(column, descending, nulls=nulls, value=value, last_id=last_id)
-    head = _rows(conn, f"SELECT i.id FROM influencers i WHERE {' AND '.join([where, *conditions])}"
-                       f" ORDER BY {order} LIMIT %s", (*params, *keyset, WALK))
+    hit, hit_params = ("i.nickname LIKE %s", [like_pattern(selection.q)]) if selection.q is not None else ("TRUE", [])
+    head = _rows(conn, f"SELECT i.id, i.{column} AS sort_value, {hit} AS hit FROM influencers i"
+                       f" WHERE {' AND '.join([where, *conditions])} ORDER BY {order} LIMIT %s",
+                 (*hit_params, *params, *keyset, WALK))
     if not head:
-        return []
-    checks, values = selection.text_checks()
-    position = {row["id"]: index for index, row in enumerate(head)}
-    # No ORDER BY: the server would walk the sort index for it past the walked rows; the walk's
-    # own order is the page's.
-    found = _rows(conn, f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
-                        f" WHERE i.id IN ({', '.join(['%s'] * len(position))}) AND {checks}", (*position, *values))
+        return Walk([], True, value, last_id)
+    position = {row["id"]: index for index, row in enumerate(head) if row["hit"]}
+    found: list[dict[str, Any]] = []
+    if position:
+        checks, values = selection.text_checks()
+        # No ORDER BY: the server would walk the sort index for it past the walked rows; the
+        # walk's own order is the page's.
+        found = _rows(conn, f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
+                            f" WHERE i.id IN ({', '.join(['%s'] * len(position))}) AND {checks}",
+                      (*position, *values))
     rows = sorted(found, key=lambda row: position[row["id"]])[:limit]
-    return rows if len(rows) >= limit or len(head) < WALK else None
+    return Walk(rows, len(rows) >= limit or len(head) < WALK, head[-1]["sort_value"], head[-1]["id"])
 
 
 def _order(column: str, descending: bool, *, nulls: bool, value: Any,

@@ -109,7 +109,7 @@ class Selection:
         conditions, params = [], []
         if self.q is not None:
             conditions.append("i.nickname LIKE %s")
-            params.append(f"%{like_escape(self.q.strip())}%")
+            params.append(like_pattern(self.q))
         if self.tag is not None:
             conditions.append("JSON_CONTAINS(i.tags, JSON_QUOTE(%s))")
             params.append(self.tag.strip())
@@ -153,6 +153,11 @@ class Selection:
         if self.growth_30d_min is not None:
             add("i.growth_30d >= %s", self.growth_30d_min)
         return " AND ".join(conditions) or "TRUE", params
+
+
+def like_pattern(text: str) -> str:
+    """The LIKE pattern of a nickname search: ``text`` anywhere in the nickname."""
+    return f"%{like_escape(text.strip())}%"
 
 
 def like_escape(text: str) -> str:
