@@ -99,8 +99,23 @@ def _query(conn: Connection, selection: Selection, column: str, descending: bool
         walked, value, last_id = walk.rows, walk.last_value, walk.last_id
     where, params = selection.where(fulltext=False)
     order, conditions, keyset = _order(column, descending, nulls=nulls, value=value, last_id=last_id)
-    return walked + _rows(conn, f"SELECT {columns} FROM influencers i WHERE {' AND '.join([where, *conditions])}"
-                                f" ORDER BY {order} LIMIT %s", (*params, *keyset, limit - len(walked)))
+    scan = f"FROM influencers i WHERE {' AND '.join([where, *conditions])} ORDER BY {order} LIMIT %s"
+    if column == "fans" and selection.on_fans_index:  # NULL fans too: that range is in id order
+        # The ids alone: the server tests the text on index entries (a backward range with the
+        # row's other columns asked for reads every row first), then only the matches are read.
+        ids = [row["id"] for row in _rows(conn, f"SELECT i.id {scan}", (*params, *keyset, limit - len(walked)))]
+        return walked + _by_ids(conn, ids)
+    return walked + _rows(conn, f"SELECT {columns} {scan}", (*params, *keyset, limit - len(walked)))
+
+
+def _by_ids(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
+    """The rows of ``ids``, in that order."""
+    if not ids:
+        return []
+    rows = _rows(conn, f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
+                       f" WHERE i.id IN ({', '.join(['%s'] * len(ids))})", tuple(ids))
+    position = {row_id: index for index, row_id in enumerate(ids)}
+    return sorted(rows, key=lambda row: position[row["id"]])
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,13 @@ class Selection:
         """Whether the fulltext index can narrow it (a tag, or a text of two characters or more)."""
         return self.tag is not None or (self.q is not None and text_query(self.q) is not None)
 
+    @property
+    def on_fans_index(self) -> bool:
+        """Whether the fans index (``ix_influencers_fans``: fans, id, domain, nickname) holds
+        every column its filters test, so a walk of it never reads a row to test one."""
+        return (self.uid, self.region, self.tag, self.status, self.growth_7d_min, self.growth_30d_min) == (
+            None, None, None, None, None, None) and not self.has_contact
+
     def text_checks(self) -> tuple[str, list[Any]]:
         """The text and tag filters checked on the row itself (no index), and their parameters."""
         conditions, params = [], []
