@@ -17,7 +17,8 @@ default batch size of 5000 each account's segment of the seed's relay is one fil
 2. publish  stream exactly the batch's rows (the domain's pending rows in [first_id, last_id]
    with ``export_log_id = batch``) into a hidden temp file beside the final name, fsync, rename
    over the final name, fsync the directory.
-3. finalize (one transaction): the batch becomes ``published``; its rows become ``exported``.
+3. finalize (one transaction): the batch becomes ``published``; its rows become ``exported``; its
+   account's ``rows_exported`` tally grows by them (`influencers.core.tallies`).
 
 A kill between any two steps leaves a ``reserved`` batch. Recovery (at start and before every
 claim) re-publishes each reserved batch whose task no live worker holds — the same rows to the
@@ -74,7 +75,7 @@ from pymysql.connections import Connection
 
 from exporter import writers
 from exporter.errors import ExportDiskFault, ExporterError, ExportPathError
-from influencers.core import exports, store
+from influencers.core import exports, store, tallies
 from influencers.core.accounts import AccountManager
 from influencers.core.db import StreamingCursor, ensure_connected, run_transaction, transaction
 from influencers.core.events import record_event
@@ -391,7 +392,8 @@ class BatchExporter:
 
     @staticmethod
     def _finalize(cursor: Any, batch: Batch) -> None:
-        exports.mark_published(cursor, batch.id)
+        if exports.mark_published(cursor, batch.id):  # counted once, by whoever publishes it
+            tallies.add(cursor, {(tallies.ROWS_EXPORTED, str(batch.account_id)): batch.count})
         store.mark_exported(cursor, batch.id, batch.domain, batch.first_id, batch.last_id)
 
     def _state(self, batch_id: int, conn: Connection | None = None) -> str | None:

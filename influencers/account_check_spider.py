@@ -59,6 +59,7 @@ class AccountCheckSpider(scrapy.Spider):
         "ITEM_PIPELINES": {},
         "EXTENSIONS": {"influencers.extensions.ingestion.IngestionService": None,
                        "influencers.extensions.progress.CrawlProgress": None,
+                       "influencers.extensions.tallying.ResponseTallies": None,
                        "scrapy.extensions.telnet.TelnetConsole": None},
         "DOWNLOADER_MIDDLEWARES": {"influencers.middlewares.accounts.AccountsMiddleware": None,
                                    "influencers.middlewares.platform.PlatformMiddleware": None},

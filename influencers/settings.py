@@ -6,7 +6,7 @@ overridden per run with ``-s NAME=VALUE``. Prefixes: ``SITE_*`` (which platform,
 rendered), ``INGEST_*`` (claims and pages, see influencers/extensions/ingestion.py),
 ``ACCOUNTS_*`` (see influencers/middlewares/accounts.py), ``PLATFORM_*`` (outages, see
 influencers/middlewares/platform.py), ``MYSQL_*`` (see
-influencers/pipelines/mysql.py).
+influencers/pipelines/mysql.py), ``TALLIES_*`` (see influencers/extensions/tallying.py).
 """
 
 from scrapy.settings.default_settings import DOWNLOADER_MIDDLEWARES_BASE as _SCRAPY_DOWNLOADER_MIDDLEWARES
@@ -65,9 +65,13 @@ MYSQL_FLUSH_INTERVAL = 1.0  # seconds: what is ready is written at least this of
 MYSQL_MAX_PENDING_ITEMS = 20000  # rows waiting before the spider is held back
 MYSQL_WRITERS = 2  # at most this many batches written at once, each of other tasks
 
+# -- tallies of 429s and captchas per account (influencers/extensions/tallying.py) ------------
+TALLIES_FLUSH_INTERVAL = 5.0  # seconds: the crawl adds what it counted to the database at least this often
+
 # -- components ------------------------------------------------------------------------------
 EXTENSIONS = {
     "influencers.extensions.ingestion.IngestionService": 0,
+    "influencers.extensions.tallying.ResponseTallies": 100,
     "influencers.extensions.progress.CrawlProgress": 500,
 }
 PROGRESS_ENABLED = None  # None: a one-line progress display when stderr is a terminal

@@ -14,7 +14,7 @@ from influencers.api.deps import CoreDep
 from influencers.api.errors import CatchAllMiddleware, error_schema_responses, install_error_handlers
 from influencers.api.guards import LoopbackHostMiddleware, require_json
 from influencers.api.query import reject_unknown_query
-from influencers.api.routes import accounts, dashboard, influencers, reports, schedules, tasks
+from influencers.api.routes import accounts, alerts, dashboard, influencers, metrics, reports, schedules, tasks
 from influencers.api.schemas import Health
 from influencers.core.config import Config
 
@@ -43,9 +43,10 @@ def create_app(config: Config) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX,
                     dependencies=[Depends(require_token), Depends(require_json), Depends(reject_unknown_query)],
                     responses=error_schema_responses(401, 422, 503))
-    for module in (tasks, accounts, reports, influencers, schedules):
+    for module in (tasks, accounts, reports, influencers, schedules, alerts):
         api.include_router(module.router)
     app.include_router(api)
+    app.include_router(metrics.router)  # at the root, where Prometheus looks; its own auth
     app.include_router(dashboard.router)
     app.mount("/static", dashboard.static_files(), name="static")
 

@@ -60,11 +60,12 @@ def insert_reserved(cursor: Any, *, task_id: int, account_id: int, domain: str, 
     return int(cursor.lastrowid)
 
 
-def mark_published(cursor: Any, batch_id: int) -> None:
-    cursor.execute(
+def mark_published(cursor: Any, batch_id: int) -> bool:
+    """Publish a reserved batch; False if it was not reserved (another process published it)."""
+    return cursor.execute(
         "UPDATE export_logs SET state = 'published', end_time = UTC_TIMESTAMP() WHERE id = %s AND state = 'reserved'",
         (batch_id,),
-    )
+    ) == 1
 
 
 def orphaned(cursor: Any, task_id: int | None = None) -> list[int]:

@@ -7,7 +7,8 @@ them: the upsert of the influencers, sorted by domain and uid so concurrent writ
 the same order and do not deadlock, then the move of stored rows listed under another domain; for
 every task, at the end: the fence (`tasks.fence`) and the progress marker (`tasks.move_marker`),
 with a cursor platform's position after it; each account's pages today (`budgets.count_pages`);
-the rows per domain the batch inserted or moved (`counts.add`).
+the rows per domain the batch inserted or moved (`counts.add`); the pages and rows ingested per
+domain (`tallies.add`, one statement).
 
 The upsert is one multi-row ``INSERT … VALUES … ON DUPLICATE KEY UPDATE`` of up to
 ``ROWS_PER_STATEMENT`` rows, every text in it a UTF-8 hex literal (`influencers.core.rowvalues`
@@ -35,7 +36,7 @@ from typing import Any
 
 from pymysql.connections import Connection
 
-from influencers.core import counts
+from influencers.core import counts, tallies
 from influencers.core.budgets import count_pages
 from influencers.core.db import run_transaction
 from influencers.core.errors import ClaimLost, ValueRefused
@@ -224,6 +225,11 @@ def _write(cursor: Any, work: Sequence[TaskBatch], limit: int, quota_day: QuotaD
         read = Counter(page.account_id for batch in work for page in batch.pages if page.account_id is not None)
         count_pages(cursor, read, quota_day)
     counts.add(cursor, delta)
+    ingested: Counter[tuple[str, str]] = Counter()
+    for page in (page for batch in work for page in batch.pages):
+        ingested[(tallies.PAGES_INGESTED, page.domain[:DOMAIN_MAX])] += 1
+        ingested[(tallies.ROWS_INGESTED, page.domain[:DOMAIN_MAX])] += len(page.rows)
+    tallies.add(cursor, ingested)
 
 
 def _move_domains(cursor: Any, log_ids: Sequence[int]) -> Counter[tuple[str, str]]:

@@ -196,6 +196,17 @@ class WriterSettings:
 
 
 @dataclass(frozen=True)
+class TalliesSettings:
+    """The response tallies': how often the crawl adds its 429s and captchas to the database."""
+
+    flush_interval: float
+
+    @classmethod
+    def from_settings(cls, settings: BaseSettings) -> TalliesSettings:
+        return cls(flush_interval=_Reader(settings).number("TALLIES_FLUSH_INTERVAL", positive=True))
+
+
+@dataclass(frozen=True)
 class PlatformSettings:
     """The platform middleware's: when failing requests mean an outage, and how it is waited out."""
 

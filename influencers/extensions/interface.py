@@ -14,6 +14,9 @@ events they report — and hold nothing of each other. The service in turn calls
 * whether the writes keep up with the crawl (the hand-back rule in `TaskRun`): the pipeline
   reports it through `PageLedger.writes_keeping_up` when it changes, so the service never asks.
 
+Beside the service, the account middleware announces each response that is an account's problem
+with the `account_verdict` signal, for listeners that count them (`extensions.tallying`).
+
 Why protocols and not signals both ways: the pipeline's questions (the claim to write under, the
 marker, whether a task is draining) need an answer synchronously, once per page or batch; signals
 return a list of (receiver, result) pairs and cost a dispatch per send. Each protocol can be
@@ -40,6 +43,11 @@ if TYPE_CHECKING:
 #: written now rather than with the next full batch or flush interval: a task waits for them to
 #: end, to free its account, or the crawl for its close.
 flush_requested = object()
+
+#: Sent by the account middleware for each listing response that is its account's problem
+#: (rate limited, captcha, login required, banned, daily cap …; never for a good page, so never on
+#: the hot path), with ``outcome`` (`influencers.sites.base.Outcome`) and ``account_id``.
+account_verdict = object()
 
 #: Builds the request for page ``page`` of a run; the spider gives it to the service at start.
 PageRequests = Callable[["TaskRun", int], "Request"]

@@ -38,7 +38,9 @@ Each response of a task's request is classified here, once: the verdict goes on 
 ``meta[META_VERDICT]`` with the response it lets through. The ingestion service is reached
 through its `AccountDesk` side (`influencers.extensions.interface`).
 
-Stats: ``accounts/<reason>`` per verdict, ``accounts/login``, ``accounts/switched`` ….
+Stats: ``accounts/<reason>`` per verdict, ``accounts/login``, ``accounts/switched`` …; each
+such verdict is also sent with its account as the `account_verdict` signal (the tallies of 429s and
+captchas per account, `influencers.extensions.tallying`, listen to it).
 Settings (`config.AccountsSettings`; defaults in influencers/settings.py): ACCOUNTS_ENABLED,
 ACCOUNTS_REQUEST_INTERVAL, ACCOUNTS_MAX_INTERVAL, ACCOUNTS_RELOGIN_ATTEMPTS, ACCOUNTS_LOGIN_ATTEMPTS,
 ACCOUNTS_CAPTCHA_COOLDOWN, ACCOUNTS_DAILY_CAP_COOLDOWN (None: until the next local midnight),
@@ -57,6 +59,7 @@ from scrapy.http import Response
 from influencers.core.errors import ConfigError
 from influencers.extensions.config import AccountsSettings, transport_errors
 from influencers.extensions.ingestion import IngestionService
+from influencers.extensions.interface import account_verdict
 from influencers.extensions.runs import META_ACCOUNT, META_LOGIN, META_TASK, META_TURN, META_VERDICT
 from influencers.middlewares.identity import dress, proxy_fault, undress
 from influencers.middlewares.logins import AccountLogin, AccountState, AccountUnusable, ProxyFailed
@@ -258,6 +261,7 @@ class AccountsMiddleware:
         if outcome not in ACCOUNT_OUTCOMES and outcome not in (Outcome.RATE_LIMITED, Outcome.LOGIN_REQUIRED):
             return response  # the page's problem (5xx, cut short, unknown domain): the spider decides
         self.stats.inc_value(f"accounts/{outcome.value}")
+        self.crawler.signals.send_catch_log(account_verdict, outcome=outcome, account_id=account_id)
         extra = {"task_id": task_id, "account_id": account_id}
         if outcome is Outcome.RATE_LIMITED:
             self.pacing.on_rate_limited(account_id, verdict.retry_after, response.headers)

@@ -147,6 +147,11 @@ def check_exactly_once(db, export_dir: Path) -> dict[str, int]:
                        if log["account_id"] == account["id"] and log["quota_date"] == account["quota_date"])
         assert account["today_export_count"] == in_files, account["username"]
         assert account["today_export_count"] <= account["daily_export_limit"]
+    tallied = query(db, "SELECT label, SUM(value) AS n FROM tallies WHERE name = 'rows_exported' GROUP BY label")
+    published: Counter[str] = Counter()
+    for log in logs:
+        published[str(log["account_id"])] += log["exported_count"]
+    assert {row["label"]: int(row["n"]) for row in tallied} == +published  # GET /metrics: counted once, at finalize
     return owner
 
 

@@ -71,6 +71,14 @@ def test_hostile_platform_four_accounts_exact_truth(api, start_sandbox, crawls, 
     assert log.count("rate limited: waiting") == served["rate_limited"]
     assert len(re.findall(rf"account \d+: captcha: {api.codes['captcha']}", log)) == served["captchas"]
     assert len(re.findall(rf"account \d+: daily_cap: {api.codes['daily_cap']}", log)) == served["daily_cap"]
+    # and counted per account in the database for GET /metrics, flushed by the crawl before it exited
+    tallied = {(row["name"], int(row["label"])): int(row["n"]) for row in query(
+        mysql_settings, "SELECT name, label, SUM(value) AS n FROM tallies WHERE name IN ('rate_limited', 'captchas')"
+                        " GROUP BY name, label")}
+    for name in ("rate_limited", "captchas"):
+        assert {account: n for (kind, account), n in tallied.items() if kind == name} == {
+            ids[username]: counters[name] for username, counters in stats["accounts"].items()
+            if username in ids and counters[name]}, (name, stats["accounts"])
     assert log.count("session expired, logging in again") >= 1  # sessions last 3 s
     switched = query(mysql_settings, "SELECT reason FROM events WHERE event = 'account_switched'")
     assert any(api.codes["banned"] in row["reason"] for row in switched)

@@ -85,6 +85,16 @@ def check_consistent(mysql_settings, task_id: int, cursors: bool) -> tuple[int, 
     assert counts["n"] == counts["d"] == PAGE_SIZE * len(pages)  # no half page, no duplicate
     kept = query(mysql_settings, "SELECT COALESCE(SUM(pending), 0) AS n FROM domain_counts")[0]
     assert int(kept["n"]) == counts["n"]  # the backlog count commits with the rows
+    # so do GET /metrics' tallies: pages and rows ingested, neither lost nor doubled by a kill
+    logged = query(mysql_settings, "SELECT domain, COUNT(*) AS pages, SUM(ingested_count) AS n_rows FROM ingestion_logs"
+                                   " GROUP BY domain")
+    tallied = {(row["name"], row["label"]): int(row["n"])
+               for row in query(mysql_settings, "SELECT name, label, SUM(value) AS n FROM tallies GROUP BY name, label")}
+    assert {key: n for key, n in tallied.items() if key[0] in ("pages_ingested", "rows_ingested")} == {
+        **{("pages_ingested", row["domain"]): row["pages"] for row in logged},
+        **{("rows_ingested", row["domain"]): int(row["n_rows"]) for row in logged}}
+    recovered = query(mysql_settings, "SELECT COUNT(*) AS n FROM events WHERE event = 'recovered'")[0]["n"]
+    assert tallied.get(("lease_recoveries", ""), 0) == recovered  # the killed runs' claims, taken back
     # one first history row per row with fans, none lost or doubled by a kill (the fans do not change)
     history = query(mysql_settings, "SELECT COUNT(*) AS n, COUNT(DISTINCT influencer_id) AS d FROM influencer_history")[0]
     with_fans = query(mysql_settings, "SELECT COUNT(*) AS n FROM influencers WHERE fans IS NOT NULL")[0]["n"]

@@ -17,10 +17,17 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 
 from influencers.core.errors import ConfigError
-from influencers.extensions.config import AccountsSettings, IngestSettings, WriterSettings, with_project_defaults
+from influencers.extensions.config import (
+    AccountsSettings,
+    IngestSettings,
+    TalliesSettings,
+    WriterSettings,
+    with_project_defaults,
+)
 from influencers.extensions.ingestion import IngestionService
-from influencers.extensions.interface import flush_requested
+from influencers.extensions.interface import account_verdict, flush_requested
 from influencers.extensions.runs import META_ACCOUNT, META_PAGE, META_TASK, META_VERDICT
+from influencers.extensions.tallying import ResponseTallies
 from influencers.items import InfluencerPage
 from influencers.middlewares.accounts import AccountsMiddleware
 from influencers.pipelines.mysql import MySQLPipeline
@@ -78,6 +85,7 @@ def test_the_crawlers_own_values_win_whatever_their_priority() -> None:
     (AccountsSettings, "ACCOUNTS_ENABLED", "maybe", "ACCOUNTS_ENABLED: must be True or False, not 'maybe'"),
     (WriterSettings, "MYSQL_BATCH_ITEMS", 2.5, "MYSQL_BATCH_ITEMS: must be a whole number of 1 or more, not 2.5"),
     (WriterSettings, "MYSQL_FLUSH_INTERVAL", "nan", "MYSQL_FLUSH_INTERVAL: must be a number above 0, not 'nan'"),
+    (TalliesSettings, "TALLIES_FLUSH_INTERVAL", 0, "TALLIES_FLUSH_INTERVAL: must be a number above 0, not 0"),
 ])
 def test_a_bad_value_is_one_error_naming_the_setting(cls: Any, name: str, value: Any, message: str) -> None:
     with pytest.raises(ConfigError) as error:
@@ -224,6 +232,24 @@ def test_the_middleware_classifies_once_and_passes_the_verdict_on() -> None:
     assert response.meta[META_VERDICT] == Verdict(Outcome.OK) and adapter.classified == 1
     again = middleware._again(response.request)
     assert META_VERDICT not in again.meta  # a request sent again gets a verdict of its own
+
+
+def test_the_middleware_announces_an_accounts_429_and_the_tallies_count_it_per_account() -> None:
+    crawler = get_crawler()
+    crawler.stats.open_spider()
+    tallies = ResponseTallies.from_crawler(crawler)
+    middleware = AccountsMiddleware(crawler, SimpleNamespace(adapter=SandboxAdapter(BASE), config=None),
+                                    interval=0.25, max_interval=30, relogin_attempts=1, login_attempts=3,
+                                    captcha_cooldown=300, daily_cap_cooldown=None, login_failure_cooldown=600,
+                                    margin=0.2)
+    url = f"{BASE}/api/v1/influencers?domain={quote('游戏')}&page=1"
+    request = Request(url, meta={META_TASK: 7, META_PAGE: 1, META_ACCOUNT: 2})
+    limited = TextResponse(url, status=429, body=b"{}", encoding="utf-8", request=request,
+                           headers={"Retry-After": "1", "Content-Type": "application/json"})
+    assert isinstance(run_now(middleware.process_response(request, limited)), Request)  # sent again later
+    crawler.signals.send_catch_log(account_verdict, outcome=Outcome.CAPTCHA, account_id=5)
+    crawler.signals.send_catch_log(account_verdict, outcome=Outcome.DAILY_CAP, account_id=5)  # not tallied
+    assert tallies.pending == {("rate_limited", "2"): 1, ("captchas", "5"): 1}
 
 
 def test_any_error_while_the_service_starts_lets_the_crawl_close() -> None:

@@ -30,6 +30,10 @@ OWNERS = {
     "profile_fill": {"influencers/core/profilefill.py"},
     "schedules": {"influencers/core/schedules.py"},
     "schedule_runs": {"influencers/core/schedules.py"},
+    "tallies": {"influencers/core/tallies.py"},
+    "alerts": {"influencers/core/alerts.py"},
+    "alert_watch": {"influencers/core/alerts.py"},
+    "outages": {"influencers/core/outages.py"},
 }
 
 
@@ -42,7 +46,7 @@ def sources() -> dict[str, str]:
 
 
 def writers_of(table: str, texts: dict[str, str]) -> set[str]:
-    statement = re.compile(rf"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+`?{table}`?\s", re.IGNORECASE)
+    statement = re.compile(rf"\b(INSERT\s+(?:IGNORE\s+)?INTO|UPDATE|DELETE\s+FROM|REPLACE\s+INTO)\s+`?{table}`?\s", re.IGNORECASE)
     return {name for name, text in texts.items() if statement.search(text)}
 
 

@@ -16,6 +16,7 @@ from influencers.core.tasks.fence import Fenced, fence, move_marker
 from influencers.core.tasks.model import (
     EXPORT_FORMATS,
     PURPOSE,
+    TASK_STATES,
     TASK_TYPES,
     Claim,
     Task,
@@ -29,7 +30,7 @@ from influencers.core.tasks.model import (
 from influencers.core.tasks.scheduler import TaskScheduler, count_unfinished, pause_window
 
 __all__ = [
-    "EXPORT_FORMATS", "PURPOSE", "TASK_TYPES", "Claim", "Dispatch", "Fenced", "Task", "TaskScheduler",
+    "EXPORT_FORMATS", "PURPOSE", "TASK_STATES", "TASK_TYPES", "Claim", "Dispatch", "Fenced", "Task", "TaskScheduler",
     "claimable_conditions", "claimable_sql", "count_unfinished", "dispatch_candidates", "fence", "id_marker",
     "move_marker", "outstanding_dispatches", "page_marker", "parse_marker", "pause_window",
     "record_dispatch", "validate_domain", "withdraw_dispatch",

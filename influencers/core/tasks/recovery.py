@@ -16,6 +16,7 @@ from typing import Any
 
 from pymysql.connections import Connection
 
+from influencers.core import tallies
 from influencers.core.accounts import AccountManager
 from influencers.core.db import run_transaction
 from influencers.core.events import record_event
@@ -62,11 +63,13 @@ class TaskRecovery:
                 (locks_tell, self.worker_id or ""),
             )
             rows = cursor.fetchall()
+            requeued = 0
             for row in rows:
                 why = "lease expired" if row["expired"] else "worker gone (its database connection closed)"
                 reason = f"{why}: {row['claimed_by']}"
                 attempts = row["attempts"] + 1
                 status = "failed" if attempts >= row["max_attempts"] else "pending"
+                requeued += status == "pending"
                 if status == "failed":
                     reason += f"; failed after {attempts} attempts"
                 cursor.execute(
@@ -78,6 +81,7 @@ class TaskRecovery:
                              from_status="in_progress", to_status=status, task_id=row["id"],
                              account_id=row["assigned_account_id"], worker=self.worker_id, reason=reason)
                 self.accounts.release(cursor, row["assigned_account_id"], row["id"], self.worker_id)
+            tallies.add(cursor, {(tallies.LEASE_RECOVERIES, ""): requeued})  # as many as 'recovered' events
             return rows
 
         # READ COMMITTED: the scan reads every in_progress task; under REPEATABLE READ it would keep
