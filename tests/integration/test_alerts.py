@@ -243,3 +243,19 @@ def test_an_alert_raised_while_mysql_was_away_is_recorded_when_it_is_back(db, st
     (alert,) = store.raise_alerts([Cause("database_unreachable", "", "MySQL unreachable for 301s")], delivered=True)
     assert alert.delivered_at is not None and alert.attempts == 0
     assert store.due(limit=10, lease=60) == []
+
+
+def test_the_api_lists_alerts_newest_first_with_their_delivery(db, store, accounts, api_server):
+    first, second = accounts.add("lee", "pw"), accounts.add("mia", "pw")
+    accounts.disable(first, "banned")
+    store.raise_alerts()
+    accounts.disable(second, "captcha every page")
+    (newest,) = store.raise_alerts()
+    store.delivered(newest.id)
+    reply = api_server.get("/api/v1/alerts", params={"limit": "5"})
+    assert reply.status == 200, reply.text
+    listed = reply.json()["alerts"]
+    assert [(row["kind"], row["subject"], row["delivered_at"] is not None) for row in listed] == [
+        ("account_disabled", str(second), True), ("account_disabled", str(first), False)]
+    assert listed[0]["created_at"].endswith("Z") or listed[0]["created_at"].endswith("+00:00")
+    assert api_server.get("/api/v1/alerts", params={"limit": "0"}).status == 422
