@@ -18,6 +18,7 @@ character fails: a search finds the text as it is written, the tokens only narro
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import unicodedata
 from collections.abc import Iterable
@@ -28,6 +29,8 @@ MAX_QUERY_BIGRAMS = 16  # a longer text is found by its first 16 bigrams, then c
 def normalize(text: str) -> str:
     """``text`` as it is indexed and searched: NFKC, case-folded, without spaces and format characters."""
     folded = unicodedata.normalize("NFKC", text).casefold()
+    if folded.isprintable():  # no control, format or separator character but the ASCII space: C speed
+        return folded.replace(" ", "")
     return "".join(ch for ch in folded if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc"))
 
 
@@ -40,8 +43,10 @@ def bigram_tokens(text: str) -> list[str]:
     return list(seen)
 
 
+@functools.lru_cache(maxsize=4096)
 def tag_token(tag: str) -> str:
-    """The token of one tag: ``t`` and 16 hex digits of its normalized text's BLAKE2b hash."""
+    """The token of one tag: ``t`` and 16 hex digits of its normalized text's BLAKE2b hash.
+    Remembered: a platform's tags are a few hundred words that every page repeats."""
     return "t" + hashlib.blake2b(normalize(tag).encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
