@@ -165,7 +165,7 @@ def naive_values(row: dict[str, Any], item: InfluencerPage) -> tuple[Any, ...]:
     growth = None if profile.fans is None else 0
     return (row["uid"], row.get("nickname"), item.domain, item.source_url, dumps(row), None, profile.fans,
             profile.region, dumps(list(profile.tags)) if profile.tags else None, profile.has_contact,
-            profile.profile_url, row_terms(row.get("nickname"), profile.tags), 0, growth, growth)
+            profile.profile_url, row_terms(row.get("nickname"), profile.tags), 0, growth, growth, profile.fans)
 
 
 class NaivePipeline:

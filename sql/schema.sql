@@ -147,6 +147,7 @@ CREATE TABLE IF NOT EXISTS influencers (
     fans_log_id         BIGINT       NOT NULL DEFAULT 0 COMMENT 'the ingestion log of the crawl that last changed fans (it wrote a history row)',
     growth_7d           BIGINT       NULL COMMENT 'fans minus fans 7 days before the last crawl (or when first seen)',
     growth_30d          BIGINT       NULL,
+    fans_first          BIGINT       NULL COMMENT 'the first fans seen (its first history row); NULL: none yet, or stored before 0013',
     PRIMARY KEY (id),
     UNIQUE KEY uq_influencers_uid (uid),
     KEY ix_influencers_export_scan (domain, status, id),

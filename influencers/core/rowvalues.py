@@ -22,7 +22,7 @@ MAX_RAW_DEPTH = 24  # levels of raw_data kept as JSON, well inside the server's 
 def row_values(row: tuple[Any, ...]) -> str:
     """``(uid, nickname, domain, source_page, raw, profile, log_id)`` as one row of the upsert's
     VALUES, in `UPSERT_COLUMNS` order. A new row with fans gets its first history row (its
-    ``fans_log_id`` is its crawl) and no growth yet."""
+    ``fans_log_id`` is its crawl), its first fans and no growth yet."""
     uid, nickname, domain, source_page, raw, profile, log_id = row
     log_id = int(log_id)
     if profile.fans is None:
@@ -33,7 +33,7 @@ def row_values(row: tuple[Any, ...]) -> str:
     return (f"({_text(uid)},{_text(nickname)},{_text(domain)},{_text(source_page)},"
             f"_utf8mb4 X'{raw_json(raw).hex()}',{log_id},{fans},{_text(profile.region)},{tags},"
             f"{int(profile.has_contact)},{_text(profile.profile_url)},{_text(row_terms(nickname, profile.tags))},"
-            f"{fans_log_id},{growth},{growth})")
+            f"{fans_log_id},{growth},{growth},{fans})")
 
 
 def _text(value: str | None) -> str:

@@ -65,15 +65,18 @@ INSERT_LOGS = (
 SELECT_LOG_IDS = "SELECT id, page_number FROM ingestion_logs WHERE task_id = %s AND page_number IN ({pages})"
 #: The columns of an upsert's row, in order: `row_values` writes them.
 UPSERT_COLUMNS = ("uid", "nickname", "domain", "source_page", "raw_data", "ingestion_log_id", "fans", "region",
-                  "tags", "has_contact", "profile_url", "search_terms", "fans_log_id", "growth_7d", "growth_30d")
+                  "tags", "has_contact", "profile_url", "search_terms", "fans_log_id", "growth_7d", "growth_30d",
+                  "fans_first")
 #: The textbook statement, one row of values per influencer (the benchmarks' naive baseline).
 #: ``fans_log_id`` says whether this crawl changed fans (a history row follows, `INSERT_HISTORY`):
-#: it is set before ``fans``, as MySQL assigns left to right. Fans a crawl does not give are kept.
+#: it is set before ``fans``, as MySQL assigns left to right, and so is ``fans_first``, which a
+#: row without fans so far takes from this crawl. Fans a crawl does not give are kept.
 UPSERT_INFLUENCERS = (
     f"INSERT INTO influencers ({', '.join(UPSERT_COLUMNS)}) VALUES ({', '.join(['%s'] * len(UPSERT_COLUMNS))})"
     " ON DUPLICATE KEY UPDATE nickname = VALUES(nickname), source_page = VALUES(source_page),"
     " raw_data = VALUES(raw_data), ingestion_log_id = VALUES(ingestion_log_id), crawl_count = crawl_count + 1,"
     " fans_log_id = IF(VALUES(fans) IS NULL OR fans <=> VALUES(fans), fans_log_id, VALUES(fans_log_id)),"
+    " fans_first = IF(fans IS NULL, VALUES(fans_first), fans_first),"
     " fans = COALESCE(VALUES(fans), fans), region = VALUES(region), tags = VALUES(tags),"
     " has_contact = VALUES(has_contact), profile_url = VALUES(profile_url), search_terms = VALUES(search_terms)"
 )
@@ -86,8 +89,8 @@ INSERT_HISTORY = (
 )
 _FANS_BEFORE = ("(SELECT h.fans FROM influencer_history h WHERE h.influencer_id = i.id"
                 " AND h.recorded_at <= l.end_time - INTERVAL {days} DAY ORDER BY h.recorded_at DESC, h.id DESC LIMIT 1)")
-_FANS_FIRST = ("(SELECT h.fans FROM influencer_history h WHERE h.influencer_id = i.id"
-               " ORDER BY h.recorded_at, h.id LIMIT 1)")
+_FANS_FIRST = ("COALESCE(i.fans_first, (SELECT h.fans FROM influencer_history h WHERE h.influencer_id = i.id"
+               " ORDER BY h.recorded_at, h.id LIMIT 1))")
 #: Growth of the batch's stored rows as of this crawl: fans now minus fans N days before it, or
 #: minus the first fans seen when the history is younger than that.
 UPDATE_GROWTH = (

@@ -32,7 +32,7 @@ SHAPE_TABLES = (*APP_TABLES, "account_identities", "domain_counts", "influencer_
 ADDED_TASK_COLUMNS = ("dispatch_job", "dispatch_node", "dispatched_at", "progress_cursor", "export_filter")
 #: Influencer columns later migrations add (0008: times crawled, 1 on old rows).
 ADDED_INFLUENCER_COLUMNS = ("crawl_count", "fans", "region", "tags", "has_contact", "profile_url", "search_terms",
-                            "fans_log_id", "growth_7d", "growth_30d")
+                            "fans_log_id", "growth_7d", "growth_30d", "fans_first")
 
 #: A `db init` that starts the moment a file appears, so two of them really run at once.
 DB_INIT_ON_SIGNAL = """

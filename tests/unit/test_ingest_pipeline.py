@@ -103,7 +103,7 @@ def test_rows_reach_the_sql_only_as_hex_digits() -> None:
     raw = {"nickname": hostile, "fans": 12, "region": hostile, "tags": [hostile]}
     values = row_values((hostile, hostile, "游戏", None, raw, default_profile(raw), 3))
     text = "_utf8mb4 X'([0-9a-f]+)'"
-    match = re.fullmatch(rf"\({text},{text},{text},NULL,{text},3,12,{text},{text},0,NULL,{text},3,0,0\)", values)
+    match = re.fullmatch(rf"\({text},{text},{text},NULL,{text},3,12,{text},{text},0,NULL,{text},3,0,0,12\)", values)
     assert match, values
     uid, nickname, domain, raw_text, region, tags, _terms = (bytes.fromhex(group) for group in match.groups())
     assert uid.decode() == hostile == nickname.decode() and domain.decode() == "游戏"
