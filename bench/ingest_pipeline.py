@@ -242,7 +242,10 @@ def reset(settings, pages: int = 0, split: int = 0, accounts: int = 2) -> None:
     try:
         with conn.cursor() as cursor:
             cursor.execute("SET FOREIGN_KEY_CHECKS = 0")
-            for table in ("influencers", "ingestion_logs", "export_logs", "events", "tasks", "accounts"):
+            # Every table a run writes: a history left behind would answer the next run's growth
+            # look-ups for the same (restarted) influencer ids, slower with every run.
+            for table in ("influencers", "influencer_history", "ingestion_logs", "export_logs", "events", "tasks",
+                          "accounts", "domain_counts", "tallies", "account_budgets"):
                 cursor.execute(f"TRUNCATE TABLE {table}")
             cursor.execute("SET FOREIGN_KEY_CHECKS = 1")
         conn.commit()
