@@ -10,27 +10,16 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from influencers.core.db import connect
+from tests.fixtures.crawl import query
 from tests.fixtures.database import mysql_url
 from tests.fixtures.processes import run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 KEY = "k3y-of-the-ops-channel"
-
-
-def query(settings: Any, statement: str, *args: Any) -> list[dict[str, Any]]:
-    conn = connect(settings, autocommit=True)
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(statement, args)
-            return list(cursor.fetchall())
-    finally:
-        conn.close()
 
 
 def wait_for(check: Callable[[], bool], timeout: float, what: str, log: Path) -> None:
