@@ -108,12 +108,14 @@ def _query(conn: Connection, selection: Selection, column: str, descending: bool
     return walked + _rows(conn, f"SELECT {columns} {scan}", (*params, *keyset, limit - len(walked)))
 
 
-def _by_ids(conn: Connection, ids: list[int]) -> list[dict[str, Any]]:
-    """The rows of ``ids``, in that order."""
+def _by_ids(conn: Connection, ids: list[int], checks: str = "TRUE", values: list[Any] | None = None
+            ) -> list[dict[str, Any]]:
+    """The rows of ``ids`` that pass ``checks``, in the order of ``ids``. No ORDER BY: the server
+    would walk the sort index for it past these rows; their order is the page's."""
     if not ids:
         return []
     rows = _rows(conn, f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
-                       f" WHERE i.id IN ({', '.join(['%s'] * len(ids))})", tuple(ids))
+                       f" WHERE i.id IN ({', '.join(['%s'] * len(ids))}) AND {checks}", (*ids, *(values or [])))
     position = {row_id: index for index, row_id in enumerate(ids)}
     return sorted(rows, key=lambda row: position[row["id"]])
 
@@ -141,16 +143,8 @@ def _walk(conn: Connection, selection: Selection, column: str, descending: bool,
                  (*hit_params, *params, *keyset, WALK))
     if not head:
         return Walk([], True, value, last_id)
-    position = {row["id"]: index for index, row in enumerate(head) if row["hit"]}
-    found: list[dict[str, Any]] = []
-    if position:
-        checks, values = selection.text_checks()
-        # No ORDER BY: the server would walk the sort index for it past the walked rows; the
-        # walk's own order is the page's.
-        found = _rows(conn, f"SELECT {', '.join('i.' + name for name in LIST_COLUMNS)} FROM influencers i"
-                            f" WHERE i.id IN ({', '.join(['%s'] * len(position))}) AND {checks}",
-                      (*position, *values))
-    rows = sorted(found, key=lambda row: position[row["id"]])[:limit]
+    checks, values = selection.text_checks()
+    rows = _by_ids(conn, [row["id"] for row in head if row["hit"]], checks, values)[:limit]
     return Walk(rows, len(rows) >= limit or len(head) < WALK, head[-1]["sort_value"], head[-1]["id"])
 
 
