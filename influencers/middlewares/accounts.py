@@ -265,9 +265,8 @@ class AccountsMiddleware:
         extra = {"task_id": task_id, "account_id": account_id}
         if outcome is Outcome.RATE_LIMITED:
             self.pacing.on_rate_limited(account_id, verdict.retry_after, response.headers)
-            logger.info("account %s rate limited: waiting %.1fs (Retry-After) before its next request, then"
-                        " %.2f requests/s", account_id, self.pacing.due_in(account_id),
-                        1 / self.pacing.interval(account_id), extra=extra)
+            logger.info("account %s rate limited: waiting %.1fs (Retry-After) before its next request, then %s",
+                        account_id, self.pacing.due_in(account_id), self.pacing.pace_text(account_id), extra=extra)
             return self._again(request)
         if outcome is Outcome.LOGIN_REQUIRED:
             if state.generation == meta.get(META_SESSION):

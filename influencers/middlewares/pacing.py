@@ -176,6 +176,11 @@ class AccountPacing:
         pace = self.pace(account_id)
         return max(pace.floor, min(self.max_interval, 1.0 / pace.rate if pace.rate > 0 else math.inf))
 
+    def pace_text(self, account_id: int) -> str:
+        """The account's pace for a log line: requests a second, or none with no pause to keep."""
+        interval = self.interval(account_id)
+        return f"{1.0 / interval:.2f} requests/s" if interval > 0 else "no pause between requests"
+
     def keep_to(self, account_id: int, requests_per_minute: int | None) -> None:
         """Never faster than the account's requests-a-minute budget (nor ACCOUNTS_REQUEST_INTERVAL)."""
         pace = self.pace(account_id)

@@ -214,3 +214,11 @@ def test_once_an_account_went_at_full_speed_without_a_429_later_accounts_start_t
         pacing.on_success(1)
     assert pacing.interval(1) == 0.25
     assert pacing.interval(2) == 0.25  # the platform took the floor's pace: no slow start for the next
+
+
+def test_an_unpaced_account_rate_limited_on_its_first_request_is_described_not_divided(clock: Clock) -> None:
+    unpaced = AccountPacing(interval=0, max_interval=30, margin=0.2, clock=clock)
+    unpaced.on_rate_limited(3, 1.0)  # ACCOUNTS_REQUEST_INTERVAL=0: nothing sent, nothing learned yet
+    assert unpaced.interval(3) == 0
+    assert unpaced.pace_text(3) == "no pause between requests"
+    assert AccountPacing(interval=0.25, max_interval=30, margin=0.2, clock=clock).pace_text(3) == "0.50 requests/s"
