@@ -38,6 +38,7 @@ from influencers.core.errors import (
 from influencers.core.identities import IdentityStore
 from influencers.core.schema import apply_schema, migration_status
 from influencers.core.selection import Selection
+from influencers.core.sizing import index_fit
 from influencers.core.tasks import EXPORT_FORMATS, TaskScheduler, validate_domain
 from influencers.core.tasks.creating import DEFAULT_SPLIT, split_for, subtask_count
 from influencers.sites.base import configured_adapter, pages_with_cursors
@@ -101,8 +102,11 @@ def cmd_db_init(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_db_status(args: argparse.Namespace, ctx: Context) -> int:
-    for state in migration_status(ctx.config.mysql):
+    states = migration_status(ctx.config.mysql)
+    for state in states:
         print(state.line())
+    if any(state.applied for state in states):
+        print(index_fit(ctx.conn).line())
     return 0
 
 
@@ -246,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
     db = commands.add_parser("db", help="database set-up").add_subparsers(dest="db_command", required=True)
     db.add_parser("init", help="create the database if missing and apply the pending migrations of sql/migrations/"
                   ).set_defaults(handler=cmd_db_init)
-    db.add_parser("status", help="the migrations applied to the database and those pending, one per line"
+    db.add_parser("status", help="the migrations applied to the database and those pending, one per line, and whether"
+                  " the buffer pool holds the indexes"
                   ).set_defaults(handler=cmd_db_status)
     db.add_parser("recount", help="rebuild the kept rows-per-domain counts from the influencers table (after rows"
                   " were loaded or changed around the application)").set_defaults(handler=cmd_db_recount)

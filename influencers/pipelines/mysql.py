@@ -30,6 +30,9 @@ Values longer than their column are cut (nickname, uid, source_page: 255 charact
 row stays in raw_data); a row without a uid is left out of its page with one logged line per
 page and the stats counter ``pipeline/dropped/missing_uid``; the page still commits.
 
+When the server's buffer pool is smaller than the table's indexes, the crawl says so once at start
+(`influencers.core.sizing`): every new row then waits for index pages read from disk.
+
 Settings (`config.WriterSettings`; defaults in influencers/settings.py): MYSQL_BATCH_ITEMS,
 MYSQL_FLUSH_INTERVAL, MYSQL_MAX_PENDING_ITEMS, MYSQL_WRITERS.
 """
@@ -47,6 +50,7 @@ from scrapy.utils.defer import _schedule_coro
 
 from influencers.core.errors import ConfigError, DatabaseUnavailable
 from influencers.core.profile import default_profile
+from influencers.core.sizing import warn_if_outgrown
 from influencers.core.store import (
     DOMAIN_MAX,
     NICKNAME_MAX,
@@ -111,6 +115,9 @@ class MySQLPipeline:
         if self.service.config is not None:
             self.dbs = [DatabaseThread(self.service.config.mysql, f"ingest-pipeline-{n}", outage=self.service.db_outage)
                         for n in range(self.writers)]
+            # One line at start when new rows will read index pages from disk (core/sizing.py);
+            # a failure here is the writes' to report.
+            self.dbs[0].submit(warn_if_outgrown)
         self._loop = create_looping_call(self.flush_soon)
         self._loop.start(self.flush_interval, now=False)
 
