@@ -1,10 +1,11 @@
 """Whether the server's InnoDB buffer pool holds the ``influencers`` table's indexes.
 
 A new row enters most of its indexes at places spread over the whole index: the fans order
-(`ix_influencers_fans`) and the fulltext words of its nickname and tags. While the buffer pool
-holds those indexes, such an insert costs what it costs on an empty table. Once they outgrow it,
-each insert first reads its index page from disk (MariaDB 10.11 no longer buffers secondary-index
-changes), so a crawl of new rows slows as the table grows. The row data itself need not fit: new
+(`ix_influencers_fans`), the fulltext words of its nickname and tags, and the uid index when a
+platform's uids come in no order. While the buffer pool holds those indexes, such an insert costs
+what it costs on an empty table. Once they outgrow it, each insert first reads its index page from
+disk (MariaDB 10.11 no longer buffers secondary-index changes), so a crawl of new rows slows as
+the table grows. The row data itself need not fit: new
 rows are appended at the end of the primary key, and an export reads pages in id order.
 
 `index_fit` says where a database stands; `db status` prints it, and a crawl warns once at start
