@@ -25,10 +25,11 @@ yet).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import groupby
@@ -40,6 +41,7 @@ from influencers.core import counts, tallies
 from influencers.core.budgets import count_pages
 from influencers.core.db import run_transaction
 from influencers.core.errors import ClaimLost, ValueRefused
+from influencers.core.lookahead import made_ahead
 from influencers.core.profile import Profile
 from influencers.core.quotaday import QuotaDay
 from influencers.core.rowvalues import MAX_RAW_DEPTH, limit_depth, raw_json, row_values
@@ -92,12 +94,13 @@ _FANS_BEFORE = ("(SELECT h.fans FROM influencer_history h WHERE h.influencer_id 
 _FANS_FIRST = ("COALESCE(i.fans_first, (SELECT h.fans FROM influencer_history h WHERE h.influencer_id = i.id"
                " ORDER BY h.recorded_at, h.id LIMIT 1))")
 #: Growth of the batch's stored rows as of this crawl: fans now minus fans N days before it, or
-#: minus the first fans seen when the history is younger than that.
+#: minus the first fans seen when the history is younger than that. A row this batch inserted
+#: (``crawl_count`` 1: a uid is in a batch once) got its growth, 0, from the insert itself.
 UPDATE_GROWTH = (
     "UPDATE influencers i JOIN ingestion_logs l ON l.id = i.ingestion_log_id"
     f" SET i.growth_7d = i.fans - COALESCE({_FANS_BEFORE.format(days=7)}, {_FANS_FIRST}),"
     f" i.growth_30d = i.fans - COALESCE({_FANS_BEFORE.format(days=30)}, {_FANS_FIRST})"
-    " WHERE i.ingestion_log_id IN ({logs}) AND i.fans IS NOT NULL"
+    " WHERE i.ingestion_log_id IN ({logs}) AND i.fans IS NOT NULL AND i.crawl_count > 1"
 )
 # A stored row listed on a page of another domain moves there after the upsert (`_move_domains`),
 # so the domain counts know where it came from; a row reserved by an export batch stays where the
@@ -252,26 +255,31 @@ def _move_domains(cursor: Any, log_ids: Sequence[int]) -> Counter[tuple[str, str
 
 def _upsert_all(cursor: Any, rows: Sequence[tuple[Any, ...]], limit: int) -> int:
     """Upsert ``rows`` (in uid order) in statements of at most ``ROWS_PER_STATEMENT`` rows and
-    ``limit`` bytes of values; returns how many were new. A single row larger than that could never
-    be sent: it is stored with a note in place of its raw data, one warning line, rather than
-    failing its batch for ever."""
+    ``limit`` bytes of values; returns how many were new. Each statement's values are made on a
+    helper thread while the server runs the one before (`made_ahead`)."""
+    with contextlib.closing(made_ahead(_chunks(rows, limit), "upsert-values")) as statements:
+        return sum(_upsert(cursor, chunk, values) for chunk, values in statements)
+
+
+def _chunks(rows: Sequence[tuple[Any, ...]], limit: int) -> Iterator[tuple[list[tuple[Any, ...]], list[str]]]:
+    """The rows in statements' worth: (rows, their VALUES texts). A single row larger than
+    ``limit`` could never be sent: it is stored with a note in place of its raw data, one warning
+    line, rather than failing its batch for ever."""
     chunk: list[tuple[Any, ...]] = []
     values: list[str] = []
     size = 0
-    inserted = 0
     for row in rows:
         text = row_values(row)
         if len(text) > limit:
             text, row = _noted(row, limit)
         if chunk and (len(chunk) >= ROWS_PER_STATEMENT or size + len(text) > limit):
-            inserted += _upsert(cursor, chunk, values)
+            yield chunk, values
             chunk, values, size = [], [], 0
         chunk.append(row)
         values.append(text)
         size += len(text) + 1
     if chunk:
-        inserted += _upsert(cursor, chunk, values)
-    return inserted
+        yield chunk, values
 
 
 def _noted(row: tuple[Any, ...], limit: int) -> tuple[str, tuple[Any, ...]]:
