@@ -5,8 +5,8 @@ A new row enters most of its indexes at places spread over the whole index: the 
 platform's uids come in no order. While the buffer pool holds those indexes, such an insert costs
 what it costs on an empty table. Once they outgrow it, each insert first reads its index page from
 disk (MariaDB 10.11 no longer buffers secondary-index changes), so a crawl of new rows slows as
-the table grows. The row data itself need not fit: new
-rows are appended at the end of the primary key, and an export reads pages in id order.
+the table grows. The row data itself need not fit: new rows are appended at the end of the primary
+key, and an export reads pages in id order.
 
 `index_fit` says where a database stands; `db status` prints it, and a crawl warns once at start
 when the pool is too small. The README's "Sizing MariaDB" says how to set the pool.
